@@ -1,0 +1,228 @@
+//! An in-process cluster with a deterministic network, for tests, tools and
+//! the embedded node.
+//!
+//! Messages travel through one FIFO queue, so a run is a pure function of
+//! the calls made on the cluster. Tests can inject messages as any sender
+//! (to play a Byzantine replica) and filter what the network delivers.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use crate::config::{Config, ConfigError};
+use crate::message::Message;
+use crate::output::{Destination, Input, Output};
+use crate::replica::Replica;
+use crate::request::Request;
+use crate::service::{KvService, Service};
+use crate::types::ReplicaId;
+
+/// A message in flight.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Envelope {
+    /// The sender.
+    pub from: ReplicaId,
+    /// The recipient.
+    pub to: ReplicaId,
+    /// The message.
+    pub message: Message,
+}
+
+/// An output of one replica other than a send, which the cluster routes
+/// itself: client acknowledgements, refusals, executions and rejections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// The replica that produced it.
+    pub replica: ReplicaId,
+    /// What it produced.
+    pub output: Output,
+}
+
+/// Decides whether the network delivers an envelope (`true`) or drops it.
+pub type Filter = Box<dyn FnMut(&Envelope) -> bool>;
+
+/// `n` replicas wired together by a deterministic in-memory network.
+pub struct Cluster<S> {
+    replicas: Vec<Replica<S>>,
+    in_flight: VecDeque<Envelope>,
+    events: Vec<Event>,
+    filter: Option<Filter>,
+    delivered: u64,
+    scratch: Vec<Output>,
+}
+
+impl Cluster<KvService> {
+    /// A cluster of `n` replicas running the default key-value service.
+    pub fn kv(n: usize) -> Result<Cluster<KvService>, ConfigError> {
+        Cluster::new(&Config::new(n), |_| KvService::default())
+    }
+}
+
+impl<S: Service> Cluster<S> {
+    /// A cluster of `config.n` replicas; `service` builds each one's service.
+    pub fn new(
+        config: &Config,
+        mut service: impl FnMut(ReplicaId) -> S,
+    ) -> Result<Cluster<S>, ConfigError> {
+        config.validate(ReplicaId(0))?;
+        let replicas = (0..config.n)
+            .map(|i| {
+                let id = ReplicaId(i as u32);
+                Replica::new(config, id, service(id))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Cluster {
+            replicas,
+            in_flight: VecDeque::new(),
+            events: Vec::new(),
+            filter: None,
+            delivered: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The number of replicas.
+    pub fn len(&self) -> usize {
+        self.replicas.len()
+    }
+
+    /// Always false: a cluster has at least one replica.
+    pub fn is_empty(&self) -> bool {
+        self.replicas.is_empty()
+    }
+
+    /// Replica `id`. Panics if `id` is not a member.
+    pub fn replica(&self, id: ReplicaId) -> &Replica<S> {
+        &self.replicas[id.index()]
+    }
+
+    /// Every replica, in id order.
+    pub fn replicas(&self) -> &[Replica<S>] {
+        &self.replicas
+    }
+
+    /// A client hands `request` to replica `to`. Nothing is delivered yet.
+    pub fn submit(&mut self, to: ReplicaId, request: Request) {
+        self.step(to, Input::Request(request));
+    }
+
+    /// Gives every replica one tick.
+    pub fn tick_all(&mut self) {
+        for i in 0..self.replicas.len() {
+            self.step(ReplicaId(i as u32), Input::Tick);
+        }
+    }
+
+    /// Puts a message on the network as if `from` had sent it: how tests
+    /// play a Byzantine replica. `from` need not be a member.
+    pub fn inject(&mut self, from: ReplicaId, to: ReplicaId, message: Message) {
+        self.in_flight.push_back(Envelope { from, to, message });
+    }
+
+    /// Installs a filter that every envelope passes before delivery.
+    pub fn set_filter(&mut self, filter: impl FnMut(&Envelope) -> bool + 'static) {
+        self.filter = Some(Box::new(filter));
+    }
+
+    /// Removes the filter: everything is delivered again.
+    pub fn clear_filter(&mut self) {
+        self.filter = None;
+    }
+
+    /// Delivers the oldest message in flight. Returns false when none is.
+    pub fn deliver_next(&mut self) -> bool {
+        let Some(envelope) = self.in_flight.pop_front() else {
+            return false;
+        };
+        if let Some(filter) = self.filter.as_mut() {
+            if !filter(&envelope) {
+                return true;
+            }
+        }
+        if envelope.to.index() < self.replicas.len() {
+            self.delivered += 1;
+            let input = Input::Message {
+                from: envelope.from,
+                message: envelope.message,
+            };
+            self.step(envelope.to, input);
+        }
+        true
+    }
+
+    /// Delivers messages until none is in flight, and returns how many were
+    /// delivered. The normal case always quiesces; a run that does not
+    /// within ten million deliveries is a bug and panics.
+    pub fn stabilize(&mut self) -> u64 {
+        let before = self.delivered;
+        while self.deliver_next() {
+            assert!(
+                self.delivered - before < 10_000_000,
+                "cluster did not quiesce"
+            );
+        }
+        self.delivered - before
+    }
+
+    /// Messages waiting to be delivered, oldest first.
+    pub fn in_flight(&self) -> impl Iterator<Item = &Envelope> {
+        self.in_flight.iter()
+    }
+
+    /// Events produced so far and not yet taken.
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Takes the events produced so far.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Total messages delivered since the cluster was built.
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+
+    fn step(&mut self, id: ReplicaId, input: Input) {
+        let mut outputs = std::mem::take(&mut self.scratch);
+        self.replicas[id.index()].step(input, &mut outputs);
+        for output in outputs.drain(..) {
+            match output {
+                Output::Send { to, message } => self.route(id, to, message),
+                other => self.events.push(Event {
+                    replica: id,
+                    output: other,
+                }),
+            }
+        }
+        self.scratch = outputs;
+    }
+
+    fn route(&mut self, from: ReplicaId, to: Destination, message: Message) {
+        match to {
+            Destination::Replica(to) => self.in_flight.push_back(Envelope { from, to, message }),
+            Destination::Others => {
+                for i in 0..self.replicas.len() {
+                    let to = ReplicaId(i as u32);
+                    if to != from {
+                        self.in_flight.push_back(Envelope {
+                            from,
+                            to,
+                            message: message.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<S> fmt::Debug for Cluster<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("replicas", &self.replicas.len())
+            .field("in_flight", &self.in_flight.len())
+            .field("delivered", &self.delivered)
+            .finish()
+    }
+}

@@ -1,0 +1,45 @@
+//! Execution: committed batches run strictly in sequence order (§4.2).
+
+use crate::output::{Executed, Output};
+use crate::replica::Replica;
+use crate::service::Service;
+
+impl<S: Service> Replica<S> {
+    /// Executes every committed slot that directly follows the last executed
+    /// one. A committed slot after a gap waits until the gap is filled.
+    pub(crate) fn execute_ready(&mut self, out: &mut Vec<Output>) {
+        loop {
+            let seq = self.last_executed.next();
+            let Some(slot) = self.log.get_mut(seq) else {
+                return;
+            };
+            if !slot.committed {
+                return;
+            }
+            let pp = slot
+                .pre_prepare
+                .clone()
+                .expect("a committed slot has a pre-prepare");
+            let results: Vec<_> = pp
+                .batch
+                .requests()
+                .iter()
+                .map(|request| {
+                    self.clients
+                        .execute(&mut self.service, request, pp.view, seq)
+                })
+                .collect();
+            if let Some(slot) = self.log.get_mut(seq) {
+                slot.results = Some(results.clone());
+            }
+            self.last_executed = seq;
+            out.push(Output::Executed(Executed {
+                view: pp.view,
+                seq,
+                digest: pp.digest,
+                batch: pp.batch,
+                results,
+            }));
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! # pbft-core: a sans-IO PBFT replica
+//!
+//! This crate is the replica state machine of Practical Byzantine Fault
+//! Tolerance (Castro & Liskov, OSDI '99; TOCS '02). It does no IO: it never
+//! reads a clock, a socket, stdin or a global random number generator.
+//! Everything comes in as an [`Input`] and everything the replica wants done
+//! comes out as an [`Output`] that the caller carries out.
+//!
+//! ## Driving a replica
+//!
+//! [`Replica::step`] is the one entry point. Each call takes one input:
+//!
+//! - [`Input::Message`]: a message from a peer, with the sender the
+//!   transport vouches for;
+//! - [`Input::Request`]: a client request given to this replica;
+//! - [`Input::Tick`]: one unit of time has passed.
+//!
+//! and appends outputs to a buffer the caller owns, in the order they
+//! should be carried out:
+//!
+//! - [`Output::Send`]: send a [`Message`] to one peer or to every other
+//!   replica;
+//! - [`Output::Ordered`]: a client's request has a sequence number: the
+//!   acknowledgement to send back. It comes before the sends the same input
+//!   causes, so a client hears back before the protocol moves on;
+//! - [`Output::Refused`]: a client's request will not be ordered, and why;
+//! - [`Output::Executed`]: a batch ran, in sequence order, with its results;
+//! - [`Output::Rejected`]: a peer's message was ignored, with a typed
+//!   [`Rejection`] for logs and tests.
+//!
+//! Carry the outputs out in order, then call `step` again. There is nothing
+//! to acknowledge back to the replica. [`Replica::status`] reads what the
+//! log says about one sequence number.
+//!
+//! ## One request through all three phases
+//!
+//! Four replicas tolerate one fault (`n = 3f + 1`, `f = 1`). Here a tiny
+//! loop plays the network: it delivers every send until none is left.
+//!
+//! ```
+//! use pbft_core::{
+//!     Config, Destination, Input, KvService, Output, Replica, ReplicaId, Request, Seq,
+//!     SlotPhase,
+//! };
+//!
+//! let config = Config::new(4);
+//! let mut replicas: Vec<_> = (0..4)
+//!     .map(|i| Replica::new(&config, ReplicaId(i), KvService::default()).unwrap())
+//!     .collect();
+//!
+//! // A client sends its request to the primary of view 0, replica 0.
+//! let mut out = Vec::new();
+//! replicas[0].step(Input::Request(Request::new("c1", Some(1), "set x=42")), &mut out);
+//! // The primary acknowledges with sequence number 1, then multicasts the
+//! // pre-prepare.
+//! assert!(matches!(&out[0], Output::Ordered(o) if o.seq == Seq(1)));
+//!
+//! // The network: (from, output) pairs still to be carried out.
+//! let mut pending: Vec<(ReplicaId, Output)> = out.drain(..).map(|o| (ReplicaId(0), o)).collect();
+//! while let Some((from, output)) = pending.pop() {
+//!     let Output::Send { to, message } = output else { continue };
+//!     let targets: Vec<ReplicaId> = match to {
+//!         Destination::Replica(r) => vec![r],
+//!         Destination::Others => (0..4).map(ReplicaId).filter(|r| *r != from).collect(),
+//!     };
+//!     for target in targets {
+//!         let input = Input::Message { from, message: message.clone() };
+//!         replicas[target.index()].step(input, &mut out);
+//!         pending.extend(out.drain(..).map(|o| (target, o)));
+//!     }
+//! }
+//!
+//! // Every replica prepared, committed and executed the request.
+//! for replica in &replicas {
+//!     let status = replica.status(Seq(1));
+//!     assert_eq!(status.phase, SlotPhase::Committed);
+//!     assert_eq!(status.prepares_received, 3); // the three backups' prepares
+//!     assert_eq!(status.commits_received, 4); // everyone's commit
+//!     assert!(status.executed);
+//!     assert_eq!(replica.service().get("x"), Some("42"));
+//! }
+//! ```
+//!
+//! [`Cluster`] does the same with a deterministic FIFO network, message
+//! injection for Byzantine tests, and delivery filters.
+//!
+//! ## Where things are
+//!
+//! | module | concern |
+//! |---|---|
+//! | `types`, `digest` | ids ([`ReplicaId`], [`View`], [`Seq`], [`ClientId`]) and SHA-256 [`Digest`]s |
+//! | `request`, `canonical` | client [`Request`]s, [`Batch`]es, and the one canonical encoding digests cover |
+//! | `message` | the replica-to-replica [`Message`]s |
+//! | `quorum` | [`Quorums`]: `f`, quorum sizes and the primary of a view, for any `n` |
+//! | `normal` | pre-prepare, prepare and commit (§4.2) |
+//! | `client` | request intake, relaying to the primary, at-most-once execution |
+//! | `execute` | in-order execution |
+//! | `log`, `votes` | the message log, keyed by sequence number |
+//! | `status` | [`SlotStatus`]: what the log says about one number |
+//! | `service` | the [`Service`] trait and the default [`KvService`] |
+//! | `cluster` | the in-process [`Cluster`] harness |
+//!
+//! ## Not yet here
+//!
+//! Checkpoints and garbage collection, view changes, state transfer and
+//! message authentication are not implemented yet; `docs/design.md` keeps
+//! the list. Until checkpoints land the log grows with every request.
+
+#![deny(missing_docs)]
+
+mod canonical;
+mod client;
+mod cluster;
+mod config;
+mod digest;
+mod execute;
+mod log;
+mod message;
+mod normal;
+mod output;
+mod quorum;
+mod rejection;
+mod replica;
+mod request;
+mod service;
+mod status;
+mod types;
+mod votes;
+
+pub use canonical::{batch_bytes, encode_request, request_bytes};
+pub use cluster::{Cluster, Envelope, Event, Filter};
+pub use config::{Config, ConfigError};
+pub use digest::{Digest, DigestParseError};
+pub use message::{Message, Phase, PrePrepare, Vote};
+pub use output::{Destination, Executed, Input, Ordered, Output, Refusal};
+pub use quorum::Quorums;
+pub use rejection::Rejection;
+pub use replica::Replica;
+pub use request::{Batch, Request};
+pub use service::{ExecResult, KvService, Service};
+pub use status::{SlotPhase, SlotStatus};
+pub use types::{ClientId, ReplicaId, Seq, View};

@@ -1,0 +1,74 @@
+//! The message log: what a replica knows about each sequence number.
+//!
+//! Slots are kept in an ordered map keyed by sequence number; each slot
+//! holds the state of the replica's current view for that number (votes for
+//! other views are rejected before they reach the log). Lookups are by key,
+//! never by scanning.
+
+use std::collections::BTreeMap;
+
+use crate::message::PrePrepare;
+use crate::service::ExecResult;
+use crate::types::{Seq, View};
+use crate::votes::Votes;
+
+/// Everything known about one sequence number in one view.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    /// The view this slot's votes belong to.
+    pub view: View,
+    /// The accepted pre-prepare, once there is one.
+    pub pre_prepare: Option<PrePrepare>,
+    /// Prepares received, including this replica's own.
+    pub prepares: Votes,
+    /// Commits received, including this replica's own.
+    pub commits: Votes,
+    /// This replica has multicast its commit (it saw the slot prepared).
+    pub commit_sent: bool,
+    /// The slot is committed-local (§4.2).
+    pub committed: bool,
+    /// The results, once executed.
+    pub results: Option<Vec<ExecResult>>,
+}
+
+impl Slot {
+    fn new(view: View) -> Slot {
+        Slot {
+            view,
+            pre_prepare: None,
+            prepares: Votes::default(),
+            commits: Votes::default(),
+            commit_sent: false,
+            committed: false,
+            results: None,
+        }
+    }
+}
+
+/// All slots, by sequence number.
+#[derive(Clone, Debug, Default)]
+pub struct Log {
+    slots: BTreeMap<Seq, Slot>,
+}
+
+impl Log {
+    /// The slot for `seq`, if anything is known about it.
+    pub fn get(&self, seq: Seq) -> Option<&Slot> {
+        self.slots.get(&seq)
+    }
+
+    /// The slot for `seq` in `view`, created empty if needed.
+    pub fn slot_mut(&mut self, view: View, seq: Seq) -> &mut Slot {
+        self.slots.entry(seq).or_insert_with(|| Slot::new(view))
+    }
+
+    /// The slot for `seq` if it exists.
+    pub fn get_mut(&mut self, seq: Seq) -> Option<&mut Slot> {
+        self.slots.get_mut(&seq)
+    }
+
+    /// How many sequence numbers the log holds.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+}

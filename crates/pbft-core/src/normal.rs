@@ -1,0 +1,229 @@
+//! The normal case: pre-prepare, prepare, commit (§4.2).
+//!
+//! ```text
+//! client ──request──▶ primary ──pre-prepare──▶ backups
+//!                     every backup ──prepare──▶ all
+//!   prepared  = pre-prepare + 2f matching prepares from distinct backups
+//!                     every replica ──commit──▶ all
+//!   committed = prepared + 2f+1 matching commits (own included)
+//! ```
+//!
+//! The `2f` and `2f + 1` are the paper's sizes for `n = 3f + 1`; the code
+//! asks [`Quorums`](crate::Quorums) for them, so other `n` are handled too.
+
+use std::sync::Arc;
+
+use crate::message::{Message, Phase, PrePrepare, Vote};
+use crate::output::{Destination, Ordered, Output};
+use crate::rejection::Rejection;
+use crate::replica::Replica;
+use crate::request::Batch;
+use crate::service::Service;
+use crate::types::{ReplicaId, Seq};
+use crate::votes::NotRecorded;
+
+impl<S: Service> Replica<S> {
+    /// As primary: assigns the next sequence number to `batch` and
+    /// multicasts the pre-prepare. Returns the number assigned.
+    pub(crate) fn propose(&mut self, batch: Batch, out: &mut Vec<Output>) -> Seq {
+        debug_assert!(self.is_primary());
+        let seq = self.last_assigned.next();
+        self.last_assigned = seq;
+        let pp = PrePrepare::new(self.view, seq, Arc::new(batch));
+        for request in pp.batch.requests() {
+            self.clients.note_ordered(request, pp.view, seq);
+        }
+        let slot = self.log.slot_mut(self.view, seq);
+        assert!(slot.pre_prepare.is_none(), "primary reassigned {seq}");
+        slot.pre_prepare = Some(pp.clone());
+        out.push(Output::Send {
+            to: Destination::Others,
+            message: Message::PrePrepare(pp),
+        });
+        // With f = 0 no prepares are needed: the slot may already be prepared.
+        self.advance(seq, out);
+        seq
+    }
+
+    /// A backup accepts a pre-prepare if it is from the primary of the
+    /// current view, its digest is its batch's, and it does not contradict
+    /// one already accepted for the same `(view, seq)` (§4.2).
+    pub(crate) fn on_pre_prepare(
+        &mut self,
+        from: ReplicaId,
+        pp: PrePrepare,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        self.check_view(pp.view)?;
+        let primary = self.quorums.primary(pp.view);
+        if from != primary {
+            return Err(Rejection::NotPrimary { primary });
+        }
+        if pp.seq == Seq(0) {
+            return Err(Rejection::ZeroSeq);
+        }
+        let actual = pp.batch.digest();
+        if pp.digest != actual {
+            return Err(Rejection::DigestMismatch {
+                seq: pp.seq,
+                claimed: pp.digest,
+                actual,
+            });
+        }
+        let n = self.quorums.n();
+        let slot = self.log.slot_mut(self.view, pp.seq);
+        if let Some(existing) = &slot.pre_prepare {
+            return Err(if existing.digest == pp.digest {
+                Rejection::DuplicatePrePrepare { seq: pp.seq }
+            } else {
+                Rejection::ConflictingPrePrepare {
+                    view: pp.view,
+                    seq: pp.seq,
+                    accepted: existing.digest,
+                    offered: pp.digest,
+                }
+            });
+        }
+        let prepare = Vote {
+            view: pp.view,
+            seq: pp.seq,
+            digest: pp.digest,
+            replica: self.id,
+        };
+        // Messages claiming to be from this replica are rejected on arrival,
+        // so its own vote is recorded here for the first time.
+        slot.prepares
+            .record(n, self.id, pp.digest)
+            .expect("own prepare recorded twice");
+        slot.pre_prepare = Some(pp.clone());
+
+        for request in pp.batch.requests() {
+            if self.clients.note_ordered(request, pp.view, pp.seq) {
+                out.push(Output::Ordered(Ordered {
+                    request: request.clone(),
+                    view: pp.view,
+                    seq: pp.seq,
+                }));
+            }
+        }
+        out.push(Output::Send {
+            to: Destination::Others,
+            message: Message::Prepare(prepare),
+        });
+        self.advance(pp.seq, out);
+        Ok(())
+    }
+
+    /// Records a backup's prepare.
+    pub(crate) fn on_prepare(
+        &mut self,
+        from: ReplicaId,
+        vote: Vote,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        self.check_vote(from, &vote)?;
+        if from == self.quorums.primary(vote.view) {
+            return Err(Rejection::PrepareFromPrimary);
+        }
+        self.record_vote(Phase::Prepare, vote, out)
+    }
+
+    /// Records a commit.
+    pub(crate) fn on_commit(
+        &mut self,
+        from: ReplicaId,
+        vote: Vote,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        self.check_vote(from, &vote)?;
+        self.record_vote(Phase::Commit, vote, out)
+    }
+
+    fn check_view(&self, received: crate::types::View) -> Result<(), Rejection> {
+        if received != self.view {
+            return Err(Rejection::WrongView {
+                current: self.view,
+                received,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_vote(&self, from: ReplicaId, vote: &Vote) -> Result<(), Rejection> {
+        if vote.replica != from {
+            return Err(Rejection::SenderMismatch {
+                claimed: vote.replica,
+            });
+        }
+        self.check_view(vote.view)?;
+        if vote.seq == Seq(0) {
+            return Err(Rejection::ZeroSeq);
+        }
+        Ok(())
+    }
+
+    fn record_vote(
+        &mut self,
+        phase: Phase,
+        vote: Vote,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        let n = self.quorums.n();
+        let slot = self.log.slot_mut(self.view, vote.seq);
+        let votes = match phase {
+            Phase::Prepare => &mut slot.prepares,
+            Phase::Commit => &mut slot.commits,
+        };
+        votes
+            .record(n, vote.replica, vote.digest)
+            .map_err(|not_recorded| match not_recorded {
+                NotRecorded::Duplicate => Rejection::DuplicateVote {
+                    phase,
+                    seq: vote.seq,
+                },
+                NotRecorded::Conflict { first } => Rejection::ConflictingVote {
+                    phase,
+                    seq: vote.seq,
+                    first,
+                    second: vote.digest,
+                },
+            })?;
+        self.advance(vote.seq, out);
+        Ok(())
+    }
+
+    /// Moves slot `seq` forward as far as its certificates allow: sends this
+    /// replica's commit once it is prepared, and marks it committed once a
+    /// quorum of commits matches.
+    fn advance(&mut self, seq: Seq, out: &mut Vec<Output>) {
+        let (id, n) = (self.id, self.quorums.n());
+        let prepares_needed = self.quorums.prepares_needed();
+        let quorum = self.quorums.quorum();
+        let Some(slot) = self.log.get_mut(seq) else {
+            return;
+        };
+        let Some(digest) = slot.pre_prepare.as_ref().map(|pp| pp.digest) else {
+            return;
+        };
+        if !slot.commit_sent && slot.prepares.matching(digest) >= prepares_needed {
+            slot.commit_sent = true;
+            let commit = Vote {
+                view: slot.view,
+                seq,
+                digest,
+                replica: id,
+            };
+            // As for prepares: only this code records this replica's commit.
+            slot.commits
+                .record(n, id, digest)
+                .expect("own commit recorded twice");
+            out.push(Output::Send {
+                to: Destination::Others,
+                message: Message::Commit(commit),
+            });
+        }
+        if slot.commit_sent && !slot.committed && slot.commits.matching(digest) >= quorum {
+            slot.committed = true;
+        }
+    }
+}

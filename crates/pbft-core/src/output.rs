@@ -1,0 +1,124 @@
+//! What goes into a replica ([`Input`]) and what comes out ([`Output`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::digest::Digest;
+use crate::message::Message;
+use crate::rejection::Rejection;
+use crate::request::{Batch, Request};
+use crate::service::ExecResult;
+use crate::types::{ReplicaId, Seq, View};
+
+/// One event for [`Replica::step`](crate::Replica::step).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A message from peer `from`. The caller vouches for `from`: it is the
+    /// replica the transport says sent the message.
+    Message {
+        /// The sending replica.
+        from: ReplicaId,
+        /// The message.
+        message: Message,
+    },
+    /// A request submitted by a client directly to this replica.
+    Request(Request),
+    /// One unit of time has passed.
+    Tick,
+}
+
+/// One thing the replica wants done, in the order it wants it done.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send `message` to `to`.
+    Send {
+        /// Who gets it.
+        to: Destination,
+        /// What to send.
+        message: Message,
+    },
+    /// A request this replica received from a client now has a sequence
+    /// number: the acknowledgement the client is waiting for.
+    Ordered(Ordered),
+    /// A request this replica received from a client was refused at intake
+    /// and will not be ordered.
+    Refused {
+        /// The refused request.
+        request: Request,
+        /// Why.
+        reason: Refusal,
+    },
+    /// A batch was executed, in sequence order, with no gaps.
+    Executed(Executed),
+    /// A message from a peer was ignored.
+    Rejected {
+        /// The sender.
+        from: ReplicaId,
+        /// The kind of message, as [`Message::kind`] names it.
+        kind: &'static str,
+        /// Why it was ignored.
+        reason: Rejection,
+    },
+}
+
+/// The recipients of a [`Output::Send`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// Every replica except the sender (a multicast).
+    Others,
+    /// One replica.
+    Replica(ReplicaId),
+}
+
+/// A client request and the sequence number it was given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ordered {
+    /// The request.
+    pub request: Request,
+    /// The view of the pre-prepare that assigned the number.
+    pub view: View,
+    /// The assigned sequence number.
+    pub seq: Seq,
+}
+
+/// Why a client request was refused before it was ordered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The service's [`check`](crate::Service::check) refused the operation.
+    InvalidOperation(String),
+    /// The client already had a later request executed; this one is older
+    /// than the replica's record and will never be ordered (§4.1).
+    Stale {
+        /// The latest timestamp executed for this client.
+        latest: u64,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::InvalidOperation(reason) => write!(f, "invalid operation: {reason}"),
+            Refusal::Stale { latest } => write!(
+                f,
+                "stale request: timestamp {latest} from this client was already executed"
+            ),
+        }
+    }
+}
+
+/// A batch executed at one sequence number.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Executed {
+    /// The view of the pre-prepare that ordered it.
+    pub view: View,
+    /// The sequence number.
+    pub seq: Seq,
+    /// The batch's digest.
+    pub digest: Digest,
+    /// The requests, in the order they were executed.
+    pub batch: Arc<Batch>,
+    /// One result per request, in the same order. A request that was
+    /// already executed at an earlier number is not executed again: it gets
+    /// that execution's result if it was the client's latest, or an error.
+    pub results: Vec<ExecResult>,
+}

@@ -1,0 +1,147 @@
+//! Typed reasons for ignoring a peer's message.
+//!
+//! Byzantine input is data, not an error: a replica that ignores a message
+//! reports why as a [`Rejection`], which tests assert on and logs show.
+
+use std::fmt;
+
+use crate::digest::Digest;
+use crate::message::Phase;
+use crate::types::{ReplicaId, Seq, View};
+
+/// Why a replica ignored a message from a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// The sender is not one of the `n` replicas.
+    NonMember,
+    /// The message claims to come from the receiving replica itself, which
+    /// never sends to itself: someone else wrote it.
+    FromSelf,
+    /// A vote names a different replica than the one that sent it.
+    SenderMismatch {
+        /// The replica named inside the message.
+        claimed: ReplicaId,
+    },
+    /// The message belongs to a view other than the replica's current one.
+    WrongView {
+        /// The replica's view.
+        current: View,
+        /// The message's view.
+        received: View,
+    },
+    /// A pre-prepare that did not come from the primary of its view.
+    NotPrimary {
+        /// The primary of the message's view.
+        primary: ReplicaId,
+    },
+    /// A prepare from the primary, which never sends one (§4.2).
+    PrepareFromPrimary,
+    /// Sequence number 0 is never assigned.
+    ZeroSeq,
+    /// A pre-prepare whose digest is not the digest of its batch.
+    DigestMismatch {
+        /// The sequence number it proposed.
+        seq: Seq,
+        /// The digest it claimed.
+        claimed: Digest,
+        /// The digest of the batch it carried.
+        actual: Digest,
+    },
+    /// A second pre-prepare for a `(view, seq)` that already has one with
+    /// another digest: the primary equivocated.
+    ConflictingPrePrepare {
+        /// The view.
+        view: View,
+        /// The sequence number.
+        seq: Seq,
+        /// The digest accepted first.
+        accepted: Digest,
+        /// The digest offered now.
+        offered: Digest,
+    },
+    /// The same pre-prepare again; it changes nothing.
+    DuplicatePrePrepare {
+        /// The sequence number.
+        seq: Seq,
+    },
+    /// The same vote again from the same replica; it counts once.
+    DuplicateVote {
+        /// Prepare or commit.
+        phase: Phase,
+        /// The sequence number.
+        seq: Seq,
+    },
+    /// A replica voted for two digests at one `(view, seq)`; the first
+    /// vote stands.
+    ConflictingVote {
+        /// Prepare or commit.
+        phase: Phase,
+        /// The sequence number.
+        seq: Seq,
+        /// The digest of its first vote.
+        first: Digest,
+        /// The digest of this vote.
+        second: Digest,
+    },
+    /// A forwarded client request reached a replica that is not the
+    /// primary of its current view.
+    ForwardToBackup,
+    /// A forwarded client request whose operation the service refuses.
+    InvalidOperation(String),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::NonMember => f.write_str("sender is not a member of the cluster"),
+            Rejection::FromSelf => f.write_str("message claims to come from this replica itself"),
+            Rejection::SenderMismatch { claimed } => {
+                write!(f, "vote claims to be from {claimed}, not its sender")
+            }
+            Rejection::WrongView { current, received } => {
+                write!(f, "message for {received}, replica is in {current}")
+            }
+            Rejection::NotPrimary { primary } => {
+                write!(f, "pre-prepare not from the primary ({primary})")
+            }
+            Rejection::PrepareFromPrimary => f.write_str("the primary does not send prepares"),
+            Rejection::ZeroSeq => f.write_str("sequence number 0 is never assigned"),
+            Rejection::DigestMismatch {
+                seq,
+                claimed,
+                actual,
+            } => write!(
+                f,
+                "pre-prepare {seq} claims digest {claimed} but its batch hashes to {actual}"
+            ),
+            Rejection::ConflictingPrePrepare {
+                view,
+                seq,
+                accepted,
+                offered,
+            } => write!(
+                f,
+                "second pre-prepare for ({view}, {seq}): accepted {accepted}, offered {offered}"
+            ),
+            Rejection::DuplicatePrePrepare { seq } => write!(f, "duplicate pre-prepare {seq}"),
+            Rejection::DuplicateVote { phase, seq } => {
+                write!(f, "duplicate {phase} for {seq}; it counts once")
+            }
+            Rejection::ConflictingVote {
+                phase,
+                seq,
+                first,
+                second,
+            } => write!(
+                f,
+                "conflicting {phase} for {seq}: voted {first} before, now {second}"
+            ),
+            Rejection::ForwardToBackup => {
+                f.write_str("forwarded request reached a replica that is not the primary")
+            }
+            Rejection::InvalidOperation(reason) => {
+                write!(f, "forwarded request has an invalid operation: {reason}")
+            }
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The replica: its state, its one entry point, and read-only accessors.
+
+use crate::client::ClientTable;
+use crate::config::{Config, ConfigError};
+use crate::log::Log;
+use crate::message::Message;
+use crate::output::{Input, Output};
+use crate::quorum::Quorums;
+use crate::rejection::Rejection;
+use crate::service::Service;
+use crate::types::{ReplicaId, Seq, View};
+
+/// One PBFT replica: a deterministic state machine over [`Input`]s.
+///
+/// See the [crate documentation](crate) for the contract of
+/// [`step`](Replica::step).
+pub struct Replica<S> {
+    pub(crate) id: ReplicaId,
+    pub(crate) quorums: Quorums,
+    pub(crate) view: View,
+    /// The last sequence number this replica assigned as primary.
+    pub(crate) last_assigned: Seq,
+    /// The last sequence number executed; everything up to it is executed.
+    pub(crate) last_executed: Seq,
+    pub(crate) log: Log,
+    pub(crate) clients: ClientTable,
+    pub(crate) service: S,
+    pub(crate) ticks: u64,
+}
+
+impl<S: Service> Replica<S> {
+    /// A replica `id` of a cluster described by `config`, starting in view 0
+    /// with nothing executed.
+    pub fn new(config: &Config, id: ReplicaId, service: S) -> Result<Replica<S>, ConfigError> {
+        config.validate(id)?;
+        Ok(Replica {
+            id,
+            quorums: Quorums::new(config.n),
+            view: View(0),
+            last_assigned: Seq(0),
+            last_executed: Seq(0),
+            log: Log::default(),
+            clients: ClientTable::default(),
+            service,
+            ticks: 0,
+        })
+    }
+
+    /// Feeds one input to the replica and appends what it wants done to
+    /// `out`, in order. This is the only way to change a replica's state.
+    ///
+    /// Never panics on a peer's message or a client's request, whatever it
+    /// holds: a message the protocol does not allow is reported as
+    /// [`Output::Rejected`] and otherwise ignored.
+    pub fn step(&mut self, input: Input, out: &mut Vec<Output>) {
+        match input {
+            Input::Message { from, message } => self.on_message(from, message, out),
+            Input::Request(request) => self.on_client_request(request, out),
+            Input::Tick => self.ticks += 1,
+        }
+        // Any accepted input can complete a prefix of committed slots.
+        self.execute_ready(out);
+    }
+
+    fn on_message(&mut self, from: ReplicaId, message: Message, out: &mut Vec<Output>) {
+        let kind = message.kind();
+        let verdict = if from.index() >= self.quorums.n() {
+            Err(Rejection::NonMember)
+        } else if from == self.id {
+            Err(Rejection::FromSelf)
+        } else {
+            match message {
+                Message::Forward(request) => self.on_forward(request, out),
+                Message::PrePrepare(pp) => self.on_pre_prepare(from, pp, out),
+                Message::Prepare(vote) => self.on_prepare(from, vote, out),
+                Message::Commit(vote) => self.on_commit(from, vote, out),
+            }
+        };
+        if let Err(reason) = verdict {
+            out.push(Output::Rejected { from, kind, reason });
+        }
+    }
+
+    /// This replica's id.
+    pub fn id(&self) -> ReplicaId {
+        self.id
+    }
+
+    /// The current view.
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    /// The primary of the current view.
+    pub fn primary(&self) -> ReplicaId {
+        self.quorums.primary(self.view)
+    }
+
+    /// True when this replica is the primary of its current view.
+    pub fn is_primary(&self) -> bool {
+        self.primary() == self.id
+    }
+
+    /// The cluster's fault threshold and quorum sizes.
+    pub fn quorums(&self) -> &Quorums {
+        &self.quorums
+    }
+
+    /// The highest sequence number executed; every number up to it is.
+    pub fn last_executed(&self) -> Seq {
+        self.last_executed
+    }
+
+    /// How many ticks this replica has been given.
+    pub fn ticks(&self) -> u64 {
+        self.ticks
+    }
+
+    /// The replicated service, for reading its state.
+    pub fn service(&self) -> &S {
+        &self.service
+    }
+
+    /// How many sequence numbers the message log holds.
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+}

@@ -1,0 +1,197 @@
+//! The replicated service: a deterministic state machine that executes the
+//! operations PBFT orders, and the default key-value service.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The result of executing one operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecResult {
+    /// The operation succeeded and returns nothing (`"ok"` on the wire).
+    Ok,
+    /// The operation returned a value.
+    Value(String),
+    /// The operation returned no value (`null` on the wire), for example a
+    /// read of an absent key.
+    Null,
+    /// The operation could not be applied. Deterministic like every other
+    /// result: each replica produces the same error.
+    Error(String),
+}
+
+impl fmt::Display for ExecResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecResult::Ok => f.write_str("ok"),
+            ExecResult::Value(v) => write!(f, "{v:?}"),
+            ExecResult::Null => f.write_str("null"),
+            ExecResult::Error(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
+/// A deterministic state machine replicated by PBFT.
+///
+/// Every replica runs its own instance and executes the same operations in
+/// the same order, so `execute` must depend only on the instance's state and
+/// the operation: no clocks, no randomness, no IO.
+pub trait Service {
+    /// Checks an operation when a client submits it. An `Err` refuses the
+    /// request before it is ordered, with a text that says what is wrong.
+    fn check(&self, operation: &str) -> Result<(), String>;
+
+    /// Executes an ordered operation. An operation that `check` would refuse
+    /// can still be ordered by a faulty primary; it must then produce a
+    /// deterministic [`ExecResult::Error`], never a panic.
+    fn execute(&mut self, operation: &str) -> ExecResult;
+}
+
+/// The default service: a map from string keys to string values.
+///
+/// Grammar (exact, no surrounding whitespace):
+///
+/// ```text
+/// operation := "set " key "=" value     result: "ok"
+///            | "get " key               result: the value, or null if absent
+/// key       := one or more characters, none of them whitespace or '='
+/// value     := any characters, possibly none (everything after the first '=')
+/// ```
+///
+/// ```
+/// use pbft_core::{ExecResult, KvService, Service};
+///
+/// let mut kv = KvService::default();
+/// assert_eq!(kv.execute("get x"), ExecResult::Null);
+/// assert_eq!(kv.execute("set x=42"), ExecResult::Ok);
+/// assert_eq!(kv.execute("get x"), ExecResult::Value("42".into()));
+/// assert!(kv.check("delete x").is_err());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KvService {
+    entries: BTreeMap<String, String>,
+}
+
+/// A parsed key-value operation.
+#[derive(Debug, PartialEq, Eq)]
+enum KvOp<'a> {
+    Set(&'a str, &'a str),
+    Get(&'a str),
+}
+
+fn parse(operation: &str) -> Result<KvOp<'_>, String> {
+    if let Some(rest) = operation.strip_prefix("set ") {
+        let (key, value) = rest
+            .split_once('=')
+            .ok_or_else(|| format!("expected `set KEY=VALUE`, found {operation:?}"))?;
+        check_key(key)?;
+        Ok(KvOp::Set(key, value))
+    } else if let Some(key) = operation.strip_prefix("get ") {
+        check_key(key)?;
+        Ok(KvOp::Get(key))
+    } else {
+        Err(format!(
+            "unknown operation {operation:?}: expected `set KEY=VALUE` or `get KEY`"
+        ))
+    }
+}
+
+fn check_key(key: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err("the key is empty".to_string());
+    }
+    if key.chars().any(|c| c.is_whitespace() || c == '=') {
+        return Err(format!("key {key:?} contains whitespace or '='"));
+    }
+    Ok(())
+}
+
+impl KvService {
+    /// The value stored under `key`, if any.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(String::as_str)
+    }
+
+    /// How many keys are stored.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no key is stored.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl Service for KvService {
+    fn check(&self, operation: &str) -> Result<(), String> {
+        parse(operation).map(|_| ())
+    }
+
+    fn execute(&mut self, operation: &str) -> ExecResult {
+        match parse(operation) {
+            Ok(KvOp::Set(key, value)) => {
+                self.entries.insert(key.to_string(), value.to_string());
+                ExecResult::Ok
+            }
+            Ok(KvOp::Get(key)) => match self.entries.get(key) {
+                Some(value) => ExecResult::Value(value.clone()),
+                None => ExecResult::Null,
+            },
+            Err(reason) => ExecResult::Error(reason),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grammar_accepts_documented_forms() {
+        assert_eq!(parse("set x=42"), Ok(KvOp::Set("x", "42")));
+        assert_eq!(parse("set x="), Ok(KvOp::Set("x", "")));
+        assert_eq!(parse("set k=a=b c"), Ok(KvOp::Set("k", "a=b c")));
+        assert_eq!(parse("get key_1"), Ok(KvOp::Get("key_1")));
+    }
+
+    #[test]
+    fn grammar_refuses_everything_else() {
+        for bad in [
+            "",
+            "set",
+            "set x",
+            "set =1",
+            "set  x=1",
+            "get",
+            "get ",
+            "get a b",
+            "GET x",
+            " get x",
+            "del x",
+            "set x y=1",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn invalid_ordered_operation_is_a_deterministic_error() {
+        let mut a = KvService::default();
+        let mut b = KvService::default();
+        let ra = a.execute("frobnicate");
+        assert!(matches!(ra, ExecResult::Error(_)));
+        assert_eq!(ra, b.execute("frobnicate"));
+        assert!(a.is_empty(), "a failed operation changes nothing");
+    }
+
+    #[test]
+    fn set_then_get() {
+        let mut kv = KvService::default();
+        assert_eq!(kv.execute("set x=1"), ExecResult::Ok);
+        assert_eq!(kv.execute("set x=2"), ExecResult::Ok);
+        assert_eq!(kv.execute("get x"), ExecResult::Value("2".into()));
+        assert_eq!(kv.execute("get y"), ExecResult::Null);
+        assert_eq!(kv.get("x"), Some("2"));
+        assert_eq!(kv.len(), 1);
+    }
+}

@@ -1,0 +1,109 @@
+//! One phase's votes at one `(view, seq)`: at most one digest per replica.
+
+use crate::digest::Digest;
+use crate::types::ReplicaId;
+
+/// The prepares (or commits) a replica has received for one slot.
+///
+/// Each replica's first vote stands. A repeat of the same vote is a
+/// duplicate and a vote for another digest is a conflict; neither is
+/// counted again (§4.2: certificates need votes from *distinct* replicas).
+#[derive(Clone, Debug, Default)]
+pub struct Votes {
+    by_replica: Vec<Option<Digest>>,
+}
+
+/// Why a vote was not recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotRecorded {
+    /// The replica had already cast this very vote.
+    Duplicate,
+    /// The replica had already voted for another digest.
+    Conflict {
+        /// The digest of its first vote.
+        first: Digest,
+    },
+}
+
+impl Votes {
+    /// Records `replica`'s vote for `digest` in a cluster of `n` replicas.
+    /// The caller has checked that `replica` is below `n`.
+    pub fn record(
+        &mut self,
+        n: usize,
+        replica: ReplicaId,
+        digest: Digest,
+    ) -> Result<(), NotRecorded> {
+        if self.by_replica.len() < n {
+            self.by_replica.resize(n, None);
+        }
+        let slot = &mut self.by_replica[replica.index()];
+        match *slot {
+            None => {
+                *slot = Some(digest);
+                Ok(())
+            }
+            Some(first) if first == digest => Err(NotRecorded::Duplicate),
+            Some(first) => Err(NotRecorded::Conflict { first }),
+        }
+    }
+
+    /// How many distinct replicas voted for `digest`.
+    pub fn matching(&self, digest: Digest) -> usize {
+        self.by_replica
+            .iter()
+            .filter(|vote| **vote == Some(digest))
+            .count()
+    }
+
+    /// How many distinct replicas voted at all.
+    pub fn len(&self) -> usize {
+        self.by_replica.iter().filter(|vote| vote.is_some()).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_vote_counts_once() {
+        let d = Digest::of(b"a");
+        let mut votes = Votes::default();
+        assert_eq!(votes.record(4, ReplicaId(1), d), Ok(()));
+        assert_eq!(
+            votes.record(4, ReplicaId(1), d),
+            Err(NotRecorded::Duplicate)
+        );
+        assert_eq!(votes.matching(d), 1);
+    }
+
+    #[test]
+    fn the_first_of_two_conflicting_votes_stands() {
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let mut votes = Votes::default();
+        votes.record(4, ReplicaId(2), a).unwrap();
+        assert_eq!(
+            votes.record(4, ReplicaId(2), b),
+            Err(NotRecorded::Conflict { first: a })
+        );
+        assert_eq!(
+            (votes.matching(a), votes.matching(b), votes.len()),
+            (1, 0, 1)
+        );
+    }
+
+    #[test]
+    fn matching_counts_only_that_digest() {
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let mut votes = Votes::default();
+        for r in 0..3 {
+            votes.record(4, ReplicaId(r), a).unwrap();
+        }
+        votes.record(4, ReplicaId(3), b).unwrap();
+        assert_eq!(
+            (votes.matching(a), votes.matching(b), votes.len()),
+            (3, 1, 4)
+        );
+    }
+}
