@@ -14,8 +14,8 @@ const REQUEST_DOMAIN: &[u8] = b"pbft/request/v1";
 
 /// Appends the canonical encoding of one request to `out`.
 ///
-/// Layout: `len(client) u32 BE`, client bytes, timestamp tag (`0` none,
-/// `1` then `u64 BE`), `len(operation) u32 BE`, operation bytes.
+/// Layout: `len(client) u64 BE`, client bytes, timestamp tag (`0` none,
+/// `1` then `u64 BE`), `len(operation) u64 BE`, operation bytes.
 pub fn encode_request(request: &Request, out: &mut Vec<u8>) {
     put_bytes(out, request.client.as_str().as_bytes());
     match request.timestamp {
@@ -37,11 +37,11 @@ pub fn request_bytes(request: &Request) -> Vec<u8> {
 }
 
 /// The bytes a batch's digest covers: the domain, the request count
-/// (`u32 BE`), then each request in order.
+/// (`u64 BE`), then each request in order.
 pub fn batch_bytes(batch: &Batch) -> Vec<u8> {
     let mut out = Vec::with_capacity(BATCH_DOMAIN.len() + 4 + 64 * batch.len());
     out.extend_from_slice(BATCH_DOMAIN);
-    out.extend_from_slice(&len_u32(batch.len()).to_be_bytes());
+    out.extend_from_slice(&len_u64(batch.len()).to_be_bytes());
     for request in batch.requests() {
         encode_request(request, &mut out);
     }
@@ -49,14 +49,14 @@ pub fn batch_bytes(batch: &Batch) -> Vec<u8> {
 }
 
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.extend_from_slice(&len_u32(bytes.len()).to_be_bytes());
+    out.extend_from_slice(&len_u64(bytes.len()).to_be_bytes());
     out.extend_from_slice(bytes);
 }
 
-/// Lengths are encoded as `u32`. Inputs longer than 4 GiB cannot reach the
-/// core (the wire layer reads lines, far smaller), so this is an invariant.
-fn len_u32(len: usize) -> u32 {
-    u32::try_from(len).expect("canonical encoding: field longer than u32::MAX bytes")
+/// Lengths are encoded as `u64`, which holds every `usize` on the targets
+/// Rust supports, so no input is too long to encode.
+fn len_u64(len: usize) -> u64 {
+    len as u64
 }
 
 #[cfg(test)]
@@ -65,6 +65,23 @@ mod tests {
 
     fn req(client: &str, timestamp: Option<u64>, op: &str) -> Request {
         Request::new(client, timestamp, op)
+    }
+
+    #[test]
+    fn request_layout_is_as_documented() {
+        let mut expected = b"pbft/request/v1".to_vec();
+        expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 2]);
+        expected.extend_from_slice(b"c1");
+        expected.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 5]);
+        expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 5]);
+        expected.extend_from_slice(b"get x");
+        assert_eq!(request_bytes(&req("c1", Some(5), "get x")), expected);
+
+        let mut batch = b"pbft/batch/v1".to_vec();
+        batch.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+        batch.extend_from_slice(&expected[b"pbft/request/v1".len()..]);
+        let single = Batch::single(req("c1", Some(5), "get x"));
+        assert_eq!(batch_bytes(&single), batch);
     }
 
     #[test]

@@ -97,6 +97,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::int_plus_one)] // written as the paper states the bounds
     fn any_two_quorums_share_an_honest_replica_for_every_n() {
         for n in 1..200 {
             let q = Quorums::new(n);

@@ -1,0 +1,117 @@
+//! Client requests: refusal at intake, and at-most-once ordering and
+//! execution of each `(client, timestamp)` (§4.1).
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use pbft_core::{
+    Batch, Cluster, Config, ExecResult, Message, PrePrepare, Refusal, Seq, Service, View,
+};
+
+/// A service whose every operation bumps a counter, so double execution
+/// shows.
+#[derive(Default)]
+struct Counter(u64);
+
+impl Service for Counter {
+    fn check(&self, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn execute(&mut self, _: &str) -> ExecResult {
+        self.0 += 1;
+        ExecResult::Value(self.0.to_string())
+    }
+}
+
+#[test]
+fn a_retry_after_execution_gets_the_same_number_and_is_not_reordered() {
+    let mut c = cluster(4);
+    c.submit(R0, req("c1", 7, "set x=1"));
+    c.stabilize();
+    c.take_events();
+    c.submit(R0, req("c1", 7, "set x=1"));
+    assert_eq!(acks(c.events(), R0)[0].seq, Seq(1));
+    assert_eq!(c.in_flight().count(), 0, "nothing new is proposed");
+    // A backup knows the answer too.
+    c.submit(R3, req("c1", 7, "set x=1"));
+    assert_eq!(acks(c.events(), R3)[0].seq, Seq(1));
+    c.stabilize();
+    assert!(c.replicas().iter().all(|r| r.last_executed() == Seq(1)));
+}
+
+#[test]
+fn a_retry_while_in_progress_gets_the_same_number() {
+    let mut c = cluster(4);
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.submit(R0, req("c1", 1, "set x=1"));
+    let seqs: Vec<Seq> = acks(c.events(), R0).iter().map(|a| a.seq).collect();
+    assert_eq!(seqs, [Seq(1), Seq(1)]);
+    c.stabilize();
+    assert_eq!(
+        c.replica(R2).status(Seq(2)).phase,
+        pbft_core::SlotPhase::None
+    );
+}
+
+#[test]
+fn a_request_older_than_the_clients_latest_is_refused() {
+    let mut c = cluster(4);
+    c.submit(R0, req("c1", 2, "set x=2"));
+    c.stabilize();
+    c.take_events();
+    c.submit(R1, req("c1", 1, "set x=1"));
+    assert_eq!(refusals(c.events(), R1), [Refusal::Stale { latest: 2 }]);
+    assert_eq!(c.in_flight().count(), 0);
+}
+
+#[test]
+fn an_operation_outside_the_grammar_is_refused_at_intake() {
+    let mut c = cluster(4);
+    c.submit(R0, req("c1", 1, "increment x"));
+    assert!(matches!(
+        refusals(c.events(), R0)[..],
+        [Refusal::InvalidOperation(_)]
+    ));
+    assert_eq!(c.in_flight().count(), 0, "nothing is proposed");
+}
+
+#[test]
+fn a_request_ordered_twice_by_a_faulty_primary_executes_once() {
+    let mut c = Cluster::new(&Config::new(4), |_| Counter::default()).unwrap();
+    let batch = Arc::new(Batch::single(req("c1", 1, "bump")));
+    for seq in [1, 2] {
+        for backup in [R1, R2, R3] {
+            let pp = PrePrepare::new(View(0), Seq(seq), Arc::clone(&batch));
+            c.inject(R0, backup, Message::PrePrepare(pp));
+        }
+    }
+    c.stabilize();
+    let events = c.take_events();
+    for backup in [R1, R2, R3] {
+        let runs = executions(&events, backup);
+        assert_eq!(runs.len(), 2, "both numbers commit");
+        // The second execution returns the first one's result.
+        assert_eq!(runs[0].1, [ExecResult::Value("1".into())]);
+        assert_eq!(runs[1].1, [ExecResult::Value("1".into())]);
+        assert_eq!(c.replica(backup).service().0, 1, "executed once");
+    }
+}
+
+#[test]
+fn an_ordered_invalid_operation_executes_to_the_same_error_everywhere() {
+    let mut c = cluster(4);
+    let batch = Arc::new(Batch::single(req("c1", 1, "frobnicate")));
+    for backup in [R1, R2, R3] {
+        let pp = PrePrepare::new(View(0), Seq(1), Arc::clone(&batch));
+        c.inject(R0, backup, Message::PrePrepare(pp));
+    }
+    c.stabilize();
+    let results: Vec<_> = [R1, R2, R3]
+        .iter()
+        .map(|r| c.replica(*r).status(Seq(1)).results)
+        .collect();
+    assert!(matches!(&results[0], Some(r) if matches!(r[..], [ExecResult::Error(_)])));
+    assert!(results.iter().all(|r| *r == results[0]));
+}

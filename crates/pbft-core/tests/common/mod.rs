@@ -1,0 +1,68 @@
+//! Helpers shared by the core's integration tests.
+#![allow(dead_code)]
+
+use pbft_core::{
+    Cluster, Event, ExecResult, KvService, Ordered, Output, Refusal, Rejection, ReplicaId, Request,
+    Seq,
+};
+
+pub const R0: ReplicaId = ReplicaId(0);
+pub const R1: ReplicaId = ReplicaId(1);
+pub const R2: ReplicaId = ReplicaId(2);
+pub const R3: ReplicaId = ReplicaId(3);
+
+pub fn cluster(n: usize) -> Cluster<KvService> {
+    Cluster::kv(n).expect("valid cluster size")
+}
+
+pub fn req(client: &str, timestamp: u64, op: &str) -> Request {
+    Request::new(client, Some(timestamp), op)
+}
+
+/// The acknowledgements replica `at` produced.
+pub fn acks(events: &[Event], at: ReplicaId) -> Vec<Ordered> {
+    events
+        .iter()
+        .filter(|e| e.replica == at)
+        .filter_map(|e| match &e.output {
+            Output::Ordered(o) => Some(o.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The refusals replica `at` produced.
+pub fn refusals(events: &[Event], at: ReplicaId) -> Vec<Refusal> {
+    events
+        .iter()
+        .filter(|e| e.replica == at)
+        .filter_map(|e| match &e.output {
+            Output::Refused { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The rejections replica `at` recorded, with the sender.
+pub fn rejections(events: &[Event], at: ReplicaId) -> Vec<(ReplicaId, Rejection)> {
+    events
+        .iter()
+        .filter(|e| e.replica == at)
+        .filter_map(|e| match &e.output {
+            Output::Rejected { from, reason, .. } => Some((*from, reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every (seq, results) replica `at` executed, in order.
+pub fn executions(events: &[Event], at: ReplicaId) -> Vec<(Seq, Vec<ExecResult>)> {
+    events
+        .iter()
+        .filter(|e| e.replica == at)
+        .filter_map(|e| match &e.output {
+            Output::Executed(x) => Some((x.seq, x.results.clone())),
+            _ => None,
+        })
+        .collect()
+}
