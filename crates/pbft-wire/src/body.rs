@@ -1,0 +1,282 @@
+//! The envelope and every body type, as serde types.
+//!
+//! Field names follow the seed's vocabulary (`view`, `sequence_number`,
+//! `digest`, `replica`). Unknown fields, at the top level and in bodies, are
+//! ignored: Maelstrom adds `id` to every envelope.
+
+use pbft_core::Digest;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+/// One line on the wire: who sent it, to whom, and what.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sender's node or client id.
+    pub src: String,
+    /// The addressee's node or client id.
+    pub dest: String,
+    /// The message.
+    pub body: Body,
+}
+
+/// A message body, tagged by its `type` field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Body {
+    /// Maelstrom's first message: who this node is and who its peers are.
+    Init {
+        /// The request's id.
+        msg_id: u64,
+        /// This node's id.
+        node_id: String,
+        /// Every node of the cluster, in order; index `v mod n` is the
+        /// primary of view `v`.
+        node_ids: Vec<String>,
+    },
+    /// The answer to `init`.
+    InitOk {
+        /// The `msg_id` of the `init`.
+        in_reply_to: u64,
+        /// This reply's id.
+        msg_id: u64,
+    },
+    /// A client asks for an operation to be ordered and executed.
+    PbftRequest {
+        /// The request's id.
+        msg_id: u64,
+        /// The operation, for example `set x=42`.
+        operation: String,
+        /// The client's id. Optional; when present it must equal `src`,
+        /// because clients are identified by the transport.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client: Option<String>,
+        /// The client's own increasing request number. Requests that carry
+        /// one are executed at most once per `(client, timestamp)`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timestamp: Option<u64>,
+    },
+    /// The acknowledgement of a request: the number it was assigned.
+    PbftRequestOk {
+        /// The `msg_id` of the request.
+        in_reply_to: u64,
+        /// This reply's id.
+        msg_id: u64,
+        /// The sequence number the primary assigned.
+        sequence_number: u64,
+        /// The view in which it was assigned.
+        view: u64,
+        /// The phase when the number was assigned: always `"pre-prepare"`.
+        phase: String,
+    },
+    /// A client asks what this replica knows about a sequence number.
+    PbftStatus {
+        /// The request's id.
+        msg_id: u64,
+        /// The number asked about.
+        sequence_number: u64,
+    },
+    /// The answer to `pbft_status`.
+    PbftStatusOk(StatusOk),
+    /// A refusal or failure, with Maelstrom's error codes.
+    Error {
+        /// The `msg_id` of the message this answers, when it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_reply_to: Option<u64>,
+        /// This message's id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        msg_id: Option<u64>,
+        /// The error code (see [`ErrorCode`](crate::ErrorCode)).
+        code: u32,
+        /// What went wrong, for a human.
+        text: String,
+    },
+    /// A backup relays a client request to the primary (§4.1).
+    PbftForward(WireForward),
+    /// `<PRE-PREPARE, v, n, d>` with the batch it orders (§4.2).
+    PbftPrePrepare(WirePrePrepare),
+    /// `<PREPARE, v, n, d, i>`.
+    PbftPrepare(WireVote),
+    /// `<COMMIT, v, n, d, i>`.
+    PbftCommit(WireVote),
+}
+
+impl Body {
+    /// Every `type` value, in declaration order.
+    pub const TYPES: [&'static str; 11] = [
+        "init",
+        "init_ok",
+        "pbft_request",
+        "pbft_request_ok",
+        "pbft_status",
+        "pbft_status_ok",
+        "error",
+        "pbft_forward",
+        "pbft_pre_prepare",
+        "pbft_prepare",
+        "pbft_commit",
+    ];
+
+    /// The body's `type` value.
+    pub fn type_name(&self) -> &'static str {
+        let index = match self {
+            Body::Init { .. } => 0,
+            Body::InitOk { .. } => 1,
+            Body::PbftRequest { .. } => 2,
+            Body::PbftRequestOk { .. } => 3,
+            Body::PbftStatus { .. } => 4,
+            Body::PbftStatusOk(_) => 5,
+            Body::Error { .. } => 6,
+            Body::PbftForward(_) => 7,
+            Body::PbftPrePrepare(_) => 8,
+            Body::PbftPrepare(_) => 9,
+            Body::PbftCommit(_) => 10,
+        };
+        Body::TYPES[index]
+    }
+
+    /// The body's own `msg_id`, if it has one.
+    pub fn msg_id(&self) -> Option<u64> {
+        match self {
+            Body::Init { msg_id, .. }
+            | Body::InitOk { msg_id, .. }
+            | Body::PbftRequest { msg_id, .. }
+            | Body::PbftRequestOk { msg_id, .. }
+            | Body::PbftStatus { msg_id, .. } => Some(*msg_id),
+            Body::PbftStatusOk(s) => Some(s.msg_id),
+            Body::Error { msg_id, .. } => *msg_id,
+            Body::PbftForward(m) => m.msg_id,
+            Body::PbftPrePrepare(m) => m.msg_id,
+            Body::PbftPrepare(m) | Body::PbftCommit(m) => m.msg_id,
+        }
+    }
+
+    /// The `msg_id` this body answers, for replies.
+    pub fn in_reply_to(&self) -> Option<u64> {
+        match self {
+            Body::InitOk { in_reply_to, .. } | Body::PbftRequestOk { in_reply_to, .. } => {
+                Some(*in_reply_to)
+            }
+            Body::PbftStatusOk(s) => Some(s.in_reply_to),
+            Body::Error { in_reply_to, .. } => *in_reply_to,
+            _ => None,
+        }
+    }
+
+    /// True for replies (`*_ok` and `error`), which are never answered.
+    pub fn is_reply(&self) -> bool {
+        matches!(
+            self,
+            Body::InitOk { .. }
+                | Body::PbftRequestOk { .. }
+                | Body::PbftStatusOk(_)
+                | Body::Error { .. }
+        )
+    }
+}
+
+/// The body of `pbft_status_ok`: what one replica's log says about one
+/// sequence number.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusOk {
+    /// The `msg_id` of the status query.
+    pub in_reply_to: u64,
+    /// This reply's id.
+    pub msg_id: u64,
+    /// The number asked about.
+    pub sequence_number: u64,
+    /// The view of the accepted pre-prepare; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<u64>,
+    /// `"none"`, `"pre-prepare"`, `"prepared"` or `"committed"`.
+    pub phase: String,
+    /// The digest of the accepted pre-prepare; absent when there is none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub digest: Option<Digest>,
+    /// Distinct replicas whose matching prepare this replica holds.
+    pub prepares_received: usize,
+    /// Distinct replicas whose matching commit this replica holds, its own
+    /// included.
+    pub commits_received: usize,
+    /// Whether the batch has been executed here.
+    pub executed: bool,
+    /// The result, present only when an executed batch held exactly one
+    /// request. It may be `null` (a read of an absent key), which is not
+    /// the same as absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub result: Option<Value>,
+    /// The results in order, present only when an executed batch held
+    /// other than one request (the null request has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results: Option<Vec<Value>>,
+}
+
+/// Deserializes a field that is present, keeping an explicit `null` as
+/// `Some(Value::Null)`; an absent field is `None` through `default`.
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// A client request as carried between replicas.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireRequest {
+    /// The client's id.
+    pub client: String,
+    /// The client's request number, if it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<u64>,
+    /// The operation.
+    pub operation: String,
+}
+
+/// The body of `pbft_forward`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireForward {
+    /// The message's id, when the sender numbers its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<u64>,
+    /// The relayed request.
+    #[serde(flatten)]
+    pub request: WireRequest,
+}
+
+/// The body of `pbft_pre_prepare`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WirePrePrepare {
+    /// The message's id, when the sender numbers its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<u64>,
+    /// The view the primary proposes in.
+    pub view: u64,
+    /// The sequence number it assigns.
+    pub sequence_number: u64,
+    /// The claimed digest of `batch`, 64 hex characters.
+    #[serde(with = "crate::hex")]
+    pub digest: Digest,
+    /// The requests, in execution order. Empty for the null request.
+    pub batch: Vec<WireRequest>,
+}
+
+/// The body of `pbft_prepare` and `pbft_commit`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireVote {
+    /// The message's id, when the sender numbers its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<u64>,
+    /// The view of the vote.
+    pub view: u64,
+    /// The sequence number voted on.
+    pub sequence_number: u64,
+    /// The digest voted for, 64 hex characters.
+    #[serde(with = "crate::hex")]
+    pub digest: Digest,
+    /// The voter's node id, which must be the sender.
+    pub replica: String,
+}

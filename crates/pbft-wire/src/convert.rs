@@ -1,0 +1,209 @@
+//! Conversions between wire bodies and the core's values.
+
+use std::fmt;
+use std::sync::Arc;
+
+use pbft_core::{
+    Batch, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, SlotStatus, View, Vote,
+};
+use serde_json::Value;
+
+use crate::body::{Body, StatusOk, WireForward, WirePrePrepare, WireRequest, WireVote};
+use crate::directory::Directory;
+
+/// Why a body is not a usable replica-to-replica message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerError {
+    /// A vote names a replica that is not in the directory.
+    UnknownReplica(String),
+    /// The body is a client-facing type, not a replica message.
+    NotAPeerMessage(&'static str),
+}
+
+impl fmt::Display for PeerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PeerError::UnknownReplica(name) => {
+                write!(f, "replica {name:?} is not in node_ids")
+            }
+            PeerError::NotAPeerMessage(kind) => {
+                write!(f, "{kind} is not a replica-to-replica message")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PeerError {}
+
+impl Directory {
+    /// The wire body of a replica message, numbered `msg_id` if given.
+    pub fn message_to_body(
+        &self,
+        message: &Message,
+        msg_id: Option<u64>,
+    ) -> Result<Body, PeerError> {
+        Ok(match message {
+            Message::Forward(request) => Body::PbftForward(WireForward {
+                msg_id,
+                request: wire_request(request),
+            }),
+            Message::PrePrepare(pp) => Body::PbftPrePrepare(WirePrePrepare {
+                msg_id,
+                view: pp.view.0,
+                sequence_number: pp.seq.0,
+                digest: pp.digest,
+                batch: pp.batch.requests().iter().map(wire_request).collect(),
+            }),
+            Message::Prepare(vote) => Body::PbftPrepare(self.wire_vote(vote, msg_id)?),
+            Message::Commit(vote) => Body::PbftCommit(self.wire_vote(vote, msg_id)?),
+        })
+    }
+
+    /// The replica message a body carries.
+    ///
+    /// A pre-prepare keeps the digest it *claims*; the replica checks it
+    /// against the batch and rejects a mismatch with a typed reason.
+    pub fn body_to_message(&self, body: &Body) -> Result<Message, PeerError> {
+        Ok(match body {
+            Body::PbftForward(f) => Message::Forward(core_request(&f.request)),
+            Body::PbftPrePrepare(pp) => Message::PrePrepare(PrePrepare {
+                view: View(pp.view),
+                seq: Seq(pp.sequence_number),
+                digest: pp.digest,
+                batch: Arc::new(Batch::new(pp.batch.iter().map(core_request).collect())),
+            }),
+            Body::PbftPrepare(v) => Message::Prepare(self.core_vote(v)?),
+            Body::PbftCommit(v) => Message::Commit(self.core_vote(v)?),
+            other => return Err(PeerError::NotAPeerMessage(other.type_name())),
+        })
+    }
+
+    fn wire_vote(&self, vote: &Vote, msg_id: Option<u64>) -> Result<WireVote, PeerError> {
+        let replica = self
+            .name_of(vote.replica)
+            .ok_or_else(|| PeerError::UnknownReplica(format!("#{}", vote.replica.0)))?;
+        Ok(WireVote {
+            msg_id,
+            view: vote.view.0,
+            sequence_number: vote.seq.0,
+            digest: vote.digest,
+            replica: replica.to_string(),
+        })
+    }
+
+    fn core_vote(&self, vote: &WireVote) -> Result<Vote, PeerError> {
+        let replica: ReplicaId = self
+            .id_of(&vote.replica)
+            .ok_or_else(|| PeerError::UnknownReplica(vote.replica.clone()))?;
+        Ok(Vote {
+            view: View(vote.view),
+            seq: Seq(vote.sequence_number),
+            digest: vote.digest,
+            replica,
+        })
+    }
+}
+
+fn wire_request(request: &Request) -> WireRequest {
+    WireRequest {
+        client: request.client.as_str().to_string(),
+        timestamp: request.timestamp,
+        operation: request.operation.to_string(),
+    }
+}
+
+fn core_request(request: &WireRequest) -> Request {
+    Request::new(&request.client, request.timestamp, &request.operation)
+}
+
+/// Why a `pbft_request` body cannot become a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RequestError {
+    /// The body is not a `pbft_request`.
+    NotARequest(&'static str),
+    /// The body's `client` differs from the envelope's `src`. Clients are
+    /// identified by the transport, so a request cannot speak for another
+    /// client.
+    ClientMismatch {
+        /// The envelope's sender.
+        src: String,
+        /// The `client` field.
+        client: String,
+    },
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::NotARequest(kind) => write!(f, "{kind} is not a pbft_request"),
+            RequestError::ClientMismatch { src, client } => write!(
+                f,
+                "field `client` is {client:?} but the request comes from {src:?}; \
+                 a client may only send its own requests"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+/// The core request a `pbft_request` from `src` asks for.
+pub fn request_from_body(src: &str, body: &Body) -> Result<Request, RequestError> {
+    let Body::PbftRequest {
+        operation,
+        client,
+        timestamp,
+        ..
+    } = body
+    else {
+        return Err(RequestError::NotARequest(body.type_name()));
+    };
+    if let Some(client) = client {
+        if client != src {
+            return Err(RequestError::ClientMismatch {
+                src: src.to_string(),
+                client: client.clone(),
+            });
+        }
+    }
+    Ok(Request::new(src, *timestamp, operation))
+}
+
+/// The `pbft_status_ok` body for a replica's status of one number.
+///
+/// `result` is set only for an executed batch of exactly one request;
+/// `results` only for an executed batch of any other size.
+pub fn status_ok_body(in_reply_to: u64, msg_id: u64, status: &SlotStatus) -> Body {
+    let results: Option<Vec<Value>> = status
+        .results
+        .as_ref()
+        .map(|r| r.iter().map(result_to_json).collect());
+    let (result, results) = match results {
+        Some(mut one) if one.len() == 1 => (one.pop(), None),
+        many => (None, many),
+    };
+    Body::PbftStatusOk(StatusOk {
+        in_reply_to,
+        msg_id,
+        sequence_number: status.seq.0,
+        view: status.view.map(|v| v.0),
+        phase: status.phase.as_str().to_string(),
+        digest: status.digest,
+        prepares_received: status.prepares_received,
+        commits_received: status.commits_received,
+        executed: status.executed,
+        result,
+        results,
+    })
+}
+
+/// An execution result as JSON: `"ok"`, the value as a string, `null`, or
+/// `{"error": text}`.
+pub fn result_to_json(result: &ExecResult) -> Value {
+    match result {
+        ExecResult::Ok => Value::from("ok"),
+        ExecResult::Value(v) => Value::from(v.as_str()),
+        ExecResult::Null => Value::Null,
+        ExecResult::Error(e) => serde_json::json!({ "error": e }),
+    }
+}

@@ -1,0 +1,329 @@
+//! Every body type survives encode → decode, and core messages survive
+//! core → wire → core.
+
+use std::sync::Arc;
+
+use pbft_core::{
+    Batch, Digest, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, SlotPhase, SlotStatus,
+    View, Vote,
+};
+use pbft_wire::{
+    decode, encode, request_from_body, result_to_json, status_ok_body, Body, Directory, Envelope,
+    PeerError, RequestError, StatusOk, WireForward, WirePrePrepare, WireRequest, WireVote,
+};
+use serde_json::{json, Value};
+
+fn digest(byte: u8) -> Digest {
+    Digest([byte; 32])
+}
+
+fn directory() -> Directory {
+    Directory::new(vec!["n1".into(), "n2".into(), "n3".into(), "n4".into()]).expect("valid")
+}
+
+fn every_body() -> Vec<Body> {
+    let request = WireRequest {
+        client: "c1".into(),
+        timestamp: Some(3),
+        operation: "set x=1".into(),
+    };
+    let vote = WireVote {
+        msg_id: Some(9),
+        view: 2,
+        sequence_number: 7,
+        digest: digest(0xab),
+        replica: "n3".into(),
+    };
+    vec![
+        Body::Init {
+            msg_id: 1,
+            node_id: "n1".into(),
+            node_ids: vec!["n1".into(), "n2".into()],
+        },
+        Body::InitOk {
+            in_reply_to: 1,
+            msg_id: 0,
+        },
+        Body::PbftRequest {
+            msg_id: 2,
+            operation: "set x=42".into(),
+            client: Some("c1".into()),
+            timestamp: None,
+        },
+        Body::PbftRequest {
+            msg_id: 2,
+            operation: "get x".into(),
+            client: None,
+            timestamp: Some(u64::MAX),
+        },
+        Body::PbftRequestOk {
+            in_reply_to: 2,
+            msg_id: 1,
+            sequence_number: 1,
+            view: 0,
+            phase: "pre-prepare".into(),
+        },
+        Body::PbftStatus {
+            msg_id: 3,
+            sequence_number: 1,
+        },
+        Body::PbftStatusOk(StatusOk {
+            in_reply_to: 3,
+            msg_id: 2,
+            sequence_number: 1,
+            view: Some(0),
+            phase: "committed".into(),
+            digest: Some(digest(1)),
+            prepares_received: 3,
+            commits_received: 4,
+            executed: true,
+            result: Some(Value::Null),
+            results: None,
+        }),
+        Body::PbftStatusOk(StatusOk {
+            in_reply_to: 3,
+            msg_id: 2,
+            sequence_number: 9,
+            view: None,
+            phase: "none".into(),
+            digest: None,
+            prepares_received: 0,
+            commits_received: 0,
+            executed: false,
+            result: None,
+            results: Some(vec![json!("ok"), json!({"error": "no"})]),
+        }),
+        Body::Error {
+            in_reply_to: Some(4),
+            msg_id: Some(5),
+            code: 12,
+            text: "bad".into(),
+        },
+        Body::Error {
+            in_reply_to: None,
+            msg_id: None,
+            code: 13,
+            text: "crash".into(),
+        },
+        Body::PbftForward(WireForward {
+            msg_id: None,
+            request: request.clone(),
+        }),
+        Body::PbftPrePrepare(WirePrePrepare {
+            msg_id: Some(4),
+            view: 0,
+            sequence_number: 1,
+            digest: digest(7),
+            batch: vec![request],
+        }),
+        Body::PbftPrePrepare(WirePrePrepare {
+            msg_id: None,
+            view: 1,
+            sequence_number: 2,
+            digest: digest(8),
+            batch: vec![],
+        }),
+        Body::PbftPrepare(vote.clone()),
+        Body::PbftCommit(WireVote {
+            msg_id: None,
+            ..vote
+        }),
+    ]
+}
+
+#[test]
+fn every_body_type_round_trips() {
+    let bodies = every_body();
+    let mut seen: Vec<&str> = bodies.iter().map(Body::type_name).collect();
+    seen.dedup();
+    assert_eq!(seen, Body::TYPES, "the list covers every type, in order");
+    for body in bodies {
+        let envelope = Envelope {
+            src: "a".into(),
+            dest: "b".into(),
+            body,
+        };
+        let line = encode(&envelope);
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert_eq!(decode(&line).as_ref(), Ok(&envelope), "{line}");
+        let value: Value = serde_json::from_str(&line).expect("JSON");
+        assert_eq!(value["body"]["type"], envelope.body.type_name());
+    }
+}
+
+#[test]
+fn a_null_result_is_not_an_absent_result() {
+    let with_null = r#"{"src":"n1","dest":"c1","body":{"type":"pbft_status_ok","in_reply_to":3,"msg_id":2,"sequence_number":1,"phase":"committed","prepares_received":3,"commits_received":4,"executed":true,"result":null}}"#;
+    let without = with_null.replace(r#","result":null"#, "");
+    let status = |line: &str| match decode(line).expect("decodes").body {
+        Body::PbftStatusOk(s) => s.result,
+        other => panic!("not a status: {other:?}"),
+    };
+    assert_eq!(status(with_null), Some(Value::Null));
+    assert_eq!(status(&without), None);
+    let reencoded = encode(&decode(with_null).expect("decodes"));
+    assert!(reencoded.contains(r#""result":null"#), "{reencoded}");
+}
+
+#[test]
+fn unknown_fields_are_ignored_at_every_level() {
+    let line = r#"{"id":5,"src":"c1","dest":"n1","extra":[1],"body":{"type":"pbft_status","msg_id":3,"sequence_number":1,"trace":"x"}}"#;
+    assert_eq!(
+        decode(line).expect("decodes").body,
+        Body::PbftStatus {
+            msg_id: 3,
+            sequence_number: 1
+        }
+    );
+}
+
+#[test]
+fn core_messages_round_trip_through_the_wire() {
+    let dir = directory();
+    let request = Request::new("c1", Some(4), "set x=1");
+    let batch = Arc::new(Batch::single(request.clone()));
+    let vote = Vote {
+        view: View(3),
+        seq: Seq(11),
+        digest: batch.digest(),
+        replica: ReplicaId(2),
+    };
+    let messages = [
+        Message::Forward(request),
+        Message::PrePrepare(PrePrepare::new(View(3), Seq(11), batch)),
+        Message::PrePrepare(PrePrepare::new(
+            View(0),
+            Seq(1),
+            Arc::new(Batch::new(vec![])),
+        )),
+        Message::Prepare(vote),
+        Message::Commit(vote),
+    ];
+    for message in messages {
+        let body = dir.message_to_body(&message, Some(1)).expect("members");
+        let line = encode(&Envelope {
+            src: "n1".into(),
+            dest: "n2".into(),
+            body,
+        });
+        let back = decode(&line).expect("decodes");
+        assert_eq!(dir.body_to_message(&back.body), Ok(message), "{line}");
+    }
+}
+
+#[test]
+fn a_pre_prepare_keeps_the_digest_it_claims() {
+    let dir = directory();
+    let body = Body::PbftPrePrepare(WirePrePrepare {
+        msg_id: None,
+        view: 0,
+        sequence_number: 1,
+        digest: digest(0),
+        batch: vec![WireRequest {
+            client: "c1".into(),
+            timestamp: None,
+            operation: "get x".into(),
+        }],
+    });
+    let Ok(Message::PrePrepare(pp)) = dir.body_to_message(&body) else {
+        panic!("a pre-prepare");
+    };
+    assert_eq!(pp.digest, digest(0), "claimed, not recomputed");
+    assert_ne!(pp.batch.digest(), pp.digest);
+}
+
+#[test]
+fn votes_name_members_only() {
+    let dir = directory();
+    let vote = WireVote {
+        msg_id: None,
+        view: 0,
+        sequence_number: 1,
+        digest: digest(0),
+        replica: "n9".into(),
+    };
+    assert_eq!(
+        dir.body_to_message(&Body::PbftPrepare(vote)),
+        Err(PeerError::UnknownReplica("n9".into()))
+    );
+    let outsider = Message::Commit(Vote {
+        view: View(0),
+        seq: Seq(1),
+        digest: digest(0),
+        replica: ReplicaId(4),
+    });
+    assert!(matches!(
+        dir.message_to_body(&outsider, None),
+        Err(PeerError::UnknownReplica(_))
+    ));
+    let status = Body::PbftStatus {
+        msg_id: 1,
+        sequence_number: 1,
+    };
+    assert_eq!(
+        dir.body_to_message(&status),
+        Err(PeerError::NotAPeerMessage("pbft_status"))
+    );
+}
+
+#[test]
+fn a_request_belongs_to_its_sender() {
+    let body = |client: Option<&str>| Body::PbftRequest {
+        msg_id: 1,
+        operation: "get x".into(),
+        client: client.map(str::to_string),
+        timestamp: Some(2),
+    };
+    let expected = Request::new("c1", Some(2), "get x");
+    assert_eq!(request_from_body("c1", &body(None)), Ok(expected.clone()));
+    assert_eq!(request_from_body("c1", &body(Some("c1"))), Ok(expected));
+    assert_eq!(
+        request_from_body("c1", &body(Some("c2"))),
+        Err(RequestError::ClientMismatch {
+            src: "c1".into(),
+            client: "c2".into()
+        })
+    );
+}
+
+#[test]
+fn status_reports_result_for_one_request_and_results_otherwise() {
+    let status = |results: Option<Vec<ExecResult>>| SlotStatus {
+        seq: Seq(1),
+        view: Some(View(0)),
+        phase: SlotPhase::Committed,
+        digest: Some(digest(1)),
+        prepares_received: 3,
+        commits_received: 4,
+        executed: results.is_some(),
+        results,
+    };
+    let fields = |s: SlotStatus| match status_ok_body(3, 2, &s) {
+        Body::PbftStatusOk(ok) => (ok.result, ok.results),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(fields(status(None)), (None, None));
+    assert_eq!(
+        fields(status(Some(vec![ExecResult::Null]))),
+        (Some(Value::Null), None)
+    );
+    assert_eq!(fields(status(Some(vec![]))), (None, Some(vec![])));
+    assert_eq!(
+        fields(status(Some(vec![
+            ExecResult::Ok,
+            ExecResult::Value("v".into())
+        ]))),
+        (None, Some(vec![json!("ok"), json!("v")]))
+    );
+}
+
+#[test]
+fn results_have_one_json_shape_each() {
+    assert_eq!(result_to_json(&ExecResult::Ok), json!("ok"));
+    assert_eq!(result_to_json(&ExecResult::Value("42".into())), json!("42"));
+    assert_eq!(result_to_json(&ExecResult::Null), Value::Null);
+    assert_eq!(
+        result_to_json(&ExecResult::Error("bad op".into())),
+        json!({"error": "bad op"})
+    );
+}
