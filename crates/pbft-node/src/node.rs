@@ -1,0 +1,172 @@
+//! The node: decodes one input line, acts on it, and encodes the reply.
+//!
+//! The node makes no protocol decisions of its own; it translates between
+//! the wire and [`Embedded`]'s cluster.
+
+use log::warn;
+use pbft_wire::{decode, request_from_body, status_ok_body, Body, Envelope, ErrorCode};
+
+use crate::embedded::{Embedded, Reply};
+
+/// A node process's state: its replicas once `init` arrives, and the one
+/// `msg_id` counter for everything it sends.
+#[derive(Default)]
+pub struct Node {
+    embedded: Option<Embedded>,
+    next_msg_id: u64,
+}
+
+impl Node {
+    /// A node waiting for `init`.
+    pub fn new() -> Node {
+        Node::default()
+    }
+
+    /// Handles one input line and returns the reply to write, if any.
+    /// Never panics, whatever the line holds.
+    pub fn handle_line(&mut self, line: &str) -> Option<Envelope> {
+        if line.trim().is_empty() {
+            return None;
+        }
+        match decode(line) {
+            Ok(envelope) => self.handle(envelope),
+            Err(error) => {
+                warn!("bad input line: {error}");
+                let code = error.code()?;
+                let header = error.header()?;
+                let (src, dest) = (self.own_name(&header.dest), header.src.clone());
+                Some(self.error(src, dest, header.msg_id, code, error.to_string()))
+            }
+        }
+    }
+
+    fn handle(&mut self, envelope: Envelope) -> Option<Envelope> {
+        let Envelope { src, dest, body } = envelope;
+        let me = self.own_name(&dest);
+        match body {
+            Body::Init {
+                msg_id,
+                node_id,
+                node_ids,
+            } => Some(self.init(me, src, msg_id, &node_id, node_ids)),
+            Body::PbftRequest { msg_id, .. } | Body::PbftStatus { msg_id, .. }
+                if self.embedded.is_none() =>
+            {
+                let text = "the node is not initialised yet: send init first".to_string();
+                Some(self.error(
+                    me,
+                    src,
+                    Some(msg_id),
+                    ErrorCode::TemporarilyUnavailable,
+                    text,
+                ))
+            }
+            Body::PbftRequest { msg_id, .. } => {
+                let reply = match request_from_body(&src, &body) {
+                    Ok(request) => self.embedded.as_mut()?.request(request),
+                    Err(problem) => Reply::Error {
+                        code: ErrorCode::MalformedRequest,
+                        text: problem.to_string(),
+                    },
+                };
+                Some(match reply {
+                    Reply::Ordered { view, seq } => {
+                        let reply = Body::PbftRequestOk {
+                            in_reply_to: msg_id,
+                            msg_id: self.next_msg_id(),
+                            sequence_number: seq,
+                            view,
+                            phase: "pre-prepare".to_string(),
+                        };
+                        envelope_to(me, src, reply)
+                    }
+                    Reply::Error { code, text } => self.error(me, src, Some(msg_id), code, text),
+                })
+            }
+            Body::PbftStatus {
+                msg_id,
+                sequence_number,
+            } => {
+                let status = self.embedded.as_ref()?.status(sequence_number);
+                let reply = status_ok_body(msg_id, self.next_msg_id(), &status);
+                Some(envelope_to(me, src, reply))
+            }
+            reply if reply.is_reply() => {
+                // Replies are never answered, so two nodes cannot bounce
+                // errors between each other forever.
+                warn!("ignored an unsolicited {} from {src}", reply.type_name());
+                None
+            }
+            other => {
+                let text = format!(
+                    "message type {:?} is not accepted by this node: it answers init, \
+                     pbft_request and pbft_status, and hosts every replica itself",
+                    other.type_name()
+                );
+                let msg_id = other.msg_id();
+                Some(self.error(me, src, msg_id, ErrorCode::NotSupported, text))
+            }
+        }
+    }
+
+    fn init(
+        &mut self,
+        me: String,
+        src: String,
+        msg_id: u64,
+        node_id: &str,
+        node_ids: Vec<String>,
+    ) -> Envelope {
+        if let Some(existing) = &self.embedded {
+            let text = format!("already initialised as {}", existing.name());
+            return self.error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text);
+        }
+        match Embedded::new(node_id, node_ids) {
+            Ok(embedded) => {
+                self.embedded = Some(embedded);
+                let reply = Body::InitOk {
+                    in_reply_to: msg_id,
+                    msg_id: self.next_msg_id(),
+                };
+                envelope_to(node_id.to_string(), src, reply)
+            }
+            Err(text) => self.error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text),
+        }
+    }
+
+    /// The name replies are sent from: the node id once initialised,
+    /// otherwise whatever the sender addressed.
+    fn own_name(&self, addressed: &str) -> String {
+        match &self.embedded {
+            Some(embedded) => embedded.name().to_string(),
+            None => addressed.to_string(),
+        }
+    }
+
+    fn error(
+        &mut self,
+        src: String,
+        dest: String,
+        in_reply_to: Option<u64>,
+        code: ErrorCode,
+        text: String,
+    ) -> Envelope {
+        let body = Body::Error {
+            in_reply_to,
+            msg_id: Some(self.next_msg_id()),
+            code: code.code(),
+            text,
+        };
+        envelope_to(src, dest, body)
+    }
+
+    fn next_msg_id(&mut self) -> u64 {
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        id
+    }
+}
+
+fn envelope_to(src: String, dest: String, body: Body) -> Envelope {
+    Envelope { src, dest, body }
+}
