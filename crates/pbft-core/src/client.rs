@@ -166,10 +166,11 @@ impl<S: Service> Replica<S> {
                     .awaiting_order
                     .entry(request.clone())
                     .or_insert(0) += 1;
-                out.push(Output::Send {
-                    to: Destination::Replica(self.primary()),
-                    message: Message::Forward(request),
-                });
+                self.send(
+                    Destination::Replica(self.primary()),
+                    Message::Forward(request),
+                    out,
+                );
             }
         }
     }

@@ -8,8 +8,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use crate::auth::{Ed25519Auth, KeyError, Unauthenticated};
 use crate::config::{Config, ConfigError};
-use crate::message::Message;
+use crate::message::{Message, Signed};
 use crate::output::{Destination, Input, Output};
 use crate::replica::Replica;
 use crate::request::Request;
@@ -23,8 +24,8 @@ pub struct Envelope {
     pub from: ReplicaId,
     /// The recipient.
     pub to: ReplicaId,
-    /// The message.
-    pub message: Message,
+    /// The message and its signature.
+    pub signed: Signed,
 }
 
 /// An output of one replica other than a send, which the cluster routes
@@ -36,6 +37,37 @@ pub struct Event {
     /// What it produced.
     pub output: Output,
 }
+
+/// How the replicas of a [`Cluster`] authenticate each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterAuth {
+    /// No signatures ([`Unauthenticated`]): the replicas share one process
+    /// and one trust domain.
+    None,
+    /// Ed25519 signatures with keys derived from this seed
+    /// ([`Ed25519Auth::from_seed`]), so runs replay exactly.
+    Seeded(u64),
+}
+
+/// Why a [`Cluster`] cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClusterError {
+    /// The configuration is invalid.
+    Config(ConfigError),
+    /// The keys are invalid.
+    Keys(KeyError),
+}
+
+impl fmt::Display for ClusterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClusterError::Config(e) => e.fmt(f),
+            ClusterError::Keys(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ClusterError {}
 
 /// Decides whether the network delivers an envelope (`true`) or drops it.
 pub type Filter = Box<dyn FnMut(&Envelope) -> bool>;
@@ -51,23 +83,43 @@ pub struct Cluster<S> {
 }
 
 impl Cluster<KvService> {
-    /// A cluster of `n` replicas running the default key-value service.
-    pub fn kv(n: usize) -> Result<Cluster<KvService>, ConfigError> {
-        Cluster::new(&Config::new(n), |_| KvService::default())
+    /// A cluster of `n` unauthenticated replicas running the default
+    /// key-value service.
+    pub fn kv(n: usize) -> Result<Cluster<KvService>, ClusterError> {
+        Cluster::new(&Config::new(n), ClusterAuth::None, |_| KvService::default())
+    }
+
+    /// The same with Ed25519 signatures, keys derived from `seed`.
+    pub fn kv_signed(n: usize, seed: u64) -> Result<Cluster<KvService>, ClusterError> {
+        Cluster::new(&Config::new(n), ClusterAuth::Seeded(seed), |_| {
+            KvService::default()
+        })
     }
 }
 
 impl<S: Service> Cluster<S> {
-    /// A cluster of `config.n` replicas; `service` builds each one's service.
+    /// A cluster of `config.n` replicas authenticated as `auth` says;
+    /// `service` builds each one's service.
     pub fn new(
         config: &Config,
+        auth: ClusterAuth,
         mut service: impl FnMut(ReplicaId) -> S,
-    ) -> Result<Cluster<S>, ConfigError> {
-        config.validate(ReplicaId(0))?;
+    ) -> Result<Cluster<S>, ClusterError> {
+        config
+            .validate(ReplicaId(0))
+            .map_err(ClusterError::Config)?;
         let replicas = (0..config.n)
             .map(|i| {
                 let id = ReplicaId(i as u32);
-                Replica::new(config, id, service(id))
+                let replica = match auth {
+                    ClusterAuth::None => Replica::new(config, id, service(id), Unauthenticated),
+                    ClusterAuth::Seeded(seed) => {
+                        let keys = Ed25519Auth::from_seed(seed, config.n, id)
+                            .map_err(ClusterError::Keys)?;
+                        Replica::new(config, id, service(id), keys)
+                    }
+                };
+                replica.map_err(ClusterError::Config)
             })
             .collect::<Result<_, _>>()?;
         Ok(Cluster {
@@ -112,10 +164,25 @@ impl<S: Service> Cluster<S> {
         }
     }
 
-    /// Puts a message on the network as if `from` had sent it: how tests
-    /// play a Byzantine replica. `from` need not be a member.
+    /// Puts a message on the network as if `from` had sent it, signed with
+    /// `from`'s own key: how tests play a Byzantine replica that lies in
+    /// what it says. `from` need not be a member; a non-member's message
+    /// goes unsigned.
     pub fn inject(&mut self, from: ReplicaId, to: ReplicaId, message: Message) {
-        self.in_flight.push_back(Envelope { from, to, message });
+        let signed = match self.replicas.get(from.index()) {
+            Some(replica) => replica.sign(message),
+            None => Signed {
+                message,
+                signature: None,
+            },
+        };
+        self.inject_signed(from, to, signed);
+    }
+
+    /// Puts a message on the network exactly as given, signature and all:
+    /// how tests forge or tamper with messages.
+    pub fn inject_signed(&mut self, from: ReplicaId, to: ReplicaId, signed: Signed) {
+        self.in_flight.push_back(Envelope { from, to, signed });
     }
 
     /// Installs a filter that every envelope passes before delivery.
@@ -142,7 +209,7 @@ impl<S: Service> Cluster<S> {
             self.delivered += 1;
             let input = Input::Message {
                 from: envelope.from,
-                message: envelope.message,
+                signed: envelope.signed,
             };
             self.step(envelope.to, input);
         }
@@ -188,7 +255,7 @@ impl<S: Service> Cluster<S> {
         self.replicas[id.index()].step(input, &mut outputs);
         for output in outputs.drain(..) {
             match output {
-                Output::Send { to, message } => self.route(id, to, message),
+                Output::Send { to, signed } => self.route(id, to, signed),
                 other => self.events.push(Event {
                     replica: id,
                     output: other,
@@ -198,9 +265,9 @@ impl<S: Service> Cluster<S> {
         self.scratch = outputs;
     }
 
-    fn route(&mut self, from: ReplicaId, to: Destination, message: Message) {
+    fn route(&mut self, from: ReplicaId, to: Destination, signed: Signed) {
         match to {
-            Destination::Replica(to) => self.in_flight.push_back(Envelope { from, to, message }),
+            Destination::Replica(to) => self.in_flight.push_back(Envelope { from, to, signed }),
             Destination::Others => {
                 for i in 0..self.replicas.len() {
                     let to = ReplicaId(i as u32);
@@ -208,7 +275,7 @@ impl<S: Service> Cluster<S> {
                         self.in_flight.push_back(Envelope {
                             from,
                             to,
-                            message: message.clone(),
+                            signed: signed.clone(),
                         });
                     }
                 }

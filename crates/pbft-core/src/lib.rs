@@ -10,16 +10,17 @@
 //!
 //! [`Replica::step`] is the one entry point. Each call takes one input:
 //!
-//! - [`Input::Message`]: a message from a peer, with the sender the
-//!   transport vouches for;
+//! - [`Input::Message`]: a signed message from a peer, with the sender the
+//!   transport names. The replica verifies the signature against that
+//!   sender before anything else;
 //! - [`Input::Request`]: a client request given to this replica;
 //! - [`Input::Tick`]: one unit of time has passed.
 //!
 //! and appends outputs to a buffer the caller owns, in the order they
 //! should be carried out:
 //!
-//! - [`Output::Send`]: send a [`Message`] to one peer or to every other
-//!   replica;
+//! - [`Output::Send`]: send a [`Signed`] [`Message`] to one peer or to
+//!   every other replica;
 //! - [`Output::Ordered`]: a client's request has a sequence number: the
 //!   acknowledgement to send back. It comes before the sends the same input
 //!   causes, so a client hears back before the protocol moves on;
@@ -32,6 +33,15 @@
 //! to acknowledge back to the replica. [`Replica::status`] reads what the
 //! log says about one sequence number.
 //!
+//! ## Authentication
+//!
+//! Every message a replica sends is signed by its [`Authenticator`], over
+//! the canonical bytes [`message_bytes`] defines, and every message it
+//! receives is verified against the sender before it can touch any state.
+//! A message that fails is rejected with [`Rejection::Unauthentic`] and
+//! never counts toward a quorum. [`Ed25519Auth`] is safe against Byzantine
+//! replicas; [`Unauthenticated`] trusts the transport and is not.
+//!
 //! ## One request through all three phases
 //!
 //! Four replicas tolerate one fault (`n = 3f + 1`, `f = 1`). Here a tiny
@@ -39,13 +49,17 @@
 //!
 //! ```
 //! use pbft_core::{
-//!     Config, Destination, Input, KvService, Output, Replica, ReplicaId, Request, Seq,
-//!     SlotPhase,
+//!     Config, Destination, Ed25519Auth, Input, KvService, Output, Replica, ReplicaId, Request,
+//!     Seq, SlotPhase,
 //! };
 //!
 //! let config = Config::new(4);
 //! let mut replicas: Vec<_> = (0..4)
-//!     .map(|i| Replica::new(&config, ReplicaId(i), KvService::default()).unwrap())
+//!     .map(|i| {
+//!         // Test keys from a seed; a deployment loads real ones.
+//!         let keys = Ed25519Auth::from_seed(7, 4, ReplicaId(i)).unwrap();
+//!         Replica::new(&config, ReplicaId(i), KvService::default(), keys).unwrap()
+//!     })
 //!     .collect();
 //!
 //! // A client sends its request to the primary of view 0, replica 0.
@@ -58,13 +72,13 @@
 //! // The network: (from, output) pairs still to be carried out.
 //! let mut pending: Vec<(ReplicaId, Output)> = out.drain(..).map(|o| (ReplicaId(0), o)).collect();
 //! while let Some((from, output)) = pending.pop() {
-//!     let Output::Send { to, message } = output else { continue };
+//!     let Output::Send { to, signed } = output else { continue };
 //!     let targets: Vec<ReplicaId> = match to {
 //!         Destination::Replica(r) => vec![r],
 //!         Destination::Others => (0..4).map(ReplicaId).filter(|r| *r != from).collect(),
 //!     };
 //!     for target in targets {
-//!         let input = Input::Message { from, message: message.clone() };
+//!         let input = Input::Message { from, signed: signed.clone() };
 //!         replicas[target.index()].step(input, &mut out);
 //!         pending.extend(out.drain(..).map(|o| (target, o)));
 //!     }
@@ -90,7 +104,10 @@
 //! |---|---|
 //! | `types`, `digest` | ids ([`ReplicaId`], [`View`], [`Seq`], [`ClientId`]) and SHA-256 [`Digest`]s |
 //! | `request`, `canonical` | client [`Request`]s, [`Batch`]es, and the one canonical encoding digests cover |
-//! | `message` | the replica-to-replica [`Message`]s |
+//! | `message` | the replica-to-replica [`Message`]s, and [`Signed`] ones |
+//! | `auth` | the [`Authenticator`] the replica signs and verifies with: [`Ed25519Auth`] or [`Unauthenticated`] |
+//! | `certificate` | [`PreparedCertificate`], checked member by member |
+//! | `hex` | fixed-length hex for digests, signatures and keys |
 //! | `quorum` | [`Quorums`]: `f`, quorum sizes and the primary of a view, for any `n` |
 //! | `normal` | pre-prepare, prepare and commit (§4.2) |
 //! | `client` | request intake, relaying to the primary, at-most-once execution |
@@ -102,18 +119,21 @@
 //!
 //! ## Not yet here
 //!
-//! Checkpoints and garbage collection, view changes, state transfer and
-//! message authentication are not implemented yet; `docs/design.md` keeps
-//! the list. Until checkpoints land the log grows with every request.
+//! Checkpoints and garbage collection, view changes and state transfer are
+//! not implemented yet; `docs/design.md` keeps the list. Until checkpoints
+//! land the log grows with every request.
 
 #![deny(missing_docs)]
 
+mod auth;
 mod canonical;
+mod certificate;
 mod client;
 mod cluster;
 mod config;
 mod digest;
 mod execute;
+mod hex;
 mod log;
 mod message;
 mod normal;
@@ -127,11 +147,14 @@ mod status;
 mod types;
 mod votes;
 
-pub use canonical::{batch_bytes, encode_request, request_bytes};
-pub use cluster::{Cluster, Envelope, Event, Filter};
+pub use auth::{AuthFailure, Authenticator, Ed25519Auth, KeyError, Signature, Unauthenticated};
+pub use canonical::{batch_bytes, encode_request, message_bytes, request_bytes};
+pub use certificate::{CertificateError, PreparedCertificate};
+pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
 pub use config::{Config, ConfigError};
-pub use digest::{Digest, DigestParseError};
-pub use message::{Message, Phase, PrePrepare, Vote};
+pub use digest::Digest;
+pub use hex::ParseHexError;
+pub use message::{Message, Phase, PrePrepare, Signed, Vote};
 pub use output::{Destination, Executed, Input, Ordered, Output, Refusal};
 pub use quorum::Quorums;
 pub use rejection::Rejection;

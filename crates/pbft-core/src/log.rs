@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::auth::Signature;
 use crate::message::PrePrepare;
 use crate::service::ExecResult;
 use crate::types::{Seq, View};
@@ -19,6 +20,8 @@ pub struct Slot {
     pub view: View,
     /// The accepted pre-prepare, once there is one.
     pub pre_prepare: Option<PrePrepare>,
+    /// The primary's signature on the accepted pre-prepare.
+    pub pre_prepare_signature: Option<Signature>,
     /// Prepares received, including this replica's own.
     pub prepares: Votes,
     /// Commits received, including this replica's own.
@@ -36,6 +39,7 @@ impl Slot {
         Slot {
             view,
             pre_prepare: None,
+            pre_prepare_signature: None,
             prepares: Votes::default(),
             commits: Votes::default(),
             commit_sent: false,

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::Signature;
 use crate::digest::Digest;
 use crate::request::{Batch, Request};
 use crate::types::{ReplicaId, Seq, View};
@@ -32,6 +33,22 @@ impl Message {
             Message::Commit(_) => "commit",
         }
     }
+}
+
+/// A message with its sender's signature, as it travels between replicas.
+///
+/// The signer is not written down: it is the sender for a forward, the
+/// primary of the view for a pre-prepare, and the voter for a prepare or
+/// commit, so a signature can always be checked against the replica the
+/// message speaks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signed {
+    /// The message.
+    pub message: Message,
+    /// Its sender's signature over
+    /// [`message_bytes`](crate::message_bytes), or `None` when the sender
+    /// does not sign.
+    pub signature: Option<Signature>,
 }
 
 /// The primary's proposal to order `batch` at `seq` in `view`.

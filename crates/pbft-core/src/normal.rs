@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::Signature;
 use crate::message::{Message, Phase, PrePrepare, Vote};
 use crate::output::{Destination, Ordered, Output};
 use crate::rejection::Rejection;
@@ -33,13 +34,11 @@ impl<S: Service> Replica<S> {
         for request in pp.batch.requests() {
             self.clients.note_ordered(request, pp.view, seq);
         }
+        let signature = self.send(Destination::Others, Message::PrePrepare(pp.clone()), out);
         let slot = self.log.slot_mut(self.view, seq);
         assert!(slot.pre_prepare.is_none(), "primary reassigned {seq}");
-        slot.pre_prepare = Some(pp.clone());
-        out.push(Output::Send {
-            to: Destination::Others,
-            message: Message::PrePrepare(pp),
-        });
+        slot.pre_prepare = Some(pp);
+        slot.pre_prepare_signature = signature;
         // With f = 0 no prepares are needed: the slot may already be prepared.
         self.advance(seq, out);
         seq
@@ -52,6 +51,7 @@ impl<S: Service> Replica<S> {
         &mut self,
         from: ReplicaId,
         pp: PrePrepare,
+        signature: Option<Signature>,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
         self.check_view(pp.view)?;
@@ -71,8 +71,7 @@ impl<S: Service> Replica<S> {
             });
         }
         let n = self.quorums.n();
-        let slot = self.log.slot_mut(self.view, pp.seq);
-        if let Some(existing) = &slot.pre_prepare {
+        if let Some(existing) = self.log.get(pp.seq).and_then(|s| s.pre_prepare.as_ref()) {
             return Err(if existing.digest == pp.digest {
                 Rejection::DuplicatePrePrepare { seq: pp.seq }
             } else {
@@ -84,18 +83,20 @@ impl<S: Service> Replica<S> {
                 }
             });
         }
-        let prepare = Vote {
+        let prepare = self.sign(Message::Prepare(Vote {
             view: pp.view,
             seq: pp.seq,
             digest: pp.digest,
             replica: self.id,
-        };
+        }));
+        let slot = self.log.slot_mut(self.view, pp.seq);
         // Messages claiming to be from this replica are rejected on arrival,
         // so its own vote is recorded here for the first time.
         slot.prepares
-            .record(n, self.id, pp.digest)
+            .record(n, self.id, pp.digest, prepare.signature)
             .expect("own prepare recorded twice");
         slot.pre_prepare = Some(pp.clone());
+        slot.pre_prepare_signature = signature;
 
         for request in pp.batch.requests() {
             if self.clients.note_ordered(request, pp.view, pp.seq) {
@@ -108,7 +109,7 @@ impl<S: Service> Replica<S> {
         }
         out.push(Output::Send {
             to: Destination::Others,
-            message: Message::Prepare(prepare),
+            signed: prepare,
         });
         self.advance(pp.seq, out);
         Ok(())
@@ -119,13 +120,14 @@ impl<S: Service> Replica<S> {
         &mut self,
         from: ReplicaId,
         vote: Vote,
+        signature: Option<Signature>,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
         self.check_vote(from, &vote)?;
         if from == self.quorums.primary(vote.view) {
             return Err(Rejection::PrepareFromPrimary);
         }
-        self.record_vote(Phase::Prepare, vote, out)
+        self.record_vote(Phase::Prepare, vote, signature, out)
     }
 
     /// Records a commit.
@@ -133,10 +135,11 @@ impl<S: Service> Replica<S> {
         &mut self,
         from: ReplicaId,
         vote: Vote,
+        signature: Option<Signature>,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
         self.check_vote(from, &vote)?;
-        self.record_vote(Phase::Commit, vote, out)
+        self.record_vote(Phase::Commit, vote, signature, out)
     }
 
     fn check_view(&self, received: crate::types::View) -> Result<(), Rejection> {
@@ -166,6 +169,7 @@ impl<S: Service> Replica<S> {
         &mut self,
         phase: Phase,
         vote: Vote,
+        signature: Option<Signature>,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
         let n = self.quorums.n();
@@ -175,7 +179,7 @@ impl<S: Service> Replica<S> {
             Phase::Commit => &mut slot.commits,
         };
         votes
-            .record(n, vote.replica, vote.digest)
+            .record(n, vote.replica, vote.digest, signature)
             .map_err(|not_recorded| match not_recorded {
                 NotRecorded::Duplicate => Rejection::DuplicateVote {
                     phase,
@@ -199,29 +203,35 @@ impl<S: Service> Replica<S> {
         let (id, n) = (self.id, self.quorums.n());
         let prepares_needed = self.quorums.prepares_needed();
         let quorum = self.quorums.quorum();
-        let Some(slot) = self.log.get_mut(seq) else {
+        let Some(slot) = self.log.get(seq) else {
             return;
         };
         let Some(digest) = slot.pre_prepare.as_ref().map(|pp| pp.digest) else {
             return;
         };
         if !slot.commit_sent && slot.prepares.matching(digest) >= prepares_needed {
-            slot.commit_sent = true;
-            let commit = Vote {
+            let commit = self.sign(Message::Commit(Vote {
                 view: slot.view,
                 seq,
                 digest,
                 replica: id,
+            }));
+            let Some(slot) = self.log.get_mut(seq) else {
+                return;
             };
+            slot.commit_sent = true;
             // As for prepares: only this code records this replica's commit.
             slot.commits
-                .record(n, id, digest)
+                .record(n, id, digest, commit.signature)
                 .expect("own commit recorded twice");
             out.push(Output::Send {
                 to: Destination::Others,
-                message: Message::Commit(commit),
+                signed: commit,
             });
         }
+        let Some(slot) = self.log.get_mut(seq) else {
+            return;
+        };
         if slot.commit_sent && !slot.committed && slot.commits.matching(digest) >= quorum {
             slot.committed = true;
         }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::digest::Digest;
-use crate::message::Message;
+use crate::message::Signed;
 use crate::rejection::Rejection;
 use crate::request::{Batch, Request};
 use crate::service::ExecResult;
@@ -13,13 +13,15 @@ use crate::types::{ReplicaId, Seq, View};
 /// One event for [`Replica::step`](crate::Replica::step).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
-    /// A message from peer `from`. The caller vouches for `from`: it is the
-    /// replica the transport says sent the message.
+    /// A message from peer `from`: the replica the transport says sent it.
+    /// The replica verifies the signature against `from` before anything
+    /// else, so with an authenticating [`Authenticator`](crate::Authenticator)
+    /// the transport need not be trusted.
     Message {
         /// The sending replica.
         from: ReplicaId,
-        /// The message.
-        message: Message,
+        /// The message and its signature.
+        signed: Signed,
     },
     /// A request submitted by a client directly to this replica.
     Request(Request),
@@ -30,12 +32,12 @@ pub enum Input {
 /// One thing the replica wants done, in the order it wants it done.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// Send `message` to `to`.
+    /// Send `signed` to `to`.
     Send {
         /// Who gets it.
         to: Destination,
-        /// What to send.
-        message: Message,
+        /// What to send, signed by this replica.
+        signed: Signed,
     },
     /// A request this replica received from a client now has a sequence
     /// number: the acknowledgement the client is waiting for.
@@ -54,7 +56,8 @@ pub enum Output {
     Rejected {
         /// The sender.
         from: ReplicaId,
-        /// The kind of message, as [`Message::kind`] names it.
+        /// The kind of message, as [`Message::kind`](crate::Message::kind)
+        /// names it.
         kind: &'static str,
         /// Why it was ignored.
         reason: Rejection,

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::auth::AuthFailure;
 use crate::digest::Digest;
 use crate::message::Phase;
 use crate::types::{ReplicaId, Seq, View};
@@ -17,6 +18,10 @@ pub enum Rejection {
     /// The message claims to come from the receiving replica itself, which
     /// never sends to itself: someone else wrote it.
     FromSelf,
+    /// The signature does not show that the sender wrote the message: it
+    /// is missing, forged, made by another replica, or the message was
+    /// altered. The message counts for nothing.
+    Unauthentic(AuthFailure),
     /// A vote names a different replica than the one that sent it.
     SenderMismatch {
         /// The replica named inside the message.
@@ -95,6 +100,7 @@ impl fmt::Display for Rejection {
         match self {
             Rejection::NonMember => f.write_str("sender is not a member of the cluster"),
             Rejection::FromSelf => f.write_str("message claims to come from this replica itself"),
+            Rejection::Unauthentic(failure) => write!(f, "not authentic: {failure}"),
             Rejection::SenderMismatch { claimed } => {
                 write!(f, "vote claims to be from {claimed}, not its sender")
             }

@@ -1,10 +1,11 @@
 //! The replica: its state, its one entry point, and read-only accessors.
 
+use crate::auth::Authenticator;
 use crate::client::ClientTable;
 use crate::config::{Config, ConfigError};
 use crate::log::Log;
-use crate::message::Message;
-use crate::output::{Input, Output};
+use crate::message::{Message, Signed};
+use crate::output::{Destination, Input, Output};
 use crate::quorum::Quorums;
 use crate::rejection::Rejection;
 use crate::service::Service;
@@ -26,12 +27,19 @@ pub struct Replica<S> {
     pub(crate) clients: ClientTable,
     pub(crate) service: S,
     pub(crate) ticks: u64,
+    pub(crate) auth: Box<dyn Authenticator>,
 }
 
 impl<S: Service> Replica<S> {
     /// A replica `id` of a cluster described by `config`, starting in view 0
-    /// with nothing executed.
-    pub fn new(config: &Config, id: ReplicaId, service: S) -> Result<Replica<S>, ConfigError> {
+    /// with nothing executed. `auth` signs what it sends and verifies what
+    /// it receives; see [`Authenticator`].
+    pub fn new(
+        config: &Config,
+        id: ReplicaId,
+        service: S,
+        auth: impl Authenticator + 'static,
+    ) -> Result<Replica<S>, ConfigError> {
         config.validate(id)?;
         Ok(Replica {
             id,
@@ -43,6 +51,7 @@ impl<S: Service> Replica<S> {
             clients: ClientTable::default(),
             service,
             ticks: 0,
+            auth: Box::new(auth),
         })
     }
 
@@ -54,7 +63,7 @@ impl<S: Service> Replica<S> {
     /// [`Output::Rejected`] and otherwise ignored.
     pub fn step(&mut self, input: Input, out: &mut Vec<Output>) {
         match input {
-            Input::Message { from, message } => self.on_message(from, message, out),
+            Input::Message { from, signed } => self.on_message(from, signed, out),
             Input::Request(request) => self.on_client_request(request, out),
             Input::Tick => self.ticks += 1,
         }
@@ -62,23 +71,53 @@ impl<S: Service> Replica<S> {
         self.execute_ready(out);
     }
 
-    fn on_message(&mut self, from: ReplicaId, message: Message, out: &mut Vec<Output>) {
+    fn on_message(&mut self, from: ReplicaId, signed: Signed, out: &mut Vec<Output>) {
+        let Signed { message, signature } = signed;
         let kind = message.kind();
         let verdict = if from.index() >= self.quorums.n() {
             Err(Rejection::NonMember)
         } else if from == self.id {
             Err(Rejection::FromSelf)
+        } else if let Err(failure) = self.auth.verify(from, &message, signature.as_ref()) {
+            // Checked once, here, before the message can touch any state.
+            // The handlers then check that the message speaks for `from`.
+            Err(Rejection::Unauthentic(failure))
         } else {
             match message {
                 Message::Forward(request) => self.on_forward(request, out),
-                Message::PrePrepare(pp) => self.on_pre_prepare(from, pp, out),
-                Message::Prepare(vote) => self.on_prepare(from, vote, out),
-                Message::Commit(vote) => self.on_commit(from, vote, out),
+                Message::PrePrepare(pp) => self.on_pre_prepare(from, pp, signature, out),
+                Message::Prepare(vote) => self.on_prepare(from, vote, signature, out),
+                Message::Commit(vote) => self.on_commit(from, vote, signature, out),
             }
         };
         if let Err(reason) = verdict {
             out.push(Output::Rejected { from, kind, reason });
         }
+    }
+
+    /// Signs `message` as this replica.
+    pub fn sign(&self, message: Message) -> Signed {
+        let signature = self.auth.sign(&message);
+        Signed { message, signature }
+    }
+
+    /// Signs `message` and queues it for `to`. Returns the signature, which
+    /// the caller keeps when the message is part of a certificate.
+    pub(crate) fn send(
+        &self,
+        to: Destination,
+        message: Message,
+        out: &mut Vec<Output>,
+    ) -> Option<crate::auth::Signature> {
+        let signed = self.sign(message);
+        let signature = signed.signature;
+        out.push(Output::Send { to, signed });
+        signature
+    }
+
+    /// The authenticator this replica signs and verifies with.
+    pub fn authenticator(&self) -> &dyn Authenticator {
+        &*self.auth
     }
 
     /// This replica's id.

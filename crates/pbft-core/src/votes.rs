@@ -1,5 +1,6 @@
 //! One phase's votes at one `(view, seq)`: at most one digest per replica.
 
+use crate::auth::Signature;
 use crate::digest::Digest;
 use crate::types::ReplicaId;
 
@@ -10,7 +11,7 @@ use crate::types::ReplicaId;
 /// counted again (§4.2: certificates need votes from *distinct* replicas).
 #[derive(Clone, Debug, Default)]
 pub struct Votes {
-    by_replica: Vec<Option<Digest>>,
+    by_replica: Vec<Option<(Digest, Option<Signature>)>>,
 }
 
 /// Why a vote was not recorded.
@@ -26,13 +27,15 @@ pub enum NotRecorded {
 }
 
 impl Votes {
-    /// Records `replica`'s vote for `digest` in a cluster of `n` replicas.
-    /// The caller has checked that `replica` is below `n`.
+    /// Records `replica`'s vote for `digest`, with its signature, in a
+    /// cluster of `n` replicas. The caller has checked that `replica` is
+    /// below `n` and that the signature verifies.
     pub fn record(
         &mut self,
         n: usize,
         replica: ReplicaId,
         digest: Digest,
+        signature: Option<Signature>,
     ) -> Result<(), NotRecorded> {
         if self.by_replica.len() < n {
             self.by_replica.resize(n, None);
@@ -40,11 +43,11 @@ impl Votes {
         let slot = &mut self.by_replica[replica.index()];
         match *slot {
             None => {
-                *slot = Some(digest);
+                *slot = Some((digest, signature));
                 Ok(())
             }
-            Some(first) if first == digest => Err(NotRecorded::Duplicate),
-            Some(first) => Err(NotRecorded::Conflict { first }),
+            Some((first, _)) if first == digest => Err(NotRecorded::Duplicate),
+            Some((first, _)) => Err(NotRecorded::Conflict { first }),
         }
     }
 
@@ -52,8 +55,22 @@ impl Votes {
     pub fn matching(&self, digest: Digest) -> usize {
         self.by_replica
             .iter()
-            .filter(|vote| **vote == Some(digest))
+            .filter(|vote| matches!(vote, Some((d, _)) if *d == digest))
             .count()
+    }
+
+    /// The replicas that voted for `digest`, with their signatures, in
+    /// replica order.
+    pub fn signed_for(
+        &self,
+        digest: Digest,
+    ) -> impl Iterator<Item = (ReplicaId, Option<Signature>)> + '_ {
+        (0u32..)
+            .zip(&self.by_replica)
+            .filter_map(move |(i, vote)| match vote {
+                Some((d, signature)) if *d == digest => Some((ReplicaId(i), *signature)),
+                _ => None,
+            })
     }
 
     /// How many distinct replicas voted at all.
@@ -70,9 +87,9 @@ mod tests {
     fn a_repeated_vote_counts_once() {
         let d = Digest::of(b"a");
         let mut votes = Votes::default();
-        assert_eq!(votes.record(4, ReplicaId(1), d), Ok(()));
+        assert_eq!(votes.record(4, ReplicaId(1), d, None), Ok(()));
         assert_eq!(
-            votes.record(4, ReplicaId(1), d),
+            votes.record(4, ReplicaId(1), d, None),
             Err(NotRecorded::Duplicate)
         );
         assert_eq!(votes.matching(d), 1);
@@ -82,9 +99,9 @@ mod tests {
     fn the_first_of_two_conflicting_votes_stands() {
         let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
         let mut votes = Votes::default();
-        votes.record(4, ReplicaId(2), a).unwrap();
+        votes.record(4, ReplicaId(2), a, None).unwrap();
         assert_eq!(
-            votes.record(4, ReplicaId(2), b),
+            votes.record(4, ReplicaId(2), b, None),
             Err(NotRecorded::Conflict { first: a })
         );
         assert_eq!(
@@ -98,9 +115,9 @@ mod tests {
         let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
         let mut votes = Votes::default();
         for r in 0..3 {
-            votes.record(4, ReplicaId(r), a).unwrap();
+            votes.record(4, ReplicaId(r), a, None).unwrap();
         }
-        votes.record(4, ReplicaId(3), b).unwrap();
+        votes.record(4, ReplicaId(3), b, None).unwrap();
         assert_eq!(
             (votes.matching(a), votes.matching(b), votes.len()),
             (3, 1, 4)

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use common::*;
 use pbft_core::{
-    Batch, Cluster, Config, ExecResult, Message, PrePrepare, Refusal, Seq, Service, View,
+    Batch, Cluster, ClusterAuth, Config, ExecResult, Message, PrePrepare, Refusal, Seq, Service,
+    View,
 };
 
 /// A service whose every operation bumps a counter, so double execution
@@ -79,7 +80,10 @@ fn an_operation_outside_the_grammar_is_refused_at_intake() {
 
 #[test]
 fn a_request_ordered_twice_by_a_faulty_primary_executes_once() {
-    let mut c = Cluster::new(&Config::new(4), |_| Counter::default()).unwrap();
+    let mut c = Cluster::new(&Config::new(4), ClusterAuth::Seeded(3), |_| {
+        Counter::default()
+    })
+    .unwrap();
     let batch = Arc::new(Batch::single(req("c1", 1, "bump")));
     for seq in [1, 2] {
         for backup in [R1, R2, R3] {

@@ -97,7 +97,7 @@ fn a_committed_number_waits_for_the_gap_before_it() {
     let held = Rc::new(RefCell::new(Vec::new()));
     let holder = Rc::clone(&held);
     c.set_filter(move |e| {
-        let hold = message_seq(&e.message) == Some(Seq(1));
+        let hold = message_seq(&e.signed.message) == Some(Seq(1));
         if hold {
             holder.borrow_mut().push(e.clone());
         }
@@ -115,7 +115,7 @@ fn a_committed_number_waits_for_the_gap_before_it() {
     // The held messages arrive late; both numbers execute, 1 before 2.
     c.clear_filter();
     for e in held.take() {
-        c.inject(e.from, e.to, e.message);
+        c.inject_signed(e.from, e.to, e.signed);
     }
     c.stabilize();
     let events = c.take_events();

@@ -7,7 +7,7 @@
 //! the number committed and executed.
 
 use log::{debug, info, warn};
-use pbft_core::{Cluster, ConfigError, KvService, Output, Refusal, ReplicaId, Request, Seq};
+use pbft_core::{Cluster, KvService, Output, Refusal, ReplicaId, Request, Seq};
 use pbft_wire::{Directory, ErrorCode};
 
 /// The most replicas one embedded process hosts.
@@ -35,7 +35,7 @@ impl Embedded {
         let me = directory
             .id_of(node_id)
             .ok_or_else(|| format!("node_id {node_id:?} is not in node_ids"))?;
-        let cluster = Cluster::kv(directory.len()).map_err(|e: ConfigError| e.to_string())?;
+        let cluster = Cluster::kv(directory.len()).map_err(|e| e.to_string())?;
         info!(
             "hosting {} replicas in-process (f = {}), answering as {node_id}",
             directory.len(),
@@ -109,7 +109,7 @@ impl Embedded {
             if log::log_enabled!(log::Level::Debug) {
                 if let Some(e) = self.cluster.in_flight().next() {
                     let (from, to) = (self.name_of(e.from), self.name_of(e.to));
-                    match self.directory.message_to_body(&e.message, None) {
+                    match self.directory.message_to_body(&e.signed, None) {
                         Ok(body) => debug!(
                             "{}",
                             pbft_wire::encode(&pbft_wire::Envelope {

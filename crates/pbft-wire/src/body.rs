@@ -4,7 +4,7 @@
 //! `digest`, `replica`). Unknown fields, at the top level and in bodies, are
 //! ignored: Maelstrom adds `id` to every envelope.
 
-use pbft_core::Digest;
+use pbft_core::{Digest, Signature};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -245,6 +245,15 @@ pub struct WireForward {
     /// The relayed request.
     #[serde(flatten)]
     pub request: WireRequest,
+    /// The sender's Ed25519 signature over the message's canonical
+    /// encoding, 128 hex characters. Absent when the cluster runs without
+    /// authentication.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub signature: Option<Signature>,
 }
 
 /// The body of `pbft_pre_prepare`.
@@ -262,6 +271,15 @@ pub struct WirePrePrepare {
     pub digest: Digest,
     /// The requests, in execution order. Empty for the null request.
     pub batch: Vec<WireRequest>,
+    /// The sender's Ed25519 signature over the message's canonical
+    /// encoding, 128 hex characters. Absent when the cluster runs without
+    /// authentication.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub signature: Option<Signature>,
 }
 
 /// The body of `pbft_prepare` and `pbft_commit`.
@@ -279,4 +297,13 @@ pub struct WireVote {
     pub digest: Digest,
     /// The voter's node id, which must be the sender.
     pub replica: String,
+    /// The sender's Ed25519 signature over the message's canonical
+    /// encoding, 128 hex characters. Absent when the cluster runs without
+    /// authentication.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub signature: Option<Signature>,
 }

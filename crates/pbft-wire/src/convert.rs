@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, SlotStatus, View, Vote,
+    Batch, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, Signature, Signed, SlotStatus,
+    View, Vote,
 };
 use serde_json::Value;
 
@@ -36,16 +37,15 @@ impl fmt::Display for PeerError {
 impl std::error::Error for PeerError {}
 
 impl Directory {
-    /// The wire body of a replica message, numbered `msg_id` if given.
-    pub fn message_to_body(
-        &self,
-        message: &Message,
-        msg_id: Option<u64>,
-    ) -> Result<Body, PeerError> {
-        Ok(match message {
+    /// The wire body of a signed replica message, numbered `msg_id` if
+    /// given.
+    pub fn message_to_body(&self, signed: &Signed, msg_id: Option<u64>) -> Result<Body, PeerError> {
+        let signature = signed.signature;
+        Ok(match &signed.message {
             Message::Forward(request) => Body::PbftForward(WireForward {
                 msg_id,
                 request: wire_request(request),
+                signature,
             }),
             Message::PrePrepare(pp) => Body::PbftPrePrepare(WirePrePrepare {
                 msg_id,
@@ -53,32 +53,43 @@ impl Directory {
                 sequence_number: pp.seq.0,
                 digest: pp.digest,
                 batch: pp.batch.requests().iter().map(wire_request).collect(),
+                signature,
             }),
-            Message::Prepare(vote) => Body::PbftPrepare(self.wire_vote(vote, msg_id)?),
-            Message::Commit(vote) => Body::PbftCommit(self.wire_vote(vote, msg_id)?),
+            Message::Prepare(vote) => Body::PbftPrepare(self.wire_vote(vote, msg_id, signature)?),
+            Message::Commit(vote) => Body::PbftCommit(self.wire_vote(vote, msg_id, signature)?),
         })
     }
 
-    /// The replica message a body carries.
+    /// The signed replica message a body carries.
     ///
-    /// A pre-prepare keeps the digest it *claims*; the replica checks it
-    /// against the batch and rejects a mismatch with a typed reason.
-    pub fn body_to_message(&self, body: &Body) -> Result<Message, PeerError> {
-        Ok(match body {
-            Body::PbftForward(f) => Message::Forward(core_request(&f.request)),
-            Body::PbftPrePrepare(pp) => Message::PrePrepare(PrePrepare {
-                view: View(pp.view),
-                seq: Seq(pp.sequence_number),
-                digest: pp.digest,
-                batch: Arc::new(Batch::new(pp.batch.iter().map(core_request).collect())),
-            }),
-            Body::PbftPrepare(v) => Message::Prepare(self.core_vote(v)?),
-            Body::PbftCommit(v) => Message::Commit(self.core_vote(v)?),
+    /// A pre-prepare keeps the digest it *claims*, and every message keeps
+    /// the signature it carries; the replica checks both and rejects a
+    /// mismatch with a typed reason.
+    pub fn body_to_message(&self, body: &Body) -> Result<Signed, PeerError> {
+        let (message, signature) = match body {
+            Body::PbftForward(f) => (Message::Forward(core_request(&f.request)), f.signature),
+            Body::PbftPrePrepare(pp) => (
+                Message::PrePrepare(PrePrepare {
+                    view: View(pp.view),
+                    seq: Seq(pp.sequence_number),
+                    digest: pp.digest,
+                    batch: Arc::new(Batch::new(pp.batch.iter().map(core_request).collect())),
+                }),
+                pp.signature,
+            ),
+            Body::PbftPrepare(v) => (Message::Prepare(self.core_vote(v)?), v.signature),
+            Body::PbftCommit(v) => (Message::Commit(self.core_vote(v)?), v.signature),
             other => return Err(PeerError::NotAPeerMessage(other.type_name())),
-        })
+        };
+        Ok(Signed { message, signature })
     }
 
-    fn wire_vote(&self, vote: &Vote, msg_id: Option<u64>) -> Result<WireVote, PeerError> {
+    fn wire_vote(
+        &self,
+        vote: &Vote,
+        msg_id: Option<u64>,
+        signature: Option<Signature>,
+    ) -> Result<WireVote, PeerError> {
         let replica = self
             .name_of(vote.replica)
             .ok_or_else(|| PeerError::UnknownReplica(format!("#{}", vote.replica.0)))?;
@@ -88,6 +99,7 @@ impl Directory {
             sequence_number: vote.seq.0,
             digest: vote.digest,
             replica: replica.to_string(),
+            signature,
         })
     }
 

@@ -130,6 +130,16 @@ fn a_bad_digest_is_named() {
     let error = decode(line).expect_err("short digest");
     assert_eq!(error.code(), Some(ErrorCode::MalformedRequest));
     assert!(error.to_string().contains("invalid digest"), "{error}");
+    let bad_signature = line
+        .replace("\"abc\"", &format!("\"{}\"", "0".repeat(64)))
+        .replace(r#""replica":"n2""#, r#""replica":"n2","signature":"00""#);
+    let error = decode(&bad_signature).expect_err("short signature");
+    assert!(
+        error
+            .to_string()
+            .contains("invalid signature: expected 128 hex characters, found 2"),
+        "{error}"
+    );
     assert_eq!(
         error.header(),
         Some(&Header {

@@ -49,7 +49,8 @@ fn example_pre_prepares_carry_their_batch_digest() {
     for line in examples() {
         let body = decode(&line).expect("decodes").body;
         if let Body::PbftPrePrepare(_) = body {
-            let Ok(Message::PrePrepare(pp)) = directory.body_to_message(&body) else {
+            let Ok(Message::PrePrepare(pp)) = directory.body_to_message(&body).map(|s| s.message)
+            else {
                 panic!("{line}");
             };
             assert_eq!(pp.digest, pp.batch.digest(), "{line}");

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, Digest, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, SlotPhase, SlotStatus,
-    View, Vote,
+    Batch, Digest, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, Signature, Signed,
+    SlotPhase, SlotStatus, View, Vote,
 };
 use pbft_wire::{
     decode, encode, request_from_body, result_to_json, status_ok_body, Body, Directory, Envelope,
@@ -33,6 +33,7 @@ fn every_body() -> Vec<Body> {
         sequence_number: 7,
         digest: digest(0xab),
         replica: "n3".into(),
+        signature: Some(Signature([0x5a; 64])),
     };
     vec![
         Body::Init {
@@ -108,6 +109,7 @@ fn every_body() -> Vec<Body> {
         Body::PbftForward(WireForward {
             msg_id: None,
             request: request.clone(),
+            signature: None,
         }),
         Body::PbftPrePrepare(WirePrePrepare {
             msg_id: Some(4),
@@ -115,6 +117,7 @@ fn every_body() -> Vec<Body> {
             sequence_number: 1,
             digest: digest(7),
             batch: vec![request],
+            signature: Some(Signature([1; 64])),
         }),
         Body::PbftPrePrepare(WirePrePrepare {
             msg_id: None,
@@ -122,10 +125,12 @@ fn every_body() -> Vec<Body> {
             sequence_number: 2,
             digest: digest(8),
             batch: vec![],
+            signature: None,
         }),
         Body::PbftPrepare(vote.clone()),
         Body::PbftCommit(WireVote {
             msg_id: None,
+            signature: None,
             ..vote
         }),
     ]
@@ -199,15 +204,20 @@ fn core_messages_round_trip_through_the_wire() {
         Message::Prepare(vote),
         Message::Commit(vote),
     ];
-    for message in messages {
-        let body = dir.message_to_body(&message, Some(1)).expect("members");
+    let signers = [None, Some(Signature([3; 64]))];
+    for (message, signature) in messages
+        .into_iter()
+        .flat_map(|m| signers.map(|s| (m.clone(), s)))
+    {
+        let signed = Signed { message, signature };
+        let body = dir.message_to_body(&signed, Some(1)).expect("members");
         let line = encode(&Envelope {
             src: "n1".into(),
             dest: "n2".into(),
             body,
         });
         let back = decode(&line).expect("decodes");
-        assert_eq!(dir.body_to_message(&back.body), Ok(message), "{line}");
+        assert_eq!(dir.body_to_message(&back.body), Ok(signed), "{line}");
     }
 }
 
@@ -224,8 +234,9 @@ fn a_pre_prepare_keeps_the_digest_it_claims() {
             timestamp: None,
             operation: "get x".into(),
         }],
+        signature: None,
     });
-    let Ok(Message::PrePrepare(pp)) = dir.body_to_message(&body) else {
+    let Ok(Message::PrePrepare(pp)) = dir.body_to_message(&body).map(|s| s.message) else {
         panic!("a pre-prepare");
     };
     assert_eq!(pp.digest, digest(0), "claimed, not recomputed");
@@ -241,17 +252,21 @@ fn votes_name_members_only() {
         sequence_number: 1,
         digest: digest(0),
         replica: "n9".into(),
+        signature: None,
     };
     assert_eq!(
         dir.body_to_message(&Body::PbftPrepare(vote)),
         Err(PeerError::UnknownReplica("n9".into()))
     );
-    let outsider = Message::Commit(Vote {
-        view: View(0),
-        seq: Seq(1),
-        digest: digest(0),
-        replica: ReplicaId(4),
-    });
+    let outsider = Signed {
+        message: Message::Commit(Vote {
+            view: View(0),
+            seq: Seq(1),
+            digest: digest(0),
+            replica: ReplicaId(4),
+        }),
+        signature: None,
+    };
     assert!(matches!(
         dir.message_to_body(&outsider, None),
         Err(PeerError::UnknownReplica(_))

@@ -11,8 +11,10 @@ pub const R1: ReplicaId = ReplicaId(1);
 pub const R2: ReplicaId = ReplicaId(2);
 pub const R3: ReplicaId = ReplicaId(3);
 
+/// A cluster whose replicas sign and verify every message, as a
+/// deployment's do.
 pub fn cluster(n: usize) -> Cluster<KvService> {
-    Cluster::kv(n).expect("valid cluster size")
+    Cluster::kv_signed(n, 42).expect("valid cluster size")
 }
 
 pub fn req(client: &str, timestamp: u64, op: &str) -> Request {
