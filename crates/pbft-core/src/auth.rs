@@ -166,6 +166,12 @@ impl Ed25519Auth {
         Ok(Ed25519Auth { secret, publics })
     }
 
+    /// Whether 32 bytes are a valid Ed25519 public key (a point on the
+    /// curve).
+    pub fn is_valid_public_key(bytes: &[u8; 32]) -> bool {
+        VerifyingKey::from_bytes(bytes).is_ok()
+    }
+
     /// The public key of a 32-byte secret key.
     pub fn public_key(secret: [u8; 32]) -> [u8; 32] {
         SigningKey::from_bytes(&secret).verifying_key().to_bytes()

@@ -1,4 +1,7 @@
 //! Fixed-length hex strings: how digests, signatures and keys are written.
+//!
+//! Public so that tools reading keys and digests parse them exactly as the
+//! core does.
 
 use std::fmt;
 
@@ -47,7 +50,7 @@ pub fn parse<const N: usize>(text: &str) -> Result<[u8; N], ParseHexError> {
     Ok(out)
 }
 
-/// Writes bytes as lowercase hex.
+/// Writes bytes as lowercase hex, for `Display` implementations.
 pub fn write(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     for byte in bytes {
         write!(f, "{byte:02x}")?;

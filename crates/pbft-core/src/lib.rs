@@ -133,7 +133,7 @@ mod cluster;
 mod config;
 mod digest;
 mod execute;
-mod hex;
+pub mod hex;
 mod log;
 mod message;
 mod normal;

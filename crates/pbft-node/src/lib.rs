@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod embedded;
+pub mod keys;
 pub mod lines;
 pub mod node;
 

@@ -59,3 +59,29 @@ fn example_pre_prepares_carry_their_batch_digest() {
     }
     assert_eq!(checked, 1);
 }
+
+#[test]
+fn the_signed_example_verifies_with_the_test_keys_it_names() {
+    use pbft_core::{AuthFailure, Authenticator, Ed25519Auth, ReplicaId};
+
+    let directory =
+        Directory::new(vec!["n1".into(), "n2".into(), "n3".into(), "n4".into()]).expect("valid");
+    let signed: Vec<_> = examples()
+        .iter()
+        .filter_map(|line| {
+            let envelope = decode(line).expect("decodes");
+            let from = directory.id_of(&envelope.src)?;
+            let signed = directory.body_to_message(&envelope.body).ok()?;
+            signed.signature.is_some().then_some((from, signed))
+        })
+        .collect();
+    assert_eq!(signed.len(), 1, "one signed example");
+    let auth = Ed25519Auth::from_seed(1, 4, ReplicaId(0)).expect("keys");
+    for (from, s) in signed {
+        assert_eq!(auth.verify(from, &s.message, s.signature.as_ref()), Ok(()));
+        assert_eq!(
+            auth.verify(ReplicaId(2), &s.message, s.signature.as_ref()),
+            Err(AuthFailure::Invalid)
+        );
+    }
+}
