@@ -5,7 +5,7 @@
 //! two different values never encode to the same bytes: a digest over this
 //! encoding identifies the value, whatever JSON spelling it arrived in.
 
-use crate::message::{Message, Vote};
+use crate::message::{CheckpointVote, Message, Vote};
 use crate::request::{Batch, Request};
 
 /// Domain-separation prefix for batch digests (pre-prepare contents).
@@ -59,6 +59,8 @@ pub fn batch_bytes(batch: &Batch) -> Vec<u8> {
 /// - pre-prepare: `view u64 BE`, `seq u64 BE`, the 32-byte digest. The
 ///   batch is bound through its digest, which receivers check;
 /// - prepare and commit: `view u64 BE`, `seq u64 BE`, the 32-byte digest,
+///   `replica u32 BE`;
+/// - checkpoint (kind 5): `seq u64 BE`, the 32-byte state digest,
 ///   `replica u32 BE`.
 pub fn message_bytes(message: &Message) -> Vec<u8> {
     let mut out = Vec::with_capacity(MESSAGE_DOMAIN.len() + 1 + 52);
@@ -82,7 +84,30 @@ pub fn message_bytes(message: &Message) -> Vec<u8> {
             out.push(4);
             put_vote(&mut out, vote);
         }
+        Message::Checkpoint(CheckpointVote {
+            seq,
+            digest,
+            replica,
+        }) => {
+            out.push(5);
+            out.extend_from_slice(&seq.0.to_be_bytes());
+            out.extend_from_slice(digest.as_bytes());
+            out.extend_from_slice(&replica.0.to_be_bytes());
+        }
     }
+    out
+}
+
+/// Domain-separation prefix for state digests.
+const STATE_DOMAIN: &[u8] = b"pbft/state/v1";
+
+/// The bytes a checkpoint's state digest covers: the domain, then the
+/// service's snapshot and the client table's, each length-prefixed.
+pub fn state_bytes(service: &[u8], clients: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(STATE_DOMAIN.len() + 16 + service.len() + clients.len());
+    out.extend_from_slice(STATE_DOMAIN);
+    put_bytes(&mut out, service);
+    put_bytes(&mut out, clients);
     out
 }
 
@@ -93,9 +118,59 @@ fn put_vote(out: &mut Vec<u8>, vote: &Vote) {
     out.extend_from_slice(&vote.replica.0.to_be_bytes());
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&len_u64(bytes.len()).to_be_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// Reads back what the `put_*` helpers wrote, refusing anything else.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Reader<'a> {
+        Reader { bytes }
+    }
+
+    fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
+        if self.bytes.len() < len {
+            return Err(format!(
+                "snapshot ends early: {len} more bytes expected, {} left",
+                self.bytes.len()
+            ));
+        }
+        let (head, tail) = self.bytes.split_at(len);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, String> {
+        let mut buf = [0u8; 8];
+        buf.copy_from_slice(self.take(8)?);
+        Ok(u64::from_be_bytes(buf))
+    }
+
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let len = usize::try_from(self.u64()?).map_err(|_| "length too large".to_string())?;
+        self.take(len)
+    }
+
+    pub(crate) fn string(&mut self) -> Result<&'a str, String> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| "a string is not UTF-8".to_string())
+    }
+
+    pub(crate) fn finish(self) -> Result<(), String> {
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{} bytes left over", self.bytes.len()))
+        }
+    }
 }
 
 /// Lengths are encoded as `u64`, which holds every `usize` on the targets

@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::auth::{AuthFailure, Authenticator};
+use crate::checkpoint::StableCheckpoint;
 use crate::message::{Message, PrePrepare, Signed};
 use crate::quorum::Quorums;
 use crate::replica::Replica;
@@ -40,33 +41,35 @@ pub enum CertificateError {
         /// What is wrong with the signature.
         failure: AuthFailure,
     },
-    /// The member at `index` of the prepares is not a prepare.
-    NotAPrepare {
+    /// The member at `index` is of the wrong kind (not a prepare in a
+    /// prepared certificate, not a checkpoint in a checkpoint proof).
+    WrongKind {
         /// Its position.
         index: usize,
     },
-    /// The prepare at `index` is for another view, number or digest.
+    /// The member at `index` is for another view, number or digest.
     Mismatch {
         /// Its position.
         index: usize,
     },
-    /// A prepare names a replica outside the cluster.
+    /// A member names a replica outside the cluster.
     NonMember {
         /// The replica named.
         replica: ReplicaId,
     },
     /// A prepare from the primary, which sends none.
     FromPrimary,
-    /// Two prepares from the same replica: it counts once.
+    /// Two members from the same replica: it counts once.
     Duplicate {
         /// The replica.
         replica: ReplicaId,
     },
-    /// Fewer distinct valid prepares than the certificate needs.
+    /// Fewer distinct valid members than the certificate needs.
     TooFew {
         /// How many there are.
         have: usize,
-        /// How many are needed (`2f` for `n = 3f + 1`).
+        /// How many are needed (`2f` prepares or `2f + 1` checkpoints for
+        /// `n = 3f + 1`).
         need: usize,
     },
 }
@@ -86,19 +89,21 @@ impl fmt::Display for CertificateError {
                     "the member signed by {signer} is not authentic: {failure}"
                 )
             }
-            CertificateError::NotAPrepare { index } => write!(f, "member {index} is not a prepare"),
+            CertificateError::WrongKind { index } => {
+                write!(f, "member {index} is of the wrong kind")
+            }
             CertificateError::Mismatch { index } => {
-                write!(f, "prepare {index} does not match the pre-prepare")
+                write!(f, "member {index} does not match the others")
             }
             CertificateError::NonMember { replica } => {
-                write!(f, "a prepare names {replica}, not a member")
+                write!(f, "a member names {replica}, not a member of the cluster")
             }
             CertificateError::FromPrimary => f.write_str("a prepare comes from the primary"),
             CertificateError::Duplicate { replica } => {
-                write!(f, "two prepares from {replica}")
+                write!(f, "two members from {replica}")
             }
             CertificateError::TooFew { have, need } => {
-                write!(f, "{have} valid prepares, {need} needed")
+                write!(f, "{have} valid members, {need} needed")
             }
         }
     }
@@ -129,35 +134,89 @@ impl PreparedCertificate {
         }
         let primary = quorums.primary(pp.view);
         verify(auth, primary, &self.pre_prepare)?;
-        let mut seen = vec![false; quorums.n()];
-        for (index, member) in self.prepares.iter().enumerate() {
-            let Message::Prepare(vote) = &member.message else {
-                return Err(CertificateError::NotAPrepare { index });
-            };
-            if (vote.view, vote.seq, vote.digest) != (pp.view, pp.seq, pp.digest) {
-                return Err(CertificateError::Mismatch { index });
-            }
-            let Some(seen) = seen.get_mut(vote.replica.index()) else {
-                return Err(CertificateError::NonMember {
-                    replica: vote.replica,
-                });
-            };
-            if vote.replica == primary {
-                return Err(CertificateError::FromPrimary);
-            }
-            if std::mem::replace(seen, true) {
-                return Err(CertificateError::Duplicate {
-                    replica: vote.replica,
-                });
-            }
-            verify(auth, vote.replica, member)?;
-        }
-        let (have, need) = (self.prepares.len(), quorums.prepares_needed());
-        if have < need {
-            return Err(CertificateError::TooFew { have, need });
-        }
-        Ok(())
+        let members = self.prepares.iter().map(|member| match &member.message {
+            Message::Prepare(v) => Some(((v.view, v.seq, v.digest), v.replica, member)),
+            _ => None,
+        });
+        let need = quorums.prepares_needed();
+        check_members(
+            quorums,
+            auth,
+            members,
+            (pp.view, pp.seq, pp.digest),
+            need,
+            |r| {
+                if r == primary {
+                    Err(CertificateError::FromPrimary)
+                } else {
+                    Ok(())
+                }
+            },
+        )
     }
+}
+
+impl StableCheckpoint {
+    /// Checks the proof: `2f + 1` signed checkpoint messages from distinct
+    /// members for this number and digest. The initial state (number 0)
+    /// needs no proof.
+    pub fn check(
+        &self,
+        quorums: &Quorums,
+        auth: &dyn Authenticator,
+    ) -> Result<(), CertificateError> {
+        if self.seq == Seq(0) {
+            return Ok(());
+        }
+        let members = self.proof.iter().map(|member| match &member.message {
+            Message::Checkpoint(c) => Some(((c.seq, c.digest), c.replica, member)),
+            _ => None,
+        });
+        check_members(
+            quorums,
+            auth,
+            members,
+            (self.seq, self.digest),
+            quorums.quorum(),
+            |_| Ok(()),
+        )
+    }
+}
+
+/// Checks certificate members one by one: each of the right kind (`Some`),
+/// matching `expected`, from a distinct member allowed by `allowed`, with a
+/// signature that verifies for that member; and at least `need` of them.
+fn check_members<'a, K: PartialEq>(
+    quorums: &Quorums,
+    auth: &dyn Authenticator,
+    members: impl Iterator<Item = Option<(K, ReplicaId, &'a Signed)>>,
+    expected: K,
+    need: usize,
+    allowed: impl Fn(ReplicaId) -> Result<(), CertificateError>,
+) -> Result<(), CertificateError> {
+    let mut seen = vec![false; quorums.n()];
+    let mut have = 0;
+    for (index, member) in members.enumerate() {
+        let Some((key, replica, signed)) = member else {
+            return Err(CertificateError::WrongKind { index });
+        };
+        if key != expected {
+            return Err(CertificateError::Mismatch { index });
+        }
+        let Some(seen) = seen.get_mut(replica.index()) else {
+            return Err(CertificateError::NonMember { replica });
+        };
+        allowed(replica)?;
+        if std::mem::replace(seen, true) {
+            return Err(CertificateError::Duplicate { replica });
+        }
+        verify(auth, replica, signed)?;
+        have += 1;
+    }
+    if have < need {
+        return Err(CertificateError::TooFew { have, need });
+    }
+    Ok(())
 }
 
 fn verify(

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use crate::canonical::{put_bytes, Reader};
 use crate::message::Message;
 use crate::output::{Destination, Ordered, Output, Refusal};
 use crate::rejection::Rejection;
@@ -47,6 +48,66 @@ pub(crate) struct ClientTable {
 }
 
 impl ClientTable {
+    /// The replicated part of the table, the last reply per client, as
+    /// bytes in client order: part of every checkpoint's state.
+    pub(crate) fn snapshot(&self) -> Vec<u8> {
+        let mut clients: Vec<_> = self.last_reply.iter().collect();
+        clients.sort_by(|a, b| a.0.cmp(b.0));
+        let mut out = Vec::new();
+        out.extend_from_slice(&(clients.len() as u64).to_be_bytes());
+        for (client, last) in clients {
+            put_bytes(&mut out, client.as_str().as_bytes());
+            for n in [last.timestamp, last.view.0, last.seq.0] {
+                out.extend_from_slice(&n.to_be_bytes());
+            }
+            match &last.result {
+                ExecResult::Ok => out.push(0),
+                ExecResult::Value(v) => {
+                    out.push(1);
+                    put_bytes(&mut out, v.as_bytes());
+                }
+                ExecResult::Null => out.push(2),
+                ExecResult::Error(e) => {
+                    out.push(3);
+                    put_bytes(&mut out, e.as_bytes());
+                }
+            }
+        }
+        out
+    }
+
+    /// Replaces the last replies with a snapshot's, for state transfer.
+    #[allow(dead_code)] // Used by state transfer.
+    pub(crate) fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let mut reader = Reader::new(snapshot);
+        let count = reader.u64()?;
+        let mut last_reply = HashMap::new();
+        for _ in 0..count {
+            let client = ClientId::from(reader.string()?);
+            let (timestamp, view, seq) = (reader.u64()?, View(reader.u64()?), Seq(reader.u64()?));
+            let result = match reader.u8()? {
+                0 => ExecResult::Ok,
+                1 => ExecResult::Value(reader.string()?.to_string()),
+                2 => ExecResult::Null,
+                3 => ExecResult::Error(reader.string()?.to_string()),
+                tag => return Err(format!("unknown result tag {tag}")),
+            };
+            let last = LastReply {
+                timestamp,
+                view,
+                seq,
+                result,
+            };
+            if last_reply.insert(client, last).is_some() {
+                return Err("a client appears twice".to_string());
+            }
+        }
+        reader.finish()?;
+        self.last_reply = last_reply;
+        self.in_log.clear();
+        Ok(())
+    }
+
     fn classify(&self, request: &Request) -> Known {
         let Some(t) = request.timestamp else {
             return Known::New;
@@ -151,15 +212,7 @@ impl<S: Service> Replica<S> {
                 request,
                 reason: Refusal::Stale { latest },
             }),
-            Known::New if self.is_primary() => {
-                let (view, seq) = (self.view, self.last_assigned.next());
-                out.push(Output::Ordered(Ordered {
-                    request: request.clone(),
-                    view,
-                    seq,
-                }));
-                self.propose(Batch::single(request), out);
-            }
+            Known::New if self.is_primary() => self.order(request, true, out),
             Known::New => {
                 *self
                     .clients
@@ -188,8 +241,67 @@ impl<S: Service> Replica<S> {
             .check(&request.operation)
             .map_err(Rejection::InvalidOperation)?;
         if self.clients.classify(&request) == Known::New {
-            self.propose(Batch::single(request), out);
+            self.order(request, false, out);
         }
         Ok(())
     }
+
+    /// As primary: orders `request` now if the window has room, or holds it
+    /// until a stable checkpoint moves the window (§4.3: the primary never
+    /// assigns a number above `H`). `ack` says whether a client waits here
+    /// for the acknowledgement.
+    fn order(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) {
+        if self.pending.is_empty() && self.last_assigned.next() <= self.checkpoints.high() {
+            self.propose_one(request, ack, out);
+            return;
+        }
+        if let Some(held) = self.pending.iter_mut().find(|(r, _)| *r == request) {
+            held.1 |= ack;
+        } else if self.pending.len() < MAX_PENDING {
+            self.pending.push_back((request, ack));
+        } else if ack {
+            out.push(Output::Refused {
+                request,
+                reason: Refusal::Overloaded,
+            });
+        }
+    }
+
+    fn propose_one(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) {
+        if ack {
+            out.push(Output::Ordered(Ordered {
+                request: request.clone(),
+                view: self.view,
+                seq: self.last_assigned.next(),
+            }));
+        }
+        self.propose(Batch::single(request), out);
+    }
+
+    /// Proposes held-back requests while the window has room.
+    pub(crate) fn propose_pending(&mut self, out: &mut Vec<Output>) {
+        if !self.is_primary() {
+            return;
+        }
+        while self.last_assigned.next() <= self.checkpoints.high() {
+            let Some((request, ack)) = self.pending.pop_front() else {
+                return;
+            };
+            match self.clients.classify(&request) {
+                Known::New => self.propose_one(request, ack, out),
+                Known::Ordered { view, seq } if ack => {
+                    out.push(Output::Ordered(Ordered { request, view, seq }))
+                }
+                Known::Stale { latest } if ack => out.push(Output::Refused {
+                    request,
+                    reason: Refusal::Stale { latest },
+                }),
+                Known::Ordered { .. } | Known::Stale { .. } => {}
+            }
+        }
+    }
 }
+
+/// The most requests a primary holds back while its window is full; more
+/// are refused as [`Refusal::Overloaded`] so that memory stays bounded.
+pub const MAX_PENDING: usize = 4096;

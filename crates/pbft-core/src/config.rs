@@ -4,17 +4,41 @@ use std::fmt;
 
 use crate::types::ReplicaId;
 
+/// The default checkpoint interval `K`.
+pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 128;
+
 /// Settings every replica of a cluster must agree on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The number of replicas, `n >= 1`. They are `ReplicaId(0..n)`.
     pub n: usize,
+    /// `K`: a replica takes a checkpoint after executing every `K`-th
+    /// sequence number (§4.3).
+    pub checkpoint_interval: u64,
+    /// `L`: the log window. With low watermark `h` (the last stable
+    /// checkpoint), only numbers in `(h, h + L]` are accepted or assigned.
+    /// A multiple of `K`, at least `K`; `2K` by default.
+    pub window: u64,
 }
 
 impl Config {
-    /// A configuration for `n` replicas with default settings.
+    /// A configuration for `n` replicas with default settings
+    /// (`K = 128`, `L = 2K`).
     pub fn new(n: usize) -> Config {
-        Config { n }
+        Config {
+            n,
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            window: 2 * DEFAULT_CHECKPOINT_INTERVAL,
+        }
+    }
+
+    /// The same with checkpoint interval `k` and window `2k`.
+    pub fn with_checkpoint_interval(self, k: u64) -> Config {
+        Config {
+            checkpoint_interval: k,
+            window: k.saturating_mul(2),
+            ..self
+        }
     }
 
     /// Checks the configuration for replica `id`.
@@ -28,6 +52,13 @@ impl Config {
         if id.index() >= self.n {
             return Err(ConfigError::UnknownReplica { id, n: self.n });
         }
+        let k = self.checkpoint_interval;
+        if k == 0 || self.window < k || self.window % k != 0 {
+            return Err(ConfigError::BadWindow {
+                interval: k,
+                window: self.window,
+            });
+        }
         Ok(())
     }
 }
@@ -39,6 +70,13 @@ pub enum ConfigError {
     NoReplicas,
     /// `n` does not fit a [`ReplicaId`].
     TooManyReplicas(usize),
+    /// The checkpoint interval is 0, or the window is not a multiple of it.
+    BadWindow {
+        /// `K`.
+        interval: u64,
+        /// `L`.
+        window: u64,
+    },
     /// The replica's own id is not below `n`.
     UnknownReplica {
         /// The id given.
@@ -53,6 +91,11 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::NoReplicas => f.write_str("a cluster needs at least one replica"),
             ConfigError::TooManyReplicas(n) => write!(f, "{n} replicas is more than supported"),
+            ConfigError::BadWindow { interval, window } => write!(
+                f,
+                "the window ({window}) must be a positive multiple of the checkpoint \
+                 interval ({interval})"
+            ),
             ConfigError::UnknownReplica { id, n } => {
                 write!(f, "replica {id} is not one of the {n} replicas")
             }

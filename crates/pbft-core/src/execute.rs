@@ -40,6 +40,7 @@ impl<S: Service> Replica<S> {
                 batch: pp.batch,
                 results,
             }));
+            self.take_checkpoint(seq, out);
         }
     }
 }

@@ -106,7 +106,8 @@
 //! | `request`, `canonical` | client [`Request`]s, [`Batch`]es, and the one canonical encoding digests cover |
 //! | `message` | the replica-to-replica [`Message`]s, and [`Signed`] ones |
 //! | `auth` | the [`Authenticator`] the replica signs and verifies with: [`Ed25519Auth`] or [`Unauthenticated`] |
-//! | `certificate` | [`PreparedCertificate`], checked member by member |
+//! | `checkpoint` | checkpoints, the [`StableCheckpoint`] and its proof, watermarks, garbage collection (§4.3) |
+//! | `certificate` | [`PreparedCertificate`] and checkpoint proofs, checked member by member |
 //! | `hex` | fixed-length hex for digests, signatures and keys |
 //! | `quorum` | [`Quorums`]: `f`, quorum sizes and the primary of a view, for any `n` |
 //! | `normal` | pre-prepare, prepare and commit (§4.2) |
@@ -119,15 +120,15 @@
 //!
 //! ## Not yet here
 //!
-//! Checkpoints and garbage collection, view changes and state transfer are
-//! not implemented yet; `docs/design.md` keeps the list. Until checkpoints
-//! land the log grows with every request.
+//! View changes and state transfer are not implemented yet;
+//! `docs/design.md` keeps the list.
 
 #![deny(missing_docs)]
 
 mod auth;
 mod canonical;
 mod certificate;
+mod checkpoint;
 mod client;
 mod cluster;
 mod config;
@@ -150,11 +151,12 @@ mod votes;
 pub use auth::{AuthFailure, Authenticator, Ed25519Auth, KeyError, Signature, Unauthenticated};
 pub use canonical::{batch_bytes, encode_request, message_bytes, request_bytes};
 pub use certificate::{CertificateError, PreparedCertificate};
+pub use checkpoint::{Snapshot, StableCheckpoint};
 pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL};
 pub use digest::Digest;
 pub use hex::ParseHexError;
-pub use message::{Message, Phase, PrePrepare, Signed, Vote};
+pub use message::{CheckpointVote, Message, Phase, PrePrepare, Signed, Vote};
 pub use output::{Destination, Executed, Input, Ordered, Output, Refusal};
 pub use quorum::Quorums;
 pub use rejection::Rejection;

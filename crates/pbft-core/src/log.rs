@@ -71,6 +71,12 @@ impl Log {
         self.slots.get_mut(&seq)
     }
 
+    /// Discards every slot at or below `seq` (garbage collection after a
+    /// stable checkpoint, §4.3).
+    pub fn remove_through(&mut self, seq: Seq) {
+        self.slots = self.slots.split_off(&seq.next());
+    }
+
     /// How many sequence numbers the log holds.
     pub fn len(&self) -> usize {
         self.slots.len()

@@ -21,6 +21,9 @@ pub enum Message {
     Prepare(Vote),
     /// `<COMMIT, v, n, d, i>`.
     Commit(Vote),
+    /// `<CHECKPOINT, n, d, i>` (§4.3): replica `i` executed up to `n` and
+    /// its state then had digest `d`.
+    Checkpoint(CheckpointVote),
 }
 
 impl Message {
@@ -31,6 +34,7 @@ impl Message {
             Message::PrePrepare(_) => "pre-prepare",
             Message::Prepare(_) => "prepare",
             Message::Commit(_) => "commit",
+            Message::Checkpoint(_) => "checkpoint",
         }
     }
 }
@@ -94,13 +98,27 @@ pub struct Vote {
     pub replica: ReplicaId,
 }
 
-/// Which of the two voting phases a [`Vote`] belongs to.
+/// A replica's claim about its state at a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckpointVote {
+    /// The sequence number executed up to.
+    pub seq: Seq,
+    /// The digest of the state after executing it.
+    pub digest: Digest,
+    /// The replica, which must be the sender.
+    pub replica: ReplicaId,
+}
+
+/// What a vote is for: a prepare or commit [`Vote`], or a
+/// [`CheckpointVote`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Phase {
     /// The prepare phase.
     Prepare,
     /// The commit phase.
     Commit,
+    /// Checkpoint votes (§4.3).
+    Checkpoint,
 }
 
 impl std::fmt::Display for Phase {
@@ -108,6 +126,7 @@ impl std::fmt::Display for Phase {
         f.write_str(match self {
             Phase::Prepare => "prepare",
             Phase::Commit => "commit",
+            Phase::Checkpoint => "checkpoint",
         })
     }
 }

@@ -62,6 +62,7 @@ impl<S: Service> Replica<S> {
         if pp.seq == Seq(0) {
             return Err(Rejection::ZeroSeq);
         }
+        self.checkpoints.check_window(pp.seq)?;
         let actual = pp.batch.digest();
         if pp.digest != actual {
             return Err(Rejection::DigestMismatch {
@@ -127,7 +128,7 @@ impl<S: Service> Replica<S> {
         if from == self.quorums.primary(vote.view) {
             return Err(Rejection::PrepareFromPrimary);
         }
-        self.record_vote(Phase::Prepare, vote, signature, out)
+        self.record_vote(false, vote, signature, out)
     }
 
     /// Records a commit.
@@ -139,7 +140,7 @@ impl<S: Service> Replica<S> {
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
         self.check_vote(from, &vote)?;
-        self.record_vote(Phase::Commit, vote, signature, out)
+        self.record_vote(true, vote, signature, out)
     }
 
     fn check_view(&self, received: crate::types::View) -> Result<(), Rejection> {
@@ -162,21 +163,23 @@ impl<S: Service> Replica<S> {
         if vote.seq == Seq(0) {
             return Err(Rejection::ZeroSeq);
         }
-        Ok(())
+        self.checkpoints.check_window(vote.seq)
     }
 
+    /// Records a prepare (`commit` false) or a commit.
     fn record_vote(
         &mut self,
-        phase: Phase,
+        commit: bool,
         vote: Vote,
         signature: Option<Signature>,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
         let n = self.quorums.n();
         let slot = self.log.slot_mut(self.view, vote.seq);
-        let votes = match phase {
-            Phase::Prepare => &mut slot.prepares,
-            Phase::Commit => &mut slot.commits,
+        let (phase, votes) = if commit {
+            (Phase::Commit, &mut slot.commits)
+        } else {
+            (Phase::Prepare, &mut slot.prepares)
         };
         votes
             .record(n, vote.replica, vote.digest, signature)

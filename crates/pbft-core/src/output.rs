@@ -89,6 +89,9 @@ pub struct Ordered {
 pub enum Refusal {
     /// The service's [`check`](crate::Service::check) refused the operation.
     InvalidOperation(String),
+    /// The primary's window is full and it already holds back as many
+    /// requests as it may; the client should retry later.
+    Overloaded,
     /// The client already had a later request executed; this one is older
     /// than the replica's record and will never be ordered (§4.1).
     Stale {
@@ -101,6 +104,7 @@ impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Refusal::InvalidOperation(reason) => write!(f, "invalid operation: {reason}"),
+            Refusal::Overloaded => f.write_str("the primary is overloaded; retry later"),
             Refusal::Stale { latest } => write!(
                 f,
                 "stale request: timestamp {latest} from this client was already executed"

@@ -88,6 +88,21 @@ pub enum Rejection {
         /// The digest of this vote.
         second: Digest,
     },
+    /// A sequence number outside the window `(low, high]`: at or below the
+    /// last stable checkpoint, or too far ahead (§4.3).
+    OutsideWindow {
+        /// The number.
+        seq: Seq,
+        /// The low watermark `h`.
+        low: Seq,
+        /// The high watermark `H = h + L`.
+        high: Seq,
+    },
+    /// A checkpoint for a number that is not a multiple of the interval.
+    NotACheckpoint {
+        /// The number.
+        seq: Seq,
+    },
     /// A forwarded client request reached a replica that is not the
     /// primary of its current view.
     ForwardToBackup,
@@ -142,6 +157,12 @@ impl fmt::Display for Rejection {
                 f,
                 "conflicting {phase} for {seq}: voted {first} before, now {second}"
             ),
+            Rejection::OutsideWindow { seq, low, high } => {
+                write!(f, "{seq} is outside the window ({low}, {high}]")
+            }
+            Rejection::NotACheckpoint { seq } => {
+                write!(f, "no checkpoint is taken at {seq}")
+            }
             Rejection::ForwardToBackup => {
                 f.write_str("forwarded request reached a replica that is not the primary")
             }

@@ -1,13 +1,18 @@
 //! The replica: its state, its one entry point, and read-only accessors.
 
 use crate::auth::Authenticator;
+use std::collections::VecDeque;
+
+use crate::checkpoint::{Checkpoints, Snapshot};
 use crate::client::ClientTable;
 use crate::config::{Config, ConfigError};
+use crate::digest::Digest;
 use crate::log::Log;
 use crate::message::{Message, Signed};
 use crate::output::{Destination, Input, Output};
 use crate::quorum::Quorums;
 use crate::rejection::Rejection;
+use crate::request::Request;
 use crate::service::Service;
 use crate::types::{ReplicaId, Seq, View};
 
@@ -28,6 +33,10 @@ pub struct Replica<S> {
     pub(crate) service: S,
     pub(crate) ticks: u64,
     pub(crate) auth: Box<dyn Authenticator>,
+    pub(crate) checkpoints: Checkpoints,
+    /// Requests the primary holds back because the window is full, with
+    /// whether a client waits here for the acknowledgement.
+    pub(crate) pending: VecDeque<(Request, bool)>,
 }
 
 impl<S: Service> Replica<S> {
@@ -41,7 +50,12 @@ impl<S: Service> Replica<S> {
         auth: impl Authenticator + 'static,
     ) -> Result<Replica<S>, ConfigError> {
         config.validate(id)?;
-        Ok(Replica {
+        let placeholder = Snapshot {
+            digest: Digest::default(),
+            service: Default::default(),
+            clients: Default::default(),
+        };
+        let mut replica = Replica {
             id,
             quorums: Quorums::new(config.n),
             view: View(0),
@@ -52,7 +66,13 @@ impl<S: Service> Replica<S> {
             service,
             ticks: 0,
             auth: Box::new(auth),
-        })
+            checkpoints: Checkpoints::new(config.checkpoint_interval, config.window, placeholder),
+            pending: VecDeque::new(),
+        };
+        // The initial state is the checkpoint at 0, stable by definition.
+        let initial = replica.current_snapshot();
+        replica.checkpoints = Checkpoints::new(config.checkpoint_interval, config.window, initial);
+        Ok(replica)
     }
 
     /// Feeds one input to the replica and appends what it wants done to
@@ -88,6 +108,7 @@ impl<S: Service> Replica<S> {
                 Message::PrePrepare(pp) => self.on_pre_prepare(from, pp, signature, out),
                 Message::Prepare(vote) => self.on_prepare(from, vote, signature, out),
                 Message::Commit(vote) => self.on_commit(from, vote, signature, out),
+                Message::Checkpoint(vote) => self.on_checkpoint(from, vote, signature, out),
             }
         };
         if let Err(reason) = verdict {

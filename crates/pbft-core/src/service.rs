@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::canonical::{put_bytes, Reader};
+
 /// The result of executing one operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ExecResult {
@@ -44,6 +46,15 @@ pub trait Service {
     /// can still be ordered by a faulty primary; it must then produce a
     /// deterministic [`ExecResult::Error`], never a panic.
     fn execute(&mut self, operation: &str) -> ExecResult;
+
+    /// The whole state as bytes, for checkpoints (§4.3). Deterministic:
+    /// equal states give equal bytes on every replica, since replicas
+    /// compare the digests of these bytes.
+    fn snapshot(&self) -> Vec<u8>;
+
+    /// Replaces the state with one `snapshot` produced, for state transfer.
+    /// Bytes that no snapshot produces give an `Err`, never a panic.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String>;
 }
 
 /// The default service: a map from string keys to string values.
@@ -140,6 +151,35 @@ impl Service for KvService {
             Err(reason) => ExecResult::Error(reason),
         }
     }
+
+    /// The entries in key order: a `u64` count, then each key and value
+    /// length-prefixed.
+    fn snapshot(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&(self.entries.len() as u64).to_be_bytes());
+        for (key, value) in &self.entries {
+            put_bytes(&mut out, key.as_bytes());
+            put_bytes(&mut out, value.as_bytes());
+        }
+        out
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let mut reader = Reader::new(snapshot);
+        let count = reader.u64()?;
+        let mut entries = BTreeMap::new();
+        for _ in 0..count {
+            let key = reader.string()?;
+            check_key(key)?;
+            let value = reader.string()?;
+            if entries.insert(key.to_string(), value.to_string()).is_some() {
+                return Err(format!("key {key:?} appears twice"));
+            }
+        }
+        reader.finish()?;
+        self.entries = entries;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +222,25 @@ mod tests {
         assert!(matches!(ra, ExecResult::Error(_)));
         assert_eq!(ra, b.execute("frobnicate"));
         assert!(a.is_empty(), "a failed operation changes nothing");
+    }
+
+    #[test]
+    fn snapshots_restore_the_same_state() {
+        let mut kv = KvService::default();
+        kv.execute("set b=2");
+        kv.execute("set a=x=y");
+        let snapshot = kv.snapshot();
+        let mut other = KvService::default();
+        other.execute("set c=3");
+        assert_eq!(other.restore(&snapshot), Ok(()));
+        assert_eq!(other, kv);
+        assert_eq!(other.snapshot(), snapshot);
+        for bad in [&snapshot[..snapshot.len() - 1], &[0, 0, 0][..]] {
+            assert!(KvService::default().restore(bad).is_err());
+        }
+        let mut extra = snapshot.clone();
+        extra.push(0);
+        assert!(KvService::default().restore(&extra).is_err());
     }
 
     #[test]

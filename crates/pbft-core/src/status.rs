@@ -19,6 +19,9 @@ pub enum SlotPhase {
     Prepared,
     /// Committed-local (§4.2): prepared plus `2f + 1` matching commits.
     Committed,
+    /// Executed, and covered by a stable checkpoint since: its messages
+    /// were discarded (§4.3), so counts and results are no longer known.
+    Checkpointed,
 }
 
 impl SlotPhase {
@@ -29,6 +32,7 @@ impl SlotPhase {
             SlotPhase::PrePrepare => "pre-prepare",
             SlotPhase::Prepared => "prepared",
             SlotPhase::Committed => "committed",
+            SlotPhase::Checkpointed => "checkpointed",
         }
     }
 }
@@ -68,14 +72,19 @@ impl<S: Service> Replica<S> {
     /// nothing about reports [`SlotPhase::None`] with zero counts.
     pub fn status(&self, seq: Seq) -> SlotStatus {
         let Some(slot) = self.log.get(seq) else {
+            let collected = seq > Seq(0) && seq <= self.checkpoints.low();
             return SlotStatus {
                 seq,
                 view: None,
-                phase: SlotPhase::None,
+                phase: if collected {
+                    SlotPhase::Checkpointed
+                } else {
+                    SlotPhase::None
+                },
                 digest: None,
                 prepares_received: 0,
                 commits_received: 0,
-                executed: false,
+                executed: collected,
                 results: None,
             };
         };

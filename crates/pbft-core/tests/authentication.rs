@@ -275,6 +275,6 @@ fn certificate_members_must_match_and_come_from_backups() {
     }));
     assert_eq!(
         check(&c, &commit),
-        Err(CertificateError::NotAPrepare { index: 0 })
+        Err(CertificateError::WrongKind { index: 0 })
     );
 }

@@ -24,6 +24,14 @@ impl Service for Counter {
         self.0 += 1;
         ExecResult::Value(self.0.to_string())
     }
+    fn snapshot(&self) -> Vec<u8> {
+        self.0.to_be_bytes().to_vec()
+    }
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        let bytes = <[u8; 8]>::try_from(snapshot).map_err(|_| "8 bytes expected".to_string())?;
+        self.0 = u64::from_be_bytes(bytes);
+        Ok(())
+    }
 }
 
 #[test]

@@ -133,6 +133,7 @@ fn refusal_reply(reason: &Refusal) -> Reply {
     let code = match reason {
         Refusal::InvalidOperation(_) => ErrorCode::MalformedRequest,
         Refusal::Stale { .. } => ErrorCode::Abort,
+        Refusal::Overloaded => ErrorCode::TemporarilyUnavailable,
     };
     Reply::Error {
         code,

@@ -98,11 +98,13 @@ pub enum Body {
     PbftPrepare(WireVote),
     /// `<COMMIT, v, n, d, i>`.
     PbftCommit(WireVote),
+    /// `<CHECKPOINT, n, d, i>` (§4.3).
+    PbftCheckpoint(WireCheckpoint),
 }
 
 impl Body {
     /// Every `type` value, in declaration order.
-    pub const TYPES: [&'static str; 11] = [
+    pub const TYPES: [&'static str; 12] = [
         "init",
         "init_ok",
         "pbft_request",
@@ -114,6 +116,7 @@ impl Body {
         "pbft_pre_prepare",
         "pbft_prepare",
         "pbft_commit",
+        "pbft_checkpoint",
     ];
 
     /// The body's `type` value.
@@ -130,6 +133,7 @@ impl Body {
             Body::PbftPrePrepare(_) => 8,
             Body::PbftPrepare(_) => 9,
             Body::PbftCommit(_) => 10,
+            Body::PbftCheckpoint(_) => 11,
         };
         Body::TYPES[index]
     }
@@ -147,6 +151,7 @@ impl Body {
             Body::PbftForward(m) => m.msg_id,
             Body::PbftPrePrepare(m) => m.msg_id,
             Body::PbftPrepare(m) | Body::PbftCommit(m) => m.msg_id,
+            Body::PbftCheckpoint(m) => m.msg_id,
         }
     }
 
@@ -300,6 +305,28 @@ pub struct WireVote {
     /// The sender's Ed25519 signature over the message's canonical
     /// encoding, 128 hex characters. Absent when the cluster runs without
     /// authentication.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub signature: Option<Signature>,
+}
+
+/// The body of `pbft_checkpoint`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireCheckpoint {
+    /// The message's id, when the sender numbers its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<u64>,
+    /// The sequence number executed up to.
+    pub sequence_number: u64,
+    /// The digest of the state after executing it, 64 hex characters.
+    #[serde(with = "crate::hex")]
+    pub digest: Digest,
+    /// The replica's node id, which must be the sender.
+    pub replica: String,
+    /// The sender's signature (see [`WireVote::signature`]).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -4,12 +4,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, Signature, Signed, SlotStatus,
-    View, Vote,
+    Batch, CheckpointVote, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, Signature,
+    Signed, SlotStatus, View, Vote,
 };
 use serde_json::Value;
 
-use crate::body::{Body, StatusOk, WireForward, WirePrePrepare, WireRequest, WireVote};
+use crate::body::{
+    Body, StatusOk, WireCheckpoint, WireForward, WirePrePrepare, WireRequest, WireVote,
+};
 use crate::directory::Directory;
 
 /// Why a body is not a usable replica-to-replica message.
@@ -57,6 +59,13 @@ impl Directory {
             }),
             Message::Prepare(vote) => Body::PbftPrepare(self.wire_vote(vote, msg_id, signature)?),
             Message::Commit(vote) => Body::PbftCommit(self.wire_vote(vote, msg_id, signature)?),
+            Message::Checkpoint(c) => Body::PbftCheckpoint(WireCheckpoint {
+                msg_id,
+                sequence_number: c.seq.0,
+                digest: c.digest,
+                replica: self.wire_name(c.replica)?,
+                signature,
+            }),
         })
     }
 
@@ -79,6 +88,14 @@ impl Directory {
             ),
             Body::PbftPrepare(v) => (Message::Prepare(self.core_vote(v)?), v.signature),
             Body::PbftCommit(v) => (Message::Commit(self.core_vote(v)?), v.signature),
+            Body::PbftCheckpoint(c) => (
+                Message::Checkpoint(CheckpointVote {
+                    seq: Seq(c.sequence_number),
+                    digest: c.digest,
+                    replica: self.core_id(&c.replica)?,
+                }),
+                c.signature,
+            ),
             other => return Err(PeerError::NotAPeerMessage(other.type_name())),
         };
         Ok(Signed { message, signature })
@@ -90,23 +107,29 @@ impl Directory {
         msg_id: Option<u64>,
         signature: Option<Signature>,
     ) -> Result<WireVote, PeerError> {
-        let replica = self
-            .name_of(vote.replica)
-            .ok_or_else(|| PeerError::UnknownReplica(format!("#{}", vote.replica.0)))?;
         Ok(WireVote {
             msg_id,
             view: vote.view.0,
             sequence_number: vote.seq.0,
             digest: vote.digest,
-            replica: replica.to_string(),
+            replica: self.wire_name(vote.replica)?,
             signature,
         })
     }
 
+    fn wire_name(&self, id: ReplicaId) -> Result<String, PeerError> {
+        self.name_of(id)
+            .map(str::to_string)
+            .ok_or_else(|| PeerError::UnknownReplica(format!("#{}", id.0)))
+    }
+
+    fn core_id(&self, name: &str) -> Result<ReplicaId, PeerError> {
+        self.id_of(name)
+            .ok_or_else(|| PeerError::UnknownReplica(name.to_string()))
+    }
+
     fn core_vote(&self, vote: &WireVote) -> Result<Vote, PeerError> {
-        let replica: ReplicaId = self
-            .id_of(&vote.replica)
-            .ok_or_else(|| PeerError::UnknownReplica(vote.replica.clone()))?;
+        let replica = self.core_id(&vote.replica)?;
         Ok(Vote {
             view: View(vote.view),
             seq: Seq(vote.sequence_number),

@@ -36,7 +36,9 @@ mod decode;
 mod directory;
 mod hex;
 
-pub use body::{Body, Envelope, StatusOk, WireForward, WirePrePrepare, WireRequest, WireVote};
+pub use body::{
+    Body, Envelope, StatusOk, WireCheckpoint, WireForward, WirePrePrepare, WireRequest, WireVote,
+};
 pub use code::ErrorCode;
 pub use convert::{request_from_body, result_to_json, status_ok_body, PeerError, RequestError};
 pub use decode::{decode, encode, DecodeError, Header};

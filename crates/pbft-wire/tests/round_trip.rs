@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, Digest, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, Signature, Signed,
-    SlotPhase, SlotStatus, View, Vote,
+    Batch, CheckpointVote, Digest, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq,
+    Signature, Signed, SlotPhase, SlotStatus, View, Vote,
 };
 use pbft_wire::{
     decode, encode, request_from_body, result_to_json, status_ok_body, Body, Directory, Envelope,
-    PeerError, RequestError, StatusOk, WireForward, WirePrePrepare, WireRequest, WireVote,
+    PeerError, RequestError, StatusOk, WireCheckpoint, WireForward, WirePrePrepare, WireRequest,
+    WireVote,
 };
 use serde_json::{json, Value};
 
@@ -133,6 +134,13 @@ fn every_body() -> Vec<Body> {
             signature: None,
             ..vote
         }),
+        Body::PbftCheckpoint(WireCheckpoint {
+            msg_id: None,
+            sequence_number: 128,
+            digest: digest(4),
+            replica: "n2".into(),
+            signature: Some(Signature([9; 64])),
+        }),
     ]
 }
 
@@ -203,6 +211,11 @@ fn core_messages_round_trip_through_the_wire() {
         )),
         Message::Prepare(vote),
         Message::Commit(vote),
+        Message::Checkpoint(CheckpointVote {
+            seq: Seq(256),
+            digest: digest(5),
+            replica: ReplicaId(3),
+        }),
     ];
     let signers = [None, Some(Signature([3; 64]))];
     for (message, signature) in messages
