@@ -5,7 +5,7 @@
 //! two different values never encode to the same bytes: a digest over this
 //! encoding identifies the value, whatever JSON spelling it arrived in.
 
-use crate::message::{CheckpointVote, Message, Vote};
+use crate::message::{CheckpointVote, Message, NewView, Signed, ViewChange, Vote};
 use crate::request::{Batch, Request};
 
 /// Domain-separation prefix for batch digests (pre-prepare contents).
@@ -61,7 +61,16 @@ pub fn batch_bytes(batch: &Batch) -> Vec<u8> {
 /// - prepare and commit: `view u64 BE`, `seq u64 BE`, the 32-byte digest,
 ///   `replica u32 BE`;
 /// - checkpoint (kind 5): `seq u64 BE`, the 32-byte state digest,
-///   `replica u32 BE`.
+///   `replica u32 BE`;
+/// - view change (kind 6): `new_view u64`, `replica u32`, the checkpoint's
+///   `seq u64` and digest, its proof as a signed list, then the count of
+///   prepared certificates and each one's signed pre-prepare and signed
+///   list of prepares;
+/// - new view (kind 7): `view u64`, the view changes and the pre-prepares
+///   as signed lists.
+///
+/// A signed list is a `u64` count, then for each member its message bytes
+/// (length-prefixed) and its signature (`0`, or `1` and 64 bytes).
 pub fn message_bytes(message: &Message) -> Vec<u8> {
     let mut out = Vec::with_capacity(MESSAGE_DOMAIN.len() + 1 + 52);
     out.extend_from_slice(MESSAGE_DOMAIN);
@@ -94,8 +103,53 @@ pub fn message_bytes(message: &Message) -> Vec<u8> {
             out.extend_from_slice(digest.as_bytes());
             out.extend_from_slice(&replica.0.to_be_bytes());
         }
+        Message::ViewChange(vc) => {
+            out.push(6);
+            put_view_change(&mut out, vc);
+        }
+        Message::NewView(nv) => {
+            out.push(7);
+            put_new_view(&mut out, nv);
+        }
     }
     out
+}
+
+fn put_signed(out: &mut Vec<u8>, signed: &Signed) {
+    put_bytes(out, &message_bytes(&signed.message));
+    match &signed.signature {
+        None => out.push(0),
+        Some(signature) => {
+            out.push(1);
+            out.extend_from_slice(&signature.0);
+        }
+    }
+}
+
+fn put_signed_list<'a>(out: &mut Vec<u8>, list: impl ExactSizeIterator<Item = &'a Signed>) {
+    out.extend_from_slice(&len_u64(list.len()).to_be_bytes());
+    for signed in list {
+        put_signed(out, signed);
+    }
+}
+
+fn put_view_change(out: &mut Vec<u8>, vc: &ViewChange) {
+    out.extend_from_slice(&vc.new_view.0.to_be_bytes());
+    out.extend_from_slice(&vc.replica.0.to_be_bytes());
+    out.extend_from_slice(&vc.checkpoint.seq.0.to_be_bytes());
+    out.extend_from_slice(vc.checkpoint.digest.as_bytes());
+    put_signed_list(out, vc.checkpoint.proof.iter());
+    out.extend_from_slice(&len_u64(vc.prepared.len()).to_be_bytes());
+    for cert in &vc.prepared {
+        put_signed(out, &cert.pre_prepare);
+        put_signed_list(out, cert.prepares.iter());
+    }
+}
+
+fn put_new_view(out: &mut Vec<u8>, nv: &NewView) {
+    out.extend_from_slice(&nv.view.0.to_be_bytes());
+    put_signed_list(out, nv.view_changes.iter());
+    put_signed_list(out, nv.pre_prepares.iter());
 }
 
 /// Domain-separation prefix for state digests.

@@ -232,12 +232,17 @@ impl<S: Service> Replica<S> {
     /// This replica's prepared certificate for `seq`, once the number is
     /// prepared here: the accepted pre-prepare and the matching prepares it
     /// holds, each with the signature it arrived with.
+    ///
+    /// Once the slot has started over in a later view, this is the
+    /// certificate from the latest view in which it prepared, if any.
     pub fn prepared_certificate(&self, seq: Seq) -> Option<PreparedCertificate> {
         let slot = self.log.get(seq)?;
         if !slot.commit_sent {
-            return None;
+            return slot.carried.clone();
         }
-        let pp = slot.pre_prepare.clone()?;
+        let Some(pp) = slot.pre_prepare.clone() else {
+            return slot.carried.clone();
+        };
         let prepares = slot
             .prepares
             .signed_for(pp.digest)

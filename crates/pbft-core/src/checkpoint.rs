@@ -56,6 +56,8 @@ pub(crate) struct Checkpoints {
     own: BTreeMap<Seq, Snapshot>,
     /// Checkpoint messages received for numbers above the stable one.
     votes: BTreeMap<Seq, Votes>,
+    /// A proven stable checkpoint above this replica's state.
+    pub(crate) behind: Option<StableCheckpoint>,
 }
 
 impl Checkpoints {
@@ -71,6 +73,7 @@ impl Checkpoints {
             stable,
             own: BTreeMap::from([(Seq(0), initial)]),
             votes: BTreeMap::new(),
+            behind: None,
         }
     }
 
@@ -215,6 +218,34 @@ impl<S: Service> Replica<S> {
         cp.own = cp.own.split_off(&seq);
         // The window moved: the primary may propose what it held back.
         self.propose_pending(out);
+    }
+
+    /// Adopts a stable checkpoint proven elsewhere (in a new view's view
+    /// changes). With the state at that number, this replica collects its
+    /// garbage as for its own; without it, it is behind and needs the state
+    /// from its peers.
+    pub(crate) fn adopt_checkpoint(&mut self, checkpoint: StableCheckpoint, out: &mut Vec<Output>) {
+        let seq = checkpoint.seq;
+        if seq <= self.checkpoints.low() {
+            return;
+        }
+        let matches = self
+            .checkpoints
+            .own
+            .get(&seq)
+            .is_some_and(|own| own.digest == checkpoint.digest);
+        if matches {
+            self.checkpoints.stable = checkpoint;
+            self.collect_garbage(seq, out);
+        } else {
+            self.checkpoints.behind = Some(checkpoint);
+        }
+    }
+
+    /// A stable checkpoint this replica learned of but has no state for:
+    /// it is behind and must fetch that state.
+    pub fn behind(&self) -> Option<&StableCheckpoint> {
+        self.checkpoints.behind.as_ref()
     }
 
     /// The last stable checkpoint and its proof.

@@ -45,6 +45,10 @@ pub(crate) struct ClientTable {
     /// Requests clients gave this replica (as a backup) that no accepted
     /// pre-prepare holds yet, with how many times each was submitted.
     awaiting_order: HashMap<Request, usize>,
+    /// Requests whose clients this replica acknowledged, not executed yet,
+    /// with how many acknowledgements. A view change can discard the
+    /// pre-prepare they were acknowledged for; they then wait again.
+    acked: HashMap<Request, usize>,
 }
 
 impl ClientTable {
@@ -108,6 +112,32 @@ impl ClientTable {
         Ok(())
     }
 
+    /// Whether a client waits at this replica for a request to be ordered.
+    pub(crate) fn is_awaiting(&self) -> bool {
+        !self.awaiting_order.is_empty()
+    }
+
+    /// Notes that a client waits here for `request` to be ordered.
+    pub(crate) fn await_order(&mut self, request: Request) {
+        *self.awaiting_order.entry(request).or_insert(0) += 1;
+    }
+
+    /// The requests clients wait for here, in a deterministic order.
+    pub(crate) fn awaiting(&self) -> Vec<Request> {
+        let mut requests: Vec<Request> = self.awaiting_order.keys().cloned().collect();
+        requests.sort_by(|a, b| {
+            (&a.client, a.timestamp, &a.operation).cmp(&(&b.client, b.timestamp, &b.operation))
+        });
+        requests
+    }
+
+    /// Takes every request clients wait for here.
+    pub(crate) fn take_awaiting(&mut self) -> Vec<Request> {
+        let requests = self.awaiting();
+        self.awaiting_order.clear();
+        requests
+    }
+
     fn classify(&self, request: &Request) -> Known {
         let Some(t) = request.timestamp else {
             return Known::New;
@@ -149,10 +179,25 @@ impl ClientTable {
                 if *count == 0 {
                     self.awaiting_order.remove(request);
                 }
+                self.note_acked(request);
                 true
             }
             None => false,
         }
+    }
+
+    /// Notes that a client was told `request` has a number.
+    pub(crate) fn note_acked(&mut self, request: &Request) {
+        *self.acked.entry(request.clone()).or_insert(0) += 1;
+    }
+
+    /// On a view change: numbers not yet executed may be reassigned, so
+    /// acknowledged requests wait for the new view's pre-prepare again.
+    pub(crate) fn requeue_unexecuted(&mut self) {
+        for (request, count) in self.acked.drain() {
+            *self.awaiting_order.entry(request).or_insert(0) += count;
+        }
+        self.in_log.clear();
     }
 
     /// Executes `request`, ordered at `(view, seq)`, unless it already was.
@@ -163,6 +208,7 @@ impl ClientTable {
         view: View,
         seq: Seq,
     ) -> ExecResult {
+        self.acked.remove(request);
         let Some(t) = request.timestamp else {
             return service.execute(&request.operation);
         };
@@ -214,11 +260,7 @@ impl<S: Service> Replica<S> {
             }),
             Known::New if self.is_primary() => self.order(request, true, out),
             Known::New => {
-                *self
-                    .clients
-                    .awaiting_order
-                    .entry(request.clone())
-                    .or_insert(0) += 1;
+                self.clients.await_order(request.clone());
                 self.send(
                     Destination::Replica(self.primary()),
                     Message::Forward(request),
@@ -251,7 +293,8 @@ impl<S: Service> Replica<S> {
     /// assigns a number above `H`). `ack` says whether a client waits here
     /// for the acknowledgement.
     fn order(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) {
-        if self.pending.is_empty() && self.last_assigned.next() <= self.checkpoints.high() {
+        let room = self.last_assigned.next() <= self.checkpoints.high();
+        if self.vc.active && self.pending.is_empty() && room {
             self.propose_one(request, ack, out);
             return;
         }
@@ -269,6 +312,7 @@ impl<S: Service> Replica<S> {
 
     fn propose_one(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) {
         if ack {
+            self.clients.note_acked(&request);
             out.push(Output::Ordered(Ordered {
                 request: request.clone(),
                 view: self.view,
@@ -280,7 +324,7 @@ impl<S: Service> Replica<S> {
 
     /// Proposes held-back requests while the window has room.
     pub(crate) fn propose_pending(&mut self, out: &mut Vec<Output>) {
-        if !self.is_primary() {
+        if !self.is_primary() || !self.vc.active {
             return;
         }
         while self.last_assigned.next() <= self.checkpoints.high() {

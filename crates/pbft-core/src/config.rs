@@ -4,6 +4,9 @@ use std::fmt;
 
 use crate::types::ReplicaId;
 
+/// The default view-change timeout, in ticks.
+pub const DEFAULT_VIEW_CHANGE_TIMEOUT: u64 = 10;
+
 /// The default checkpoint interval `K`.
 pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 128;
 
@@ -19,16 +22,21 @@ pub struct Config {
     /// checkpoint), only numbers in `(h, h + L]` are accepted or assigned.
     /// A multiple of `K`, at least `K`; `2K` by default.
     pub window: u64,
+    /// How many ticks a backup waits for a request to execute before it
+    /// suspects the primary and starts a view change (§4.4). Doubled for
+    /// each view change that fails to install.
+    pub view_change_timeout: u64,
 }
 
 impl Config {
     /// A configuration for `n` replicas with default settings
-    /// (`K = 128`, `L = 2K`).
+    /// (`K = 128`, `L = 2K`, a view-change timeout of 10 ticks).
     pub fn new(n: usize) -> Config {
         Config {
             n,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             window: 2 * DEFAULT_CHECKPOINT_INTERVAL,
+            view_change_timeout: DEFAULT_VIEW_CHANGE_TIMEOUT,
         }
     }
 
@@ -53,6 +61,9 @@ impl Config {
             return Err(ConfigError::UnknownReplica { id, n: self.n });
         }
         let k = self.checkpoint_interval;
+        if self.view_change_timeout == 0 {
+            return Err(ConfigError::ZeroTimeout);
+        }
         if k == 0 || self.window < k || self.window % k != 0 {
             return Err(ConfigError::BadWindow {
                 interval: k,
@@ -70,6 +81,8 @@ pub enum ConfigError {
     NoReplicas,
     /// `n` does not fit a [`ReplicaId`].
     TooManyReplicas(usize),
+    /// The view-change timeout is 0 ticks.
+    ZeroTimeout,
     /// The checkpoint interval is 0, or the window is not a multiple of it.
     BadWindow {
         /// `K`.
@@ -91,6 +104,9 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::NoReplicas => f.write_str("a cluster needs at least one replica"),
             ConfigError::TooManyReplicas(n) => write!(f, "{n} replicas is more than supported"),
+            ConfigError::ZeroTimeout => {
+                f.write_str("the view-change timeout must be at least 1 tick")
+            }
             ConfigError::BadWindow { interval, window } => write!(
                 f,
                 "the window ({window}) must be a positive multiple of the checkpoint \

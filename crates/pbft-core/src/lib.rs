@@ -14,7 +14,9 @@
 //!   transport names. The replica verifies the signature against that
 //!   sender before anything else;
 //! - [`Input::Request`]: a client request given to this replica;
-//! - [`Input::Tick`]: one unit of time has passed.
+//! - [`Input::Tick`]: one unit of time has passed. Ticks drive the
+//!   view-change timer ([`Config::view_change_timeout`]); the core never
+//!   reads a clock.
 //!
 //! and appends outputs to a buffer the caller owns, in the order they
 //! should be carried out:
@@ -107,6 +109,7 @@
 //! | `message` | the replica-to-replica [`Message`]s, and [`Signed`] ones |
 //! | `auth` | the [`Authenticator`] the replica signs and verifies with: [`Ed25519Auth`] or [`Unauthenticated`] |
 //! | `checkpoint` | checkpoints, the [`StableCheckpoint`] and its proof, watermarks, garbage collection (§4.3) |
+//! | `view_change` | the timer, view changes and new views (§4.4, §4.5.2) |
 //! | `certificate` | [`PreparedCertificate`] and checkpoint proofs, checked member by member |
 //! | `hex` | fixed-length hex for digests, signatures and keys |
 //! | `quorum` | [`Quorums`]: `f`, quorum sizes and the primary of a view, for any `n` |
@@ -120,8 +123,8 @@
 //!
 //! ## Not yet here
 //!
-//! View changes and state transfer are not implemented yet;
-//! `docs/design.md` keeps the list.
+//! State transfer is not implemented yet; `docs/design.md` keeps the
+//! list.
 
 #![deny(missing_docs)]
 
@@ -146,6 +149,7 @@ mod request;
 mod service;
 mod status;
 mod types;
+mod view_change;
 mod votes;
 
 pub use auth::{AuthFailure, Authenticator, Ed25519Auth, KeyError, Signature, Unauthenticated};
@@ -153,10 +157,10 @@ pub use canonical::{batch_bytes, encode_request, message_bytes, request_bytes};
 pub use certificate::{CertificateError, PreparedCertificate};
 pub use checkpoint::{Snapshot, StableCheckpoint};
 pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
-pub use config::{Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL};
+pub use config::{Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_VIEW_CHANGE_TIMEOUT};
 pub use digest::Digest;
 pub use hex::ParseHexError;
-pub use message::{CheckpointVote, Message, Phase, PrePrepare, Signed, Vote};
+pub use message::{CheckpointVote, Message, NewView, Phase, PrePrepare, Signed, ViewChange, Vote};
 pub use output::{Destination, Executed, Input, Ordered, Output, Refusal};
 pub use quorum::Quorums;
 pub use rejection::Rejection;
@@ -165,3 +169,4 @@ pub use request::{Batch, Request};
 pub use service::{ExecResult, KvService, Service};
 pub use status::{SlotPhase, SlotStatus};
 pub use types::{ClientId, ReplicaId, Seq, View};
+pub use view_change::{NewViewError, ViewChangeError};

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::auth::Signature;
+use crate::certificate::PreparedCertificate;
 use crate::message::PrePrepare;
 use crate::service::ExecResult;
 use crate::types::{Seq, View};
@@ -32,6 +33,9 @@ pub struct Slot {
     pub committed: bool,
     /// The results, once executed.
     pub results: Option<Vec<ExecResult>>,
+    /// The latest prepared certificate from an earlier view, kept across
+    /// view changes so that later view-change messages can carry it.
+    pub carried: Option<PreparedCertificate>,
 }
 
 impl Slot {
@@ -45,7 +49,20 @@ impl Slot {
             commit_sent: false,
             committed: false,
             results: None,
+            carried: None,
         }
+    }
+
+    /// Starts the slot over in `view`, keeping only what outlives a view:
+    /// the results, and `carried`, the latest prepared certificate.
+    pub fn reset(&mut self, view: View, carried: Option<PreparedCertificate>) {
+        let results = self.results.take();
+        let carried = carried.or_else(|| self.carried.take());
+        *self = Slot {
+            results,
+            carried,
+            ..Slot::new(view)
+        };
     }
 }
 
@@ -75,6 +92,18 @@ impl Log {
     /// stable checkpoint, §4.3).
     pub fn remove_through(&mut self, seq: Seq) {
         self.slots = self.slots.split_off(&seq.next());
+    }
+
+    /// The sequence numbers in the log, in order.
+    pub fn seqs(&self) -> Vec<Seq> {
+        self.slots.keys().copied().collect()
+    }
+
+    /// The slots after `seq`, in order.
+    pub fn after(&self, seq: Seq) -> impl Iterator<Item = (Seq, &Slot)> {
+        self.slots
+            .range(seq.next()..)
+            .map(|(seq, slot)| (*seq, slot))
     }
 
     /// How many sequence numbers the log holds.

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use crate::auth::Signature;
+use crate::certificate::PreparedCertificate;
+use crate::checkpoint::StableCheckpoint;
 use crate::digest::Digest;
 use crate::request::{Batch, Request};
 use crate::types::{ReplicaId, Seq, View};
@@ -24,6 +26,10 @@ pub enum Message {
     /// `<CHECKPOINT, n, d, i>` (§4.3): replica `i` executed up to `n` and
     /// its state then had digest `d`.
     Checkpoint(CheckpointVote),
+    /// `<VIEW-CHANGE, v+1, n, C, P, i>` (§4.4).
+    ViewChange(ViewChange),
+    /// `<NEW-VIEW, v+1, V, O>` (§4.4).
+    NewView(NewView),
 }
 
 impl Message {
@@ -35,6 +41,8 @@ impl Message {
             Message::Prepare(_) => "prepare",
             Message::Commit(_) => "commit",
             Message::Checkpoint(_) => "checkpoint",
+            Message::ViewChange(_) => "view-change",
+            Message::NewView(_) => "new-view",
         }
     }
 }
@@ -96,6 +104,37 @@ pub struct Vote {
     pub digest: Digest,
     /// The voter, which must be the sender.
     pub replica: ReplicaId,
+}
+
+/// A backup's request to move to `new_view` (§4.4): its last stable
+/// checkpoint with the proof, and a prepared certificate for every number
+/// above it that prepared at this replica, from the latest view it
+/// prepared in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ViewChange {
+    /// The view to move to.
+    pub new_view: View,
+    /// The sender's last stable checkpoint, with its proof.
+    pub checkpoint: StableCheckpoint,
+    /// Prepared certificates above the checkpoint, in sequence order, at
+    /// most one per number.
+    pub prepared: Vec<PreparedCertificate>,
+    /// The sender.
+    pub replica: ReplicaId,
+}
+
+/// The new primary's announcement of `view` (§4.4): the `2f + 1` view
+/// changes it collected, and the pre-prepares `O` they determine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewView {
+    /// The new view.
+    pub view: View,
+    /// Signed view-change messages for `view` from distinct replicas.
+    pub view_changes: Vec<Signed>,
+    /// Signed pre-prepares for `view`, one per number from just above the
+    /// latest stable checkpoint in `view_changes` to the highest prepared
+    /// number in them; null requests fill the gaps.
+    pub pre_prepares: Vec<Signed>,
 }
 
 /// A replica's claim about its state at a checkpoint.

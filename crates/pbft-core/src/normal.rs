@@ -59,6 +59,9 @@ impl<S: Service> Replica<S> {
         if from != primary {
             return Err(Rejection::NotPrimary { primary });
         }
+        if !self.vc.active {
+            return Err(Rejection::ViewChanging);
+        }
         if pp.seq == Seq(0) {
             return Err(Rejection::ZeroSeq);
         }
@@ -71,7 +74,6 @@ impl<S: Service> Replica<S> {
                 actual,
             });
         }
-        let n = self.quorums.n();
         if let Some(existing) = self.log.get(pp.seq).and_then(|s| s.pre_prepare.as_ref()) {
             return Err(if existing.digest == pp.digest {
                 Rejection::DuplicatePrePrepare { seq: pp.seq }
@@ -84,18 +86,37 @@ impl<S: Service> Replica<S> {
                 }
             });
         }
-        let prepare = self.sign(Message::Prepare(Vote {
-            view: pp.view,
-            seq: pp.seq,
-            digest: pp.digest,
-            replica: self.id,
-        }));
+        self.accept_pre_prepare(pp, signature, out);
+        Ok(())
+    }
+
+    /// Accepts a checked pre-prepare for the current view: a backup records
+    /// and multicasts its prepare; the primary (installing a new view) only
+    /// records the pre-prepare. Clients waiting here are acknowledged.
+    pub(crate) fn accept_pre_prepare(
+        &mut self,
+        pp: PrePrepare,
+        signature: Option<Signature>,
+        out: &mut Vec<Output>,
+    ) {
+        let n = self.quorums.n();
+        let prepare = (!self.is_primary()).then(|| {
+            self.sign(Message::Prepare(Vote {
+                view: pp.view,
+                seq: pp.seq,
+                digest: pp.digest,
+                replica: self.id,
+            }))
+        });
         let slot = self.log.slot_mut(self.view, pp.seq);
-        // Messages claiming to be from this replica are rejected on arrival,
-        // so its own vote is recorded here for the first time.
-        slot.prepares
-            .record(n, self.id, pp.digest, prepare.signature)
-            .expect("own prepare recorded twice");
+        if let Some(prepare) = &prepare {
+            // Messages claiming to be from this replica are rejected on
+            // arrival, so its own vote is recorded here for the first time.
+            let recorded = slot
+                .prepares
+                .record(n, self.id, pp.digest, prepare.signature);
+            debug_assert!(recorded.is_ok(), "own prepare recorded twice");
+        }
         slot.pre_prepare = Some(pp.clone());
         slot.pre_prepare_signature = signature;
 
@@ -108,12 +129,13 @@ impl<S: Service> Replica<S> {
                 }));
             }
         }
-        out.push(Output::Send {
-            to: Destination::Others,
-            signed: prepare,
-        });
+        if let Some(prepare) = prepare {
+            out.push(Output::Send {
+                to: Destination::Others,
+                signed: prepare,
+            });
+        }
         self.advance(pp.seq, out);
-        Ok(())
     }
 
     /// Records a backup's prepare.
@@ -224,9 +246,8 @@ impl<S: Service> Replica<S> {
             };
             slot.commit_sent = true;
             // As for prepares: only this code records this replica's commit.
-            slot.commits
-                .record(n, id, digest, commit.signature)
-                .expect("own commit recorded twice");
+            let recorded = slot.commits.record(n, id, digest, commit.signature);
+            debug_assert!(recorded.is_ok(), "own commit recorded twice");
             out.push(Output::Send {
                 to: Destination::Others,
                 signed: commit,

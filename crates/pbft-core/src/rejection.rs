@@ -9,6 +9,7 @@ use crate::auth::AuthFailure;
 use crate::digest::Digest;
 use crate::message::Phase;
 use crate::types::{ReplicaId, Seq, View};
+use crate::view_change::{NewViewError, ViewChangeError};
 
 /// Why a replica ignored a message from a peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -103,6 +104,20 @@ pub enum Rejection {
         /// The number.
         seq: Seq,
     },
+    /// A pre-prepare arrived while a view change is in progress.
+    ViewChanging,
+    /// A view change or new view for a view that is already installed, or
+    /// older than one this sender already asked for.
+    StaleViewChange {
+        /// The view it is compared with.
+        current: View,
+        /// The view of the message.
+        received: View,
+    },
+    /// A view change whose certificates do not check.
+    InvalidViewChange(ViewChangeError),
+    /// A new view that does not check.
+    InvalidNewView(NewViewError),
     /// A forwarded client request reached a replica that is not the
     /// primary of its current view.
     ForwardToBackup,
@@ -163,6 +178,12 @@ impl fmt::Display for Rejection {
             Rejection::NotACheckpoint { seq } => {
                 write!(f, "no checkpoint is taken at {seq}")
             }
+            Rejection::ViewChanging => f.write_str("a view change is in progress"),
+            Rejection::StaleViewChange { current, received } => {
+                write!(f, "stale view change for {received} (at {current})")
+            }
+            Rejection::InvalidViewChange(e) => write!(f, "invalid view change: {e}"),
+            Rejection::InvalidNewView(e) => write!(f, "invalid new view: {e}"),
             Rejection::ForwardToBackup => {
                 f.write_str("forwarded request reached a replica that is not the primary")
             }

@@ -15,6 +15,7 @@ use crate::rejection::Rejection;
 use crate::request::Request;
 use crate::service::Service;
 use crate::types::{ReplicaId, Seq, View};
+use crate::view_change::ViewChanges;
 
 /// One PBFT replica: a deterministic state machine over [`Input`]s.
 ///
@@ -37,6 +38,7 @@ pub struct Replica<S> {
     /// Requests the primary holds back because the window is full, with
     /// whether a client waits here for the acknowledgement.
     pub(crate) pending: VecDeque<(Request, bool)>,
+    pub(crate) vc: ViewChanges,
 }
 
 impl<S: Service> Replica<S> {
@@ -68,6 +70,7 @@ impl<S: Service> Replica<S> {
             auth: Box::new(auth),
             checkpoints: Checkpoints::new(config.checkpoint_interval, config.window, placeholder),
             pending: VecDeque::new(),
+            vc: ViewChanges::new(config.n, config.view_change_timeout),
         };
         // The initial state is the checkpoint at 0, stable by definition.
         let initial = replica.current_snapshot();
@@ -85,10 +88,11 @@ impl<S: Service> Replica<S> {
         match input {
             Input::Message { from, signed } => self.on_message(from, signed, out),
             Input::Request(request) => self.on_client_request(request, out),
-            Input::Tick => self.ticks += 1,
+            Input::Tick => self.on_tick(out),
         }
         // Any accepted input can complete a prefix of committed slots.
         self.execute_ready(out);
+        self.update_timer();
     }
 
     fn on_message(&mut self, from: ReplicaId, signed: Signed, out: &mut Vec<Output>) {
@@ -109,6 +113,8 @@ impl<S: Service> Replica<S> {
                 Message::Prepare(vote) => self.on_prepare(from, vote, signature, out),
                 Message::Commit(vote) => self.on_commit(from, vote, signature, out),
                 Message::Checkpoint(vote) => self.on_checkpoint(from, vote, signature, out),
+                Message::ViewChange(vc) => self.on_view_change(from, vc, signature, out),
+                Message::NewView(nv) => self.on_new_view(from, nv, out),
             }
         };
         if let Err(reason) = verdict {

@@ -134,7 +134,7 @@ fn message_seq(message: &pbft_core::Message) -> Option<Seq> {
         pbft_core::Message::PrePrepare(pp) => Some(pp.seq),
         pbft_core::Message::Prepare(v) | pbft_core::Message::Commit(v) => Some(v.seq),
         pbft_core::Message::Checkpoint(c) => Some(c.seq),
-        pbft_core::Message::Forward(_) => None,
+        _ => None,
     }
 }
 

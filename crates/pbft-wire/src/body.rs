@@ -100,11 +100,15 @@ pub enum Body {
     PbftCommit(WireVote),
     /// `<CHECKPOINT, n, d, i>` (§4.3).
     PbftCheckpoint(WireCheckpoint),
+    /// `<VIEW-CHANGE, v+1, n, C, P, i>` (§4.4).
+    PbftViewChange(WireViewChange),
+    /// `<NEW-VIEW, v+1, V, O>` (§4.4).
+    PbftNewView(WireNewView),
 }
 
 impl Body {
     /// Every `type` value, in declaration order.
-    pub const TYPES: [&'static str; 12] = [
+    pub const TYPES: [&'static str; 14] = [
         "init",
         "init_ok",
         "pbft_request",
@@ -117,6 +121,8 @@ impl Body {
         "pbft_prepare",
         "pbft_commit",
         "pbft_checkpoint",
+        "pbft_view_change",
+        "pbft_new_view",
     ];
 
     /// The body's `type` value.
@@ -134,6 +140,8 @@ impl Body {
             Body::PbftPrepare(_) => 9,
             Body::PbftCommit(_) => 10,
             Body::PbftCheckpoint(_) => 11,
+            Body::PbftViewChange(_) => 12,
+            Body::PbftNewView(_) => 13,
         };
         Body::TYPES[index]
     }
@@ -152,6 +160,8 @@ impl Body {
             Body::PbftPrePrepare(m) => m.msg_id,
             Body::PbftPrepare(m) | Body::PbftCommit(m) => m.msg_id,
             Body::PbftCheckpoint(m) => m.msg_id,
+            Body::PbftViewChange(m) => m.msg_id,
+            Body::PbftNewView(m) => m.msg_id,
         }
     }
 
@@ -327,6 +337,72 @@ pub struct WireCheckpoint {
     /// The replica's node id, which must be the sender.
     pub replica: String,
     /// The sender's signature (see [`WireVote::signature`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub signature: Option<Signature>,
+}
+
+/// A stable checkpoint inside a view change: its number, its state digest,
+/// and the signed `pbft_checkpoint` bodies that prove it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireStableCheckpoint {
+    /// The checkpoint's sequence number.
+    pub sequence_number: u64,
+    /// Its state digest.
+    #[serde(with = "crate::hex")]
+    pub digest: Digest,
+    /// `2f + 1` signed `pbft_checkpoint` bodies (none for number 0).
+    pub proof: Vec<Body>,
+}
+
+/// A prepared certificate inside a view change.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WirePrepared {
+    /// The primary's signed `pbft_pre_prepare` body.
+    pub pre_prepare: Box<Body>,
+    /// `2f` signed `pbft_prepare` bodies from distinct backups.
+    pub prepares: Vec<Body>,
+}
+
+/// The body of `pbft_view_change`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireViewChange {
+    /// The message's id, when the sender numbers its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<u64>,
+    /// The view to move to.
+    pub new_view: u64,
+    /// The sender's node id.
+    pub replica: String,
+    /// The sender's last stable checkpoint.
+    pub checkpoint: WireStableCheckpoint,
+    /// Prepared certificates above the checkpoint, in sequence order.
+    pub prepared: Vec<WirePrepared>,
+    /// The sender's signature (see [`WireVote::signature`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub signature: Option<Signature>,
+}
+
+/// The body of `pbft_new_view`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireNewView {
+    /// The message's id, when the sender numbers its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<u64>,
+    /// The new view.
+    pub view: u64,
+    /// The signed `pbft_view_change` bodies the new primary collected.
+    pub view_changes: Vec<Body>,
+    /// The signed `pbft_pre_prepare` bodies they determine.
+    pub pre_prepares: Vec<Body>,
+    /// The new primary's signature (see [`WireVote::signature`]).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -4,13 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, CheckpointVote, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq, Signature,
-    Signed, SlotStatus, View, Vote,
+    Batch, CheckpointVote, ExecResult, Message, NewView, PrePrepare, PreparedCertificate,
+    ReplicaId, Request, Seq, Signature, Signed, SlotStatus, StableCheckpoint, View, ViewChange,
+    Vote,
 };
 use serde_json::Value;
 
 use crate::body::{
-    Body, StatusOk, WireCheckpoint, WireForward, WirePrePrepare, WireRequest, WireVote,
+    Body, StatusOk, WireCheckpoint, WireForward, WireNewView, WirePrePrepare, WirePrepared,
+    WireRequest, WireStableCheckpoint, WireViewChange, WireVote,
 };
 use crate::directory::Directory;
 
@@ -66,7 +68,46 @@ impl Directory {
                 replica: self.wire_name(c.replica)?,
                 signature,
             }),
+            Message::ViewChange(vc) => Body::PbftViewChange(WireViewChange {
+                msg_id,
+                new_view: vc.new_view.0,
+                replica: self.wire_name(vc.replica)?,
+                checkpoint: WireStableCheckpoint {
+                    sequence_number: vc.checkpoint.seq.0,
+                    digest: vc.checkpoint.digest,
+                    proof: self.bodies(&vc.checkpoint.proof)?,
+                },
+                prepared: vc
+                    .prepared
+                    .iter()
+                    .map(|cert| {
+                        Ok(WirePrepared {
+                            pre_prepare: Box::new(self.message_to_body(&cert.pre_prepare, None)?),
+                            prepares: self.bodies(&cert.prepares)?,
+                        })
+                    })
+                    .collect::<Result<_, PeerError>>()?,
+                signature,
+            }),
+            Message::NewView(nv) => Body::PbftNewView(WireNewView {
+                msg_id,
+                view: nv.view.0,
+                view_changes: self.bodies(&nv.view_changes)?,
+                pre_prepares: self.bodies(&nv.pre_prepares)?,
+                signature,
+            }),
         })
+    }
+
+    fn bodies(&self, members: &[Signed]) -> Result<Vec<Body>, PeerError> {
+        members
+            .iter()
+            .map(|m| self.message_to_body(m, None))
+            .collect()
+    }
+
+    fn messages(&self, bodies: &[Body]) -> Result<Vec<Signed>, PeerError> {
+        bodies.iter().map(|b| self.body_to_message(b)).collect()
     }
 
     /// The signed replica message a body carries.
@@ -95,6 +136,36 @@ impl Directory {
                     replica: self.core_id(&c.replica)?,
                 }),
                 c.signature,
+            ),
+            Body::PbftViewChange(vc) => (
+                Message::ViewChange(ViewChange {
+                    new_view: View(vc.new_view),
+                    checkpoint: StableCheckpoint {
+                        seq: Seq(vc.checkpoint.sequence_number),
+                        digest: vc.checkpoint.digest,
+                        proof: self.messages(&vc.checkpoint.proof)?,
+                    },
+                    prepared: vc
+                        .prepared
+                        .iter()
+                        .map(|cert| {
+                            Ok(PreparedCertificate {
+                                pre_prepare: self.body_to_message(&cert.pre_prepare)?,
+                                prepares: self.messages(&cert.prepares)?,
+                            })
+                        })
+                        .collect::<Result<_, PeerError>>()?,
+                    replica: self.core_id(&vc.replica)?,
+                }),
+                vc.signature,
+            ),
+            Body::PbftNewView(nv) => (
+                Message::NewView(NewView {
+                    view: View(nv.view),
+                    view_changes: self.messages(&nv.view_changes)?,
+                    pre_prepares: self.messages(&nv.pre_prepares)?,
+                }),
+                nv.signature,
             ),
             other => return Err(PeerError::NotAPeerMessage(other.type_name())),
         };

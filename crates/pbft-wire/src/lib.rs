@@ -37,7 +37,8 @@ mod directory;
 mod hex;
 
 pub use body::{
-    Body, Envelope, StatusOk, WireCheckpoint, WireForward, WirePrePrepare, WireRequest, WireVote,
+    Body, Envelope, StatusOk, WireCheckpoint, WireForward, WireNewView, WirePrePrepare,
+    WirePrepared, WireRequest, WireStableCheckpoint, WireViewChange, WireVote,
 };
 pub use code::ErrorCode;
 pub use convert::{request_from_body, result_to_json, status_ok_body, PeerError, RequestError};

@@ -1,0 +1,623 @@
+//! View changes (§4.4, with signatures as in §4.5.2 of the OSDI paper).
+//!
+//! ```text
+//! backup's timer expires ──▶ VIEW-CHANGE(v+1, stable checkpoint + proof,
+//!                                         prepared certificates above it)
+//! new primary, 2f+1 valid view changes ──▶ NEW-VIEW(v+1, V, O)
+//!     O = a pre-prepare for every number from the latest stable
+//!         checkpoint in V to the highest prepared number in V: the batch
+//!         of the certificate from the latest view, or a null request
+//! backups recompute O from V and move to v+1 only if it matches
+//! ```
+//!
+//! Liveness (§4.5.2): a replica that sees `f + 1` view changes for views
+//! above its own joins the smallest of them; each view change that fails
+//! to install doubles the timeout; the timeout is back to its base once a
+//! request executes in the new view.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::auth::{AuthFailure, Signature};
+use crate::certificate::CertificateError;
+use crate::checkpoint::StableCheckpoint;
+use crate::digest::Digest;
+use crate::message::{Message, NewView, PrePrepare, Signed, ViewChange};
+use crate::output::{Destination, Output};
+use crate::rejection::Rejection;
+use crate::replica::Replica;
+use crate::request::Batch;
+use crate::service::Service;
+use crate::types::{ReplicaId, Seq, View};
+
+/// Why a view-change message is invalid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ViewChangeError {
+    /// The stable checkpoint's proof does not check.
+    Checkpoint(CertificateError),
+    /// A prepared certificate does not check.
+    Prepared {
+        /// Its sequence number.
+        seq: Seq,
+        /// What is wrong with it.
+        error: CertificateError,
+    },
+    /// A certificate lies outside the window above the checkpoint, or the
+    /// certificates are not in increasing sequence order (two for one
+    /// number, say).
+    PreparedOutOfOrder {
+        /// The number at fault.
+        seq: Seq,
+    },
+    /// A certificate from a view at or after the view being changed to.
+    PreparedFromFuture {
+        /// The number.
+        seq: Seq,
+        /// The certificate's view.
+        view: View,
+    },
+}
+
+impl fmt::Display for ViewChangeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ViewChangeError::Checkpoint(e) => write!(f, "checkpoint proof: {e}"),
+            ViewChangeError::Prepared { seq, error } => {
+                write!(f, "prepared certificate for {seq}: {error}")
+            }
+            ViewChangeError::PreparedOutOfOrder { seq } => {
+                write!(
+                    f,
+                    "prepared certificate for {seq} is out of order or window"
+                )
+            }
+            ViewChangeError::PreparedFromFuture { seq, view } => {
+                write!(f, "prepared certificate for {seq} is from {view}, too late")
+            }
+        }
+    }
+}
+
+/// Why a new-view message is invalid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NewViewError {
+    /// A member of `V` is not a view change for this view.
+    NotAViewChange {
+        /// Its position.
+        index: usize,
+    },
+    /// A member of `V` names a replica outside the cluster.
+    NonMember {
+        /// The replica named.
+        replica: ReplicaId,
+    },
+    /// Two members of `V` from the same replica.
+    Duplicate {
+        /// The replica.
+        replica: ReplicaId,
+    },
+    /// A member of `V` is not signed by the replica it names.
+    Unauthentic {
+        /// The replica named.
+        replica: ReplicaId,
+        /// What is wrong with the signature.
+        failure: AuthFailure,
+    },
+    /// A member of `V` is an invalid view change.
+    InvalidViewChange {
+        /// Its sender.
+        replica: ReplicaId,
+        /// What is wrong with it.
+        error: ViewChangeError,
+    },
+    /// Fewer view changes than a quorum.
+    TooFew {
+        /// How many valid ones.
+        have: usize,
+        /// How many are needed.
+        need: usize,
+    },
+    /// `O` is not what `V` determines.
+    WrongPrePrepares,
+    /// A pre-prepare in `O` is not signed by the new primary.
+    UnsignedPrePrepare {
+        /// Its number.
+        seq: Seq,
+        /// What is wrong with the signature.
+        failure: AuthFailure,
+    },
+}
+
+impl fmt::Display for NewViewError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NewViewError::NotAViewChange { index } => {
+                write!(f, "member {index} is not a view change for this view")
+            }
+            NewViewError::NonMember { replica } => write!(f, "{replica} is not a member"),
+            NewViewError::Duplicate { replica } => write!(f, "two view changes from {replica}"),
+            NewViewError::Unauthentic { replica, failure } => {
+                write!(
+                    f,
+                    "the view change of {replica} is not authentic: {failure}"
+                )
+            }
+            NewViewError::InvalidViewChange { replica, error } => {
+                write!(f, "the view change of {replica} is invalid: {error}")
+            }
+            NewViewError::TooFew { have, need } => {
+                write!(f, "{have} valid view changes, {need} needed")
+            }
+            NewViewError::WrongPrePrepares => {
+                f.write_str("the pre-prepares are not the ones the view changes determine")
+            }
+            NewViewError::UnsignedPrePrepare { seq, failure } => {
+                write!(
+                    f,
+                    "the pre-prepare for {seq} is not the primary's: {failure}"
+                )
+            }
+        }
+    }
+}
+
+/// The timer and the view changes a replica has seen.
+#[derive(Clone, Debug)]
+pub(crate) struct ViewChanges {
+    /// False between sending a view change and installing the new view.
+    pub(crate) active: bool,
+    base_timeout: u64,
+    /// The current timeout: doubled by each view change that fails.
+    timeout: u64,
+    /// The tick at which the timer fires, when it runs.
+    deadline: Option<u64>,
+    /// `last_executed` when the timer last (re)started.
+    progress: Seq,
+    /// The latest valid view change from each replica.
+    latest: Vec<Option<(ViewChange, Signed)>>,
+}
+
+impl ViewChanges {
+    pub(crate) fn new(n: usize, timeout: u64) -> ViewChanges {
+        ViewChanges {
+            active: true,
+            base_timeout: timeout,
+            timeout,
+            deadline: None,
+            progress: Seq(0),
+            latest: vec![None; n],
+        }
+    }
+}
+
+/// What `V` determines: the latest stable checkpoint in it, and `O`.
+struct Determined {
+    checkpoint: StableCheckpoint,
+    pre_prepares: Vec<PrePrepare>,
+}
+
+/// Computes `O` from the view changes `V` (§4.4): one pre-prepare for
+/// `view` at every number from the latest checkpoint to the highest
+/// prepared number, with the batch of the certificate from the latest
+/// view, or the null request when no certificate covers the number.
+fn determine(view: View, vcs: &[&ViewChange]) -> Determined {
+    let checkpoint = vcs
+        .iter()
+        .map(|vc| &vc.checkpoint)
+        .max_by_key(|cp| cp.seq)
+        .cloned()
+        .unwrap_or(StableCheckpoint {
+            seq: Seq(0),
+            digest: Digest::default(),
+            proof: Vec::new(),
+        });
+    let min_s = checkpoint.seq;
+    // For each number above min_s, the certificate from the latest view.
+    let mut chosen: std::collections::BTreeMap<Seq, &PrePrepare> = Default::default();
+    for vc in vcs {
+        for cert in &vc.prepared {
+            let Some(pp) = cert.pre_prepare() else {
+                continue;
+            };
+            if pp.seq <= min_s {
+                continue;
+            }
+            let replace = match chosen.get(&pp.seq) {
+                None => true,
+                Some(current) => (pp.view, pp.digest) > (current.view, current.digest),
+            };
+            if replace {
+                chosen.insert(pp.seq, pp);
+            }
+        }
+    }
+    let max_s = chosen.keys().next_back().copied().unwrap_or(min_s);
+    let pre_prepares = (min_s.0 + 1..=max_s.0)
+        .map(Seq)
+        .map(|seq| match chosen.get(&seq) {
+            Some(pp) => PrePrepare {
+                view,
+                seq,
+                digest: pp.digest,
+                batch: Arc::clone(&pp.batch),
+            },
+            None => PrePrepare::new(view, seq, Arc::new(Batch::new(Vec::new()))),
+        })
+        .collect();
+    Determined {
+        checkpoint,
+        pre_prepares,
+    }
+}
+
+impl<S: Service> Replica<S> {
+    /// One tick: fires the view-change timer when it is due.
+    pub(crate) fn on_tick(&mut self, out: &mut Vec<Output>) {
+        self.ticks += 1;
+        let due = self.vc.deadline.is_some_and(|d| self.ticks >= d);
+        if due {
+            if !self.vc.active {
+                // The view change to `self.view` did not install in time.
+                self.vc.timeout = self.vc.timeout.saturating_mul(2);
+            }
+            self.start_view_change(self.view.next(), out);
+        }
+    }
+
+    /// Starts, stops or restarts the timer after each input (§4.4): it runs
+    /// while a backup waits for a request to execute, or while a view
+    /// change is in progress, and restarts when a request executes.
+    pub(crate) fn update_timer(&mut self) {
+        let waiting = !self.vc.active
+            || (!self.is_primary()
+                && (self.clients.is_awaiting() || self.has_unexecuted_pre_prepare()));
+        if !waiting {
+            self.vc.deadline = None;
+            self.vc.progress = self.last_executed;
+            return;
+        }
+        let progressed = self.last_executed > self.vc.progress;
+        if progressed && self.vc.active {
+            // A request executed in this view: the view works.
+            self.vc.timeout = self.vc.base_timeout;
+        }
+        if self.vc.deadline.is_none() || (progressed && self.vc.active) {
+            self.vc.deadline = Some(self.ticks.saturating_add(self.vc.timeout));
+            self.vc.progress = self.last_executed;
+        }
+    }
+
+    fn has_unexecuted_pre_prepare(&self) -> bool {
+        self.log
+            .after(self.last_executed)
+            .any(|(_, slot)| slot.pre_prepare.is_some() && slot.results.is_none())
+    }
+
+    /// Moves to `target` without a new view yet: slots start over (keeping
+    /// their prepared certificates), and normal-case messages wait.
+    fn enter_view(&mut self, target: View) {
+        for seq in self.log.seqs() {
+            let carried = if self.log.get(seq).is_some_and(|s| s.commit_sent) {
+                self.prepared_certificate(seq)
+            } else {
+                None
+            };
+            if let Some(slot) = self.log.get_mut(seq) {
+                slot.reset(target, carried);
+            }
+        }
+        // Requests held back as primary now go to the next primary, and
+        // requests acknowledged for numbers that may be reassigned wait for
+        // the new view.
+        for (request, _) in std::mem::take(&mut self.pending) {
+            self.clients.await_order(request);
+        }
+        self.clients.requeue_unexecuted();
+        self.view = target;
+        self.vc.active = false;
+    }
+
+    /// Sends a view change for `target` (§4.4).
+    pub(crate) fn start_view_change(&mut self, target: View, out: &mut Vec<Output>) {
+        if target <= self.view {
+            return;
+        }
+        self.enter_view(target);
+        let prepared = self
+            .log
+            .seqs()
+            .into_iter()
+            .filter(|seq| *seq > self.checkpoints.low())
+            .filter_map(|seq| self.prepared_certificate(seq))
+            .collect();
+        let vc = ViewChange {
+            new_view: target,
+            checkpoint: self.checkpoints.stable.clone(),
+            prepared,
+            replica: self.id,
+        };
+        let signed = self.sign(Message::ViewChange(vc.clone()));
+        out.push(Output::Send {
+            to: Destination::Others,
+            signed: signed.clone(),
+        });
+        self.vc.latest[self.id.index()] = Some((vc, signed));
+        self.vc.deadline = Some(self.ticks.saturating_add(self.vc.timeout));
+        self.try_new_view(out);
+    }
+
+    /// Checks a view change's certificates.
+    fn check_view_change(&self, vc: &ViewChange) -> Result<(), ViewChangeError> {
+        let auth = &*self.auth;
+        if vc.checkpoint.seq > Seq(0) {
+            vc.checkpoint
+                .check(&self.quorums, auth)
+                .map_err(ViewChangeError::Checkpoint)?;
+        }
+        let mut last = vc.checkpoint.seq;
+        let high = Seq(vc.checkpoint.seq.0.saturating_add(self.checkpoints.window));
+        for cert in &vc.prepared {
+            let (seq, view) = match cert.pre_prepare() {
+                Some(pp) => (pp.seq, pp.view),
+                None => (last.next(), View(0)),
+            };
+            cert.check(&self.quorums, auth)
+                .map_err(|error| ViewChangeError::Prepared { seq, error })?;
+            if seq <= last || seq > high {
+                return Err(ViewChangeError::PreparedOutOfOrder { seq });
+            }
+            if view >= vc.new_view {
+                return Err(ViewChangeError::PreparedFromFuture { seq, view });
+            }
+            last = seq;
+        }
+        Ok(())
+    }
+
+    /// A peer's view change.
+    pub(crate) fn on_view_change(
+        &mut self,
+        from: ReplicaId,
+        vc: ViewChange,
+        signature: Option<Signature>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        if vc.replica != from {
+            return Err(Rejection::SenderMismatch {
+                claimed: vc.replica,
+            });
+        }
+        let installed = self.vc.active && vc.new_view <= self.view;
+        if installed || vc.new_view < self.view {
+            return Err(Rejection::StaleViewChange {
+                current: self.view,
+                received: vc.new_view,
+            });
+        }
+        if let Some((held, _)) = &self.vc.latest[from.index()] {
+            if held.new_view >= vc.new_view {
+                return Err(Rejection::StaleViewChange {
+                    current: held.new_view,
+                    received: vc.new_view,
+                });
+            }
+        }
+        self.check_view_change(&vc)
+            .map_err(Rejection::InvalidViewChange)?;
+        let signed = Signed {
+            message: Message::ViewChange(vc.clone()),
+            signature,
+        };
+        self.vc.latest[from.index()] = Some((vc, signed));
+        // §4.5.2: f + 1 replicas want a later view, so at least one honest
+        // replica does: join the smallest such view.
+        let later: Vec<View> = self
+            .vc
+            .latest
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.id.index())
+            .filter_map(|(_, held)| held.as_ref().map(|(vc, _)| vc.new_view))
+            .filter(|v| *v > self.view)
+            .collect();
+        if later.len() >= self.quorums.weak() {
+            if let Some(smallest) = later.into_iter().min() {
+                self.start_view_change(smallest, out);
+            }
+        }
+        self.try_new_view(out);
+        Ok(())
+    }
+
+    /// As the primary of the view being changed to: sends the new view
+    /// once a quorum of view changes for it has arrived.
+    fn try_new_view(&mut self, out: &mut Vec<Output>) {
+        if self.vc.active || !self.is_primary() {
+            return;
+        }
+        let view = self.view;
+        let chosen: Vec<Signed> = self
+            .vc
+            .latest
+            .iter()
+            .flatten()
+            .filter(|(vc, _)| vc.new_view == view)
+            .map(|(_, signed)| signed.clone())
+            .collect();
+        if chosen.len() < self.quorums.quorum() {
+            return;
+        }
+        let vcs: Vec<&ViewChange> = chosen.iter().filter_map(as_view_change).collect();
+        let determined = determine(view, &vcs);
+        let pre_prepares: Vec<Signed> = determined
+            .pre_prepares
+            .into_iter()
+            .map(|pp| self.sign(Message::PrePrepare(pp)))
+            .collect();
+        let nv = NewView {
+            view,
+            view_changes: chosen,
+            pre_prepares,
+        };
+        let signed = self.sign(Message::NewView(nv.clone()));
+        out.push(Output::Send {
+            to: Destination::Others,
+            signed,
+        });
+        self.install_new_view(nv, determined.checkpoint, out);
+    }
+
+    /// The new primary's new view.
+    pub(crate) fn on_new_view(
+        &mut self,
+        from: ReplicaId,
+        nv: NewView,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        let primary = self.quorums.primary(nv.view);
+        if from != primary {
+            return Err(Rejection::NotPrimary { primary });
+        }
+        if nv.view < self.view || (nv.view == self.view && self.vc.active) {
+            return Err(Rejection::StaleViewChange {
+                current: self.view,
+                received: nv.view,
+            });
+        }
+        let checkpoint = self
+            .check_new_view(&nv)
+            .map_err(Rejection::InvalidNewView)?;
+        if nv.view > self.view {
+            self.enter_view(nv.view);
+        }
+        self.install_new_view(nv, checkpoint, out);
+        Ok(())
+    }
+
+    /// Checks `V` member by member and recomputes `O`.
+    fn check_new_view(&self, nv: &NewView) -> Result<StableCheckpoint, NewViewError> {
+        let mut seen = vec![false; self.quorums.n()];
+        let mut vcs = Vec::with_capacity(nv.view_changes.len());
+        for (index, member) in nv.view_changes.iter().enumerate() {
+            let Some(vc) = as_view_change(member).filter(|vc| vc.new_view == nv.view) else {
+                return Err(NewViewError::NotAViewChange { index });
+            };
+            let replica = vc.replica;
+            let Some(seen) = seen.get_mut(replica.index()) else {
+                return Err(NewViewError::NonMember { replica });
+            };
+            if std::mem::replace(seen, true) {
+                return Err(NewViewError::Duplicate { replica });
+            }
+            // Verify each signature once: a view change this replica
+            // already accepted, byte for byte, needs no second check.
+            let known = self.vc.latest[replica.index()]
+                .as_ref()
+                .is_some_and(|(_, held)| held == member);
+            if !known {
+                self.auth
+                    .verify(replica, &member.message, member.signature.as_ref())
+                    .map_err(|failure| NewViewError::Unauthentic { replica, failure })?;
+                self.check_view_change(vc)
+                    .map_err(|error| NewViewError::InvalidViewChange { replica, error })?;
+            }
+            vcs.push(vc);
+        }
+        let need = self.quorums.quorum();
+        if vcs.len() < need {
+            return Err(NewViewError::TooFew {
+                have: vcs.len(),
+                need,
+            });
+        }
+        let determined = determine(nv.view, &vcs);
+        if determined.pre_prepares.len() != nv.pre_prepares.len() {
+            return Err(NewViewError::WrongPrePrepares);
+        }
+        let primary = self.quorums.primary(nv.view);
+        for (expected, given) in determined.pre_prepares.iter().zip(&nv.pre_prepares) {
+            let Message::PrePrepare(pp) = &given.message else {
+                return Err(NewViewError::WrongPrePrepares);
+            };
+            let same =
+                (pp.view, pp.seq, pp.digest) == (expected.view, expected.seq, expected.digest);
+            if !same || pp.batch.digest() != pp.digest {
+                return Err(NewViewError::WrongPrePrepares);
+            }
+            self.auth
+                .verify(primary, &given.message, given.signature.as_ref())
+                .map_err(|failure| NewViewError::UnsignedPrePrepare {
+                    seq: pp.seq,
+                    failure,
+                })?;
+        }
+        Ok(determined.checkpoint)
+    }
+
+    /// Moves into the new view: adopts the latest stable checkpoint of `V`
+    /// when this replica has that state, and accepts every pre-prepare in
+    /// `O` as if it had just arrived from the primary.
+    fn install_new_view(
+        &mut self,
+        nv: NewView,
+        checkpoint: StableCheckpoint,
+        out: &mut Vec<Output>,
+    ) {
+        self.vc.active = true;
+        self.vc.deadline = None;
+        self.vc.progress = self.last_executed;
+        for held in &mut self.vc.latest {
+            if held.as_ref().is_some_and(|(vc, _)| vc.new_view <= nv.view) {
+                *held = None;
+            }
+        }
+        if checkpoint.seq > self.checkpoints.low() {
+            self.adopt_checkpoint(checkpoint, out);
+        }
+        let mut highest = self.checkpoints.low();
+        for signed in nv.pre_prepares {
+            let Message::PrePrepare(pp) = signed.message else {
+                continue;
+            };
+            highest = highest.max(pp.seq);
+            if pp.seq <= self.checkpoints.low() {
+                continue;
+            }
+            self.accept_pre_prepare(pp, signed.signature, out);
+        }
+        if self.is_primary() {
+            self.last_assigned = highest;
+            // Requests this replica held as a backup are now its to order.
+            for request in self.clients.take_awaiting() {
+                self.pending.push_back((request, true));
+            }
+            self.propose_pending(out);
+        } else {
+            for request in self.clients.awaiting() {
+                self.send(
+                    Destination::Replica(self.primary()),
+                    Message::Forward(request),
+                    out,
+                );
+            }
+        }
+    }
+
+    /// The view changes this replica holds, latest per replica.
+    pub fn view_changes(&self) -> impl Iterator<Item = &ViewChange> {
+        self.vc.latest.iter().flatten().map(|(vc, _)| vc)
+    }
+
+    /// False while a view change is in progress: the replica has moved to
+    /// [`view`](Self::view) but the new view is not installed yet.
+    pub fn view_active(&self) -> bool {
+        self.vc.active
+    }
+}
+
+fn as_view_change(signed: &Signed) -> Option<&ViewChange> {
+    match &signed.message {
+        Message::ViewChange(vc) => Some(vc),
+        _ => None,
+    }
+}

@@ -1,0 +1,407 @@
+//! View changes (§4.4): a faulty primary is replaced, requests it held up
+//! are ordered in the new view, and no two honest replicas ever execute
+//! different batches at one number.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use pbft_core::{
+    Batch, Cluster, Digest, KvService, Message, NewView, NewViewError, PrePrepare, Rejection,
+    ReplicaId, Request, Seq, Signed, SlotPhase, View, ViewChange, ViewChangeError,
+};
+
+const TIMEOUT: u64 = pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT;
+
+/// Ticks every replica `n` times, delivering everything after each tick.
+fn tick(c: &mut Cluster<KvService>, n: u64) {
+    for _ in 0..n {
+        c.tick_all();
+        c.stabilize();
+    }
+}
+
+/// Drops everything replica `r` sends: it is silent.
+fn silence(c: &mut Cluster<KvService>, silent: &'static [ReplicaId]) {
+    c.set_filter(move |e| !silent.contains(&e.from));
+}
+
+/// What each honest replica executed, as (seq, batch digest), in order.
+fn executed(
+    c: &Cluster<KvService>,
+    honest: &[ReplicaId],
+    events: &[pbft_core::Event],
+) -> Vec<Vec<(Seq, Digest)>> {
+    let _ = c;
+    honest
+        .iter()
+        .map(|r| {
+            events
+                .iter()
+                .filter(|e| e.replica == *r)
+                .filter_map(|e| match &e.output {
+                    pbft_core::Output::Executed(x) => Some((x.seq, x.digest)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The client hands its request to every backup, as a client does when the
+/// primary does not answer.
+fn submit_to_backups(c: &mut Cluster<KvService>, request: &Request) {
+    for r in [R1, R2, R3] {
+        c.submit(r, request.clone());
+    }
+}
+
+#[test]
+fn a_silent_primary_is_replaced_and_the_request_commits_in_view_1() {
+    let mut c = cluster(4);
+    silence(&mut c, &[R0]);
+    let request = req("c1", 1, "set x=1");
+    submit_to_backups(&mut c, &request);
+    c.stabilize();
+    tick(&mut c, TIMEOUT - 1);
+    assert_eq!(
+        c.replica(R1).view(),
+        View(0),
+        "no view change before the timeout"
+    );
+    tick(&mut c, 1);
+    let events = c.take_events();
+    for r in [R1, R2, R3] {
+        let replica = c.replica(r);
+        assert_eq!((replica.view(), replica.view_active()), (View(1), true));
+        assert_eq!(replica.last_executed(), Seq(1));
+        assert_eq!(replica.service().get("x"), Some("1"));
+        let status = replica.status(Seq(1));
+        assert_eq!(
+            (status.view, status.phase),
+            (Some(View(1)), SlotPhase::Committed)
+        );
+        // Every backup the client asked answers with the new view's number.
+        let acked = acks(&events, r);
+        assert!(
+            acked
+                .iter()
+                .any(|o| o.request == request && o.view == View(1) && o.seq == Seq(1)),
+            "{r}: {acked:?}"
+        );
+    }
+}
+
+#[test]
+fn an_equivocating_primary_cannot_split_the_honest_replicas() {
+    let mut c = cluster(4);
+    silence(&mut c, &[R0]);
+    let a = req("c1", 1, "set x=a");
+    let b = req("c2", 1, "set x=b");
+    c.submit(R1, a.clone());
+    c.submit(R2, b.clone());
+    c.submit(R3, b.clone());
+    c.stabilize();
+    // R0 sends batch A to R1 and batch B to R2 and R3 for number 1.
+    let pp = |r: &Request| {
+        Message::PrePrepare(PrePrepare::new(
+            View(0),
+            Seq(1),
+            Arc::new(Batch::single(r.clone())),
+        ))
+    };
+    c.inject(R0, R1, pp(&a));
+    c.inject(R0, R2, pp(&b));
+    c.inject(R0, R3, pp(&b));
+    // Only these pre-prepares get out of R0; it sends nothing else.
+    c.set_filter(|e| e.from != R0 || matches!(e.signed.message, Message::PrePrepare(_)));
+    c.stabilize();
+    silence(&mut c, &[R0]);
+    assert_eq!(
+        c.replica(R2).status(Seq(1)).phase,
+        SlotPhase::Prepared,
+        "B prepared at R2"
+    );
+    assert_eq!(c.replica(R1).status(Seq(1)).phase, SlotPhase::PrePrepare);
+    tick(&mut c, 3 * TIMEOUT);
+    let events = c.take_events();
+    let runs = executed(&c, &[R1, R2, R3], &events);
+    assert_eq!(runs[0], runs[1], "R1 and R2 executed the same batches");
+    assert_eq!(runs[1], runs[2], "R2 and R3 executed the same batches");
+    let b_digest = Batch::single(b).digest();
+    assert_eq!(
+        runs[0].first(),
+        Some(&(Seq(1), b_digest)),
+        "the prepared batch B keeps number 1"
+    );
+    for r in [R1, R2, R3] {
+        let replica = c.replica(r);
+        assert_eq!(replica.view(), View(1));
+        assert_eq!(replica.last_executed(), Seq(2), "A is ordered after it");
+        assert_eq!(replica.service().get("x"), Some("a"));
+    }
+}
+
+#[test]
+fn f_plus_1_view_changes_pull_a_replica_along() {
+    let mut c = cluster(4);
+    silence(&mut c, &[R0]);
+    // Only R1 and R2 hold the request, so only their timers run.
+    let request = req("c1", 1, "set x=1");
+    c.submit(R1, request.clone());
+    c.submit(R2, request);
+    c.stabilize();
+    tick(&mut c, TIMEOUT);
+    let r3 = c.replica(R3);
+    assert_eq!(
+        (r3.view(), r3.view_active()),
+        (View(1), true),
+        "R3 joined without a timer"
+    );
+    assert_eq!(r3.last_executed(), Seq(1));
+}
+
+#[test]
+fn each_view_change_that_fails_doubles_the_timeout() {
+    let mut c = cluster(4);
+    // With two of four replicas silent no view change can install, so the
+    // two others keep trying: after T, then 2T, then 4T.
+    silence(&mut c, &[R0, R1]);
+    submit_to_backups(&mut c, &req("c1", 1, "set x=1"));
+    c.stabilize();
+    let mut elapsed = 0;
+    for (view, wait) in [
+        (1, TIMEOUT),
+        (2, TIMEOUT),
+        (3, 2 * TIMEOUT),
+        (4, 4 * TIMEOUT),
+    ] {
+        tick(&mut c, wait - 1);
+        elapsed += wait;
+        assert_eq!(
+            c.replica(R2).view(),
+            View(view - 1),
+            "before tick {elapsed}"
+        );
+        tick(&mut c, 1);
+        let r2 = c.replica(R2);
+        assert_eq!(
+            (r2.view(), r2.view_active()),
+            (View(view), false),
+            "at tick {elapsed}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_view_change_is_followed_by_one_that_installs() {
+    let mut c = cluster(4);
+    // The primary of view 1 never sends its new view.
+    c.set_filter(|e| {
+        e.from != R0 && !(e.from == R1 && matches!(e.signed.message, Message::NewView(_)))
+    });
+    submit_to_backups(&mut c, &req("c1", 1, "set x=1"));
+    c.stabilize();
+    tick(&mut c, 2 * TIMEOUT);
+    for r in [R2, R3] {
+        let replica = c.replica(r);
+        assert_eq!(
+            (replica.view(), replica.view_active()),
+            (View(2), true),
+            "{r}"
+        );
+        assert_eq!(replica.last_executed(), Seq(1));
+    }
+}
+
+#[test]
+fn numbers_prepared_in_the_old_view_survive_and_gaps_get_null_requests() {
+    let mut c = cluster(4);
+    // Two requests commit normally; the third is pre-prepared and prepared
+    // nowhere but at R0, whose messages then stop.
+    for t in 1..=2 {
+        c.submit(R0, req("c1", t, &format!("set k=v{t}")));
+        c.stabilize();
+    }
+    // Number 3 prepares at the backups, but no commit gets through.
+    c.submit(R0, req("c1", 3, "set k=v3"));
+    c.set_filter(|e| !matches!(e.signed.message, Message::Commit(_)));
+    c.stabilize();
+    assert_eq!(c.replica(R1).status(Seq(3)).phase, SlotPhase::Prepared);
+    silence(&mut c, &[R0]);
+    submit_to_backups(&mut c, &req("c2", 1, "set j=1"));
+    c.stabilize();
+    tick(&mut c, TIMEOUT);
+    for r in [R1, R2, R3] {
+        let replica = c.replica(r);
+        assert_eq!(replica.view(), View(1));
+        assert_eq!(
+            replica.service().get("k"),
+            Some("v3"),
+            "number 3 kept its batch"
+        );
+        assert_eq!(replica.service().get("j"), Some("1"));
+        assert_eq!(replica.last_executed(), Seq(4));
+        assert_eq!(
+            replica.status(Seq(3)).view,
+            Some(View(1)),
+            "re-proposed in view 1"
+        );
+    }
+}
+
+/// Runs a silent-primary view change and returns the new view R1 sent, as
+/// it appeared on the network, plus the cluster (nothing delivered to R3).
+fn captured_new_view() -> (Cluster<KvService>, Signed) {
+    let mut c = cluster(4);
+    let captured = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let keep = std::rc::Rc::clone(&captured);
+    c.set_filter(move |e| {
+        if matches!(e.signed.message, Message::NewView(_)) && e.to == R3 {
+            *keep.borrow_mut() = Some(e.signed.clone());
+            return false;
+        }
+        e.from != R0
+    });
+    submit_to_backups(&mut c, &req("c1", 1, "set x=1"));
+    c.stabilize();
+    tick(&mut c, TIMEOUT);
+    let nv = captured.take().expect("R1 sent a new view to R3");
+    c.clear_filter();
+    c.take_events();
+    (c, nv)
+}
+
+fn deliver_new_view(c: &mut Cluster<KvService>, nv: NewView) -> Vec<Rejection> {
+    let signed = c.replica(R1).sign(Message::NewView(nv));
+    c.inject_signed(R1, R3, signed);
+    c.set_filter(|e| e.to == R3 && matches!(e.signed.message, Message::NewView(_)));
+    c.stabilize();
+    c.clear_filter();
+    rejections(&c.take_events(), R3)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+fn new_view_of(signed: &Signed) -> NewView {
+    match &signed.message {
+        Message::NewView(nv) => nv.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_new_view_with_the_wrong_pre_prepares_is_rejected() {
+    let (mut c, signed) = captured_new_view();
+    let mut nv = new_view_of(&signed);
+    assert_eq!(nv.pre_prepares.len(), 0, "nothing prepared: O is empty");
+    // The primary slips in a batch nobody prepared.
+    let pp = PrePrepare::new(
+        View(1),
+        Seq(1),
+        Arc::new(Batch::single(req("evil", 1, "set x=evil"))),
+    );
+    nv.pre_prepares
+        .push(c.replica(R1).sign(Message::PrePrepare(pp)));
+    assert_eq!(
+        deliver_new_view(&mut c, nv),
+        [Rejection::InvalidNewView(NewViewError::WrongPrePrepares)]
+    );
+    assert!(!c.replica(R3).view_active() || c.replica(R3).view() == View(0));
+}
+
+#[test]
+fn a_new_view_padded_or_forged_is_rejected() {
+    let (mut c, signed) = captured_new_view();
+    let good = new_view_of(&signed);
+
+    let mut padded = good.clone();
+    padded.view_changes.truncate(2);
+    padded.view_changes.push(padded.view_changes[0].clone());
+    assert!(matches!(
+        deliver_new_view(&mut c, padded)[..],
+        [Rejection::InvalidNewView(NewViewError::Duplicate { .. })]
+    ));
+
+    let mut short = good.clone();
+    short.view_changes.truncate(2);
+    assert_eq!(
+        deliver_new_view(&mut c, short),
+        [Rejection::InvalidNewView(NewViewError::TooFew {
+            have: 2,
+            need: 3
+        })]
+    );
+
+    // A view change in R3's own name that R3 never sent, signed by R1.
+    let mut forged = good.clone();
+    let vc = ViewChange {
+        new_view: View(1),
+        checkpoint: c.replica(R1).stable_checkpoint().clone(),
+        prepared: Vec::new(),
+        replica: R0,
+    };
+    let at = forged
+        .view_changes
+        .iter()
+        .position(|s| matches!(&s.message, Message::ViewChange(v) if v.replica != R1))
+        .expect("another replica's view change");
+    forged.view_changes[at] = c.replica(R1).sign(Message::ViewChange(vc));
+    assert!(matches!(
+        deliver_new_view(&mut c, forged)[..],
+        [Rejection::InvalidNewView(NewViewError::Unauthentic {
+            replica: R0,
+            ..
+        })]
+    ));
+
+    // The genuine one installs.
+    assert!(deliver_new_view(&mut c, good).is_empty());
+    assert_eq!(
+        (c.replica(R3).view(), c.replica(R3).view_active()),
+        (View(1), true)
+    );
+}
+
+#[test]
+fn a_view_change_with_a_forged_certificate_is_rejected() {
+    let mut c = cluster(4);
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    let mut cert = c
+        .replica(R2)
+        .prepared_certificate(Seq(1))
+        .expect("prepared");
+    // R2 claims a batch was prepared that never was: it swaps the batch.
+    let forged_pp = PrePrepare::new(
+        View(0),
+        Seq(1),
+        Arc::new(Batch::single(req("c1", 1, "set x=2"))),
+    );
+    cert.pre_prepare = c.replica(R2).sign(Message::PrePrepare(forged_pp));
+    let vc = ViewChange {
+        new_view: View(1),
+        checkpoint: c.replica(R2).stable_checkpoint().clone(),
+        prepared: vec![cert],
+        replica: R2,
+    };
+    c.inject(R2, R3, Message::ViewChange(vc));
+    c.set_filter(|e| e.to == R3);
+    c.stabilize();
+    let got: Vec<Rejection> = rejections(&c.take_events(), R3)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert!(
+        matches!(
+            &got[..],
+            [Rejection::InvalidViewChange(ViewChangeError::Prepared {
+                seq: Seq(1),
+                ..
+            })]
+        ),
+        "{got:?}"
+    );
+}
