@@ -5,7 +5,7 @@
 //! two different values never encode to the same bytes: a digest over this
 //! encoding identifies the value, whatever JSON spelling it arrived in.
 
-use crate::message::{CheckpointVote, Message, NewView, Signed, ViewChange, Vote};
+use crate::message::{CheckpointVote, Message, NewView, Signed, StateTransfer, ViewChange, Vote};
 use crate::request::{Batch, Request};
 
 /// Domain-separation prefix for batch digests (pre-prepare contents).
@@ -67,7 +67,12 @@ pub fn batch_bytes(batch: &Batch) -> Vec<u8> {
 ///   prepared certificates and each one's signed pre-prepare and signed
 ///   list of prepares;
 /// - new view (kind 7): `view u64`, the view changes and the pre-prepares
-///   as signed lists.
+///   as signed lists;
+/// - fetch state (kind 8): `seq u64`, `replica u32`;
+/// - state (kind 9): `replica u32`, the checkpoint's `seq` and digest, its
+///   proof, the two snapshots (length-prefixed), then the count of
+///   committed certificates and each one's signed pre-prepare and signed
+///   list of commits.
 ///
 /// A signed list is a `u64` count, then for each member its message bytes
 /// (length-prefixed) and its signature (`0`, or `1` and 64 bytes).
@@ -111,8 +116,31 @@ pub fn message_bytes(message: &Message) -> Vec<u8> {
             out.push(7);
             put_new_view(&mut out, nv);
         }
+        Message::FetchState(f) => {
+            out.push(8);
+            out.extend_from_slice(&f.seq.0.to_be_bytes());
+            out.extend_from_slice(&f.replica.0.to_be_bytes());
+        }
+        Message::State(st) => {
+            out.push(9);
+            put_state(&mut out, st);
+        }
     }
     out
+}
+
+fn put_state(out: &mut Vec<u8>, st: &StateTransfer) {
+    out.extend_from_slice(&st.replica.0.to_be_bytes());
+    out.extend_from_slice(&st.checkpoint.seq.0.to_be_bytes());
+    out.extend_from_slice(st.checkpoint.digest.as_bytes());
+    put_signed_list(out, st.checkpoint.proof.iter());
+    put_bytes(out, &st.service);
+    put_bytes(out, &st.clients);
+    out.extend_from_slice(&len_u64(st.committed.len()).to_be_bytes());
+    for cert in &st.committed {
+        put_signed(out, &cert.pre_prepare);
+        put_signed_list(out, cert.commits.iter());
+    }
 }
 
 fn put_signed(out: &mut Vec<u8>, signed: &Signed) {

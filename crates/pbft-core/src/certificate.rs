@@ -156,6 +156,49 @@ impl PreparedCertificate {
     }
 }
 
+/// Proof that a batch *committed* at `(view, seq)`: the primary's signed
+/// pre-prepare and `2f + 1` matching signed commits from distinct
+/// replicas. State transfer carries these for the numbers after a
+/// checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommittedCertificate {
+    /// The primary's pre-prepare, with its signature.
+    pub pre_prepare: Signed,
+    /// Matching commits from distinct replicas, with their signatures.
+    pub commits: Vec<Signed>,
+}
+
+impl CommittedCertificate {
+    /// The pre-prepare the certificate is about, if the first member is one.
+    pub fn pre_prepare(&self) -> Option<&PrePrepare> {
+        match &self.pre_prepare.message {
+            Message::PrePrepare(pp) => Some(pp),
+            _ => None,
+        }
+    }
+
+    /// Checks every member: on success the batch committed at its number.
+    pub fn check(
+        &self,
+        quorums: &Quorums,
+        auth: &dyn Authenticator,
+    ) -> Result<(), CertificateError> {
+        let pp = self.pre_prepare().ok_or(CertificateError::NotAPrePrepare)?;
+        if pp.digest != pp.batch.digest() {
+            return Err(CertificateError::DigestMismatch);
+        }
+        verify(auth, quorums.primary(pp.view), &self.pre_prepare)?;
+        let members = self.commits.iter().map(|member| match &member.message {
+            Message::Commit(v) => Some(((v.view, v.seq, v.digest), v.replica, member)),
+            _ => None,
+        });
+        let expected = (pp.view, pp.seq, pp.digest);
+        check_members(quorums, auth, members, expected, quorums.quorum(), |_| {
+            Ok(())
+        })
+    }
+}
+
 impl StableCheckpoint {
     /// Checks the proof: `2f + 1` signed checkpoint messages from distinct
     /// members for this number and digest. The initial state (number 0)

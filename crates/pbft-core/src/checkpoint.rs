@@ -56,8 +56,6 @@ pub(crate) struct Checkpoints {
     own: BTreeMap<Seq, Snapshot>,
     /// Checkpoint messages received for numbers above the stable one.
     votes: BTreeMap<Seq, Votes>,
-    /// A proven stable checkpoint above this replica's state.
-    pub(crate) behind: Option<StableCheckpoint>,
 }
 
 impl Checkpoints {
@@ -73,7 +71,6 @@ impl Checkpoints {
             stable,
             own: BTreeMap::from([(Seq(0), initial)]),
             votes: BTreeMap::new(),
-            behind: None,
         }
     }
 
@@ -94,6 +91,17 @@ impl Checkpoints {
             return Err(Rejection::OutsideWindow { seq, low, high });
         }
         Ok(())
+    }
+
+    /// This replica's snapshot at `seq`, if it kept one.
+    pub(crate) fn own_snapshot(&self, seq: Seq) -> Option<&Snapshot> {
+        self.own.get(&seq)
+    }
+
+    /// Installs a checkpoint restored from a peer as the stable one.
+    pub(crate) fn install(&mut self, checkpoint: StableCheckpoint, snapshot: Snapshot) {
+        self.own.insert(checkpoint.seq, snapshot);
+        self.stable = checkpoint;
     }
 
     /// Whether a checkpoint is taken after executing `seq`.
@@ -157,6 +165,10 @@ impl<S: Service> Replica<S> {
         if !self.checkpoints.is_checkpoint(vote.seq) {
             return Err(Rejection::NotACheckpoint { seq: vote.seq });
         }
+        if vote.seq > self.checkpoints.high() {
+            // Not counted, but a sign that this replica may be behind.
+            self.note_ahead(from, vote.seq);
+        }
         self.checkpoints.check_window(vote.seq)?;
         let n = self.quorums.n();
         self.checkpoints
@@ -185,7 +197,17 @@ impl<S: Service> Replica<S> {
     fn try_stabilize(&mut self, seq: Seq, out: &mut Vec<Output>) {
         let quorum = self.quorums.quorum();
         let Some(own) = self.checkpoints.own.get(&seq) else {
-            // Not executed that far yet: checked again when it is.
+            // Not executed that far yet: checked again when it is. If a
+            // quorum already proves the checkpoint, this replica may have
+            // missed messages and need the state.
+            let proven = self
+                .checkpoints
+                .votes
+                .get(&seq)
+                .is_some_and(|v| v.quorum_digest(quorum).is_some());
+            if proven {
+                self.note_behind(seq);
+            }
             return;
         };
         let digest = own.digest;
@@ -211,7 +233,7 @@ impl<S: Service> Replica<S> {
     }
 
     /// Discards everything at or below the new stable checkpoint `seq`.
-    fn collect_garbage(&mut self, seq: Seq, out: &mut Vec<Output>) {
+    pub(crate) fn collect_garbage(&mut self, seq: Seq, out: &mut Vec<Output>) {
         self.log.remove_through(seq);
         let cp = &mut self.checkpoints;
         cp.votes = cp.votes.split_off(&seq.next());
@@ -238,14 +260,8 @@ impl<S: Service> Replica<S> {
             self.checkpoints.stable = checkpoint;
             self.collect_garbage(seq, out);
         } else {
-            self.checkpoints.behind = Some(checkpoint);
+            self.note_behind(seq);
         }
-    }
-
-    /// A stable checkpoint this replica learned of but has no state for:
-    /// it is behind and must fetch that state.
-    pub fn behind(&self) -> Option<&StableCheckpoint> {
-        self.checkpoints.behind.as_ref()
     }
 
     /// The last stable checkpoint and its proof.

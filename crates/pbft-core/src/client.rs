@@ -81,7 +81,6 @@ impl ClientTable {
     }
 
     /// Replaces the last replies with a snapshot's, for state transfer.
-    #[allow(dead_code)] // Used by state transfer.
     pub(crate) fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
         let mut reader = Reader::new(snapshot);
         let count = reader.u64()?;
@@ -189,6 +188,14 @@ impl ClientTable {
     /// Notes that a client was told `request` has a number.
     pub(crate) fn note_acked(&mut self, request: &Request) {
         *self.acked.entry(request.clone()).or_insert(0) += 1;
+    }
+
+    /// Takes the last replies of a table restored from a checkpoint. Numbers
+    /// in the log are reassigned from here on, so the index of ordered
+    /// requests starts over.
+    pub(crate) fn replace_replies(&mut self, restored: ClientTable) {
+        self.last_reply = restored.last_reply;
+        self.in_log.clear();
     }
 
     /// On a view change: numbers not yet executed may be reassigned, so

@@ -74,6 +74,8 @@ pub type Filter = Box<dyn FnMut(&Envelope) -> bool>;
 
 /// `n` replicas wired together by a deterministic in-memory network.
 pub struct Cluster<S> {
+    config: Config,
+    auth: ClusterAuth,
     replicas: Vec<Replica<S>>,
     in_flight: VecDeque<Envelope>,
     events: Vec<Event>,
@@ -123,6 +125,8 @@ impl<S: Service> Cluster<S> {
             })
             .collect::<Result<_, _>>()?;
         Ok(Cluster {
+            config: config.clone(),
+            auth,
             replicas,
             in_flight: VecDeque::new(),
             events: Vec::new(),
@@ -145,6 +149,31 @@ impl<S: Service> Cluster<S> {
     /// Replica `id`. Panics if `id` is not a member.
     pub fn replica(&self, id: ReplicaId) -> &Replica<S> {
         &self.replicas[id.index()]
+    }
+
+    /// Replaces replica `id` with a fresh one, as after a crash and a
+    /// restart with empty memory: same keys, nothing else. Messages in
+    /// flight to it are still delivered.
+    pub fn restart(&mut self, id: ReplicaId, service: S) -> Result<(), ClusterError> {
+        let fresh = match self.auth {
+            ClusterAuth::None => Replica::new(&self.config, id, service, Unauthenticated),
+            ClusterAuth::Seeded(seed) => {
+                let keys =
+                    Ed25519Auth::from_seed(seed, self.config.n, id).map_err(ClusterError::Keys)?;
+                Replica::new(&self.config, id, service, keys)
+            }
+        }
+        .map_err(ClusterError::Config)?;
+        match self.replicas.get_mut(id.index()) {
+            Some(slot) => {
+                *slot = fresh;
+                Ok(())
+            }
+            None => Err(ClusterError::Config(ConfigError::UnknownReplica {
+                id,
+                n: self.config.n,
+            })),
+        }
     }
 
     /// Every replica, in id order.

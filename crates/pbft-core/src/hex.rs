@@ -50,6 +50,33 @@ pub fn parse<const N: usize>(text: &str) -> Result<[u8; N], ParseHexError> {
     Ok(out)
 }
 
+/// Parses any even number of hex digits into bytes.
+pub fn parse_vec(text: &str) -> Result<Vec<u8>, ParseHexError> {
+    let bytes = text.as_bytes();
+    if bytes.len() % 2 != 0 {
+        return Err(ParseHexError::Length {
+            expected: bytes.len() + 1,
+            found: text.chars().count(),
+        });
+    }
+    bytes
+        .chunks_exact(2)
+        .map(|pair| Some((value(pair[0])? << 4) | value(pair[1])?))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or(ParseHexError::NotHex)
+}
+
+/// Bytes as a lowercase hex string.
+pub fn encode(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
 /// Writes bytes as lowercase hex, for `Display` implementations.
 pub fn write(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     for byte in bytes {
@@ -84,5 +111,15 @@ mod tests {
         assert_eq!(parse::<2>("0g00"), Err(ParseHexError::NotHex));
         // Two two-byte characters are four bytes: refused, not split.
         assert_eq!(parse::<2>("éé"), Err(ParseHexError::NotHex));
+    }
+
+    #[test]
+    fn variable_length_hex_round_trips() {
+        let bytes = vec![0, 1, 0xab, 0xff];
+        assert_eq!(encode(&bytes), "0001abff");
+        assert_eq!(parse_vec("0001ABff"), Ok(bytes));
+        assert_eq!(parse_vec(""), Ok(vec![]));
+        assert!(parse_vec("abc").is_err());
+        assert_eq!(parse_vec("zz"), Err(ParseHexError::NotHex));
     }
 }

@@ -109,6 +109,7 @@
 //! | `message` | the replica-to-replica [`Message`]s, and [`Signed`] ones |
 //! | `auth` | the [`Authenticator`] the replica signs and verifies with: [`Ed25519Auth`] or [`Unauthenticated`] |
 //! | `checkpoint` | checkpoints, the [`StableCheckpoint`] and its proof, watermarks, garbage collection (§4.3) |
+//! | `state_transfer` | fetching a stable checkpoint's state from peers when behind |
 //! | `view_change` | the timer, view changes and new views (§4.4, §4.5.2) |
 //! | `certificate` | [`PreparedCertificate`] and checkpoint proofs, checked member by member |
 //! | `hex` | fixed-length hex for digests, signatures and keys |
@@ -123,8 +124,8 @@
 //!
 //! ## Not yet here
 //!
-//! State transfer is not implemented yet; `docs/design.md` keeps the
-//! list.
+//! Retransmission of lost messages is not implemented; `docs/design.md`
+//! keeps the list.
 
 #![deny(missing_docs)]
 
@@ -147,6 +148,7 @@ mod rejection;
 mod replica;
 mod request;
 mod service;
+mod state_transfer;
 mod status;
 mod types;
 mod view_change;
@@ -154,19 +156,23 @@ mod votes;
 
 pub use auth::{AuthFailure, Authenticator, Ed25519Auth, KeyError, Signature, Unauthenticated};
 pub use canonical::{batch_bytes, encode_request, message_bytes, request_bytes};
-pub use certificate::{CertificateError, PreparedCertificate};
+pub use certificate::{CertificateError, CommittedCertificate, PreparedCertificate};
 pub use checkpoint::{Snapshot, StableCheckpoint};
 pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
 pub use config::{Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_VIEW_CHANGE_TIMEOUT};
 pub use digest::Digest;
 pub use hex::ParseHexError;
-pub use message::{CheckpointVote, Message, NewView, Phase, PrePrepare, Signed, ViewChange, Vote};
+pub use message::{
+    CheckpointVote, FetchState, Message, NewView, Phase, PrePrepare, Signed, StateTransfer,
+    ViewChange, Vote,
+};
 pub use output::{Destination, Executed, Input, Ordered, Output, Refusal};
 pub use quorum::Quorums;
 pub use rejection::Rejection;
 pub use replica::Replica;
 pub use request::{Batch, Request};
 pub use service::{ExecResult, KvService, Service};
+pub use state_transfer::StateError;
 pub use status::{SlotPhase, SlotStatus};
 pub use types::{ClientId, ReplicaId, Seq, View};
 pub use view_change::{NewViewError, ViewChangeError};

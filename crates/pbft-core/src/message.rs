@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::auth::Signature;
-use crate::certificate::PreparedCertificate;
+use crate::certificate::{CommittedCertificate, PreparedCertificate};
 use crate::checkpoint::StableCheckpoint;
 use crate::digest::Digest;
 use crate::request::{Batch, Request};
@@ -30,6 +30,12 @@ pub enum Message {
     ViewChange(ViewChange),
     /// `<NEW-VIEW, v+1, V, O>` (§4.4).
     NewView(NewView),
+    /// A replica that is behind asks for a stable checkpoint at or above
+    /// `seq`.
+    FetchState(FetchState),
+    /// The answer: a stable checkpoint's state, with its proof, and the
+    /// committed batches after it.
+    State(StateTransfer),
 }
 
 impl Message {
@@ -43,6 +49,8 @@ impl Message {
             Message::Checkpoint(_) => "checkpoint",
             Message::ViewChange(_) => "view-change",
             Message::NewView(_) => "new-view",
+            Message::FetchState(_) => "fetch-state",
+            Message::State(_) => "state",
         }
     }
 }
@@ -135,6 +143,32 @@ pub struct NewView {
     /// latest stable checkpoint in `view_changes` to the highest prepared
     /// number in them; null requests fill the gaps.
     pub pre_prepares: Vec<Signed>,
+}
+
+/// A request for state: the sender is behind `seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FetchState {
+    /// The stable checkpoint the sender knows it lacks.
+    pub seq: Seq,
+    /// The sender.
+    pub replica: ReplicaId,
+}
+
+/// A stable checkpoint's state and what was committed after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateTransfer {
+    /// The checkpoint, with the proof that `2f + 1` replicas agreed on its
+    /// digest.
+    pub checkpoint: StableCheckpoint,
+    /// The service's snapshot at the checkpoint.
+    pub service: Arc<Vec<u8>>,
+    /// The client table's snapshot at the checkpoint.
+    pub clients: Arc<Vec<u8>>,
+    /// Committed certificates for the numbers after the checkpoint, in
+    /// order.
+    pub committed: Vec<CommittedCertificate>,
+    /// The sender.
+    pub replica: ReplicaId,
 }
 
 /// A replica's claim about its state at a checkpoint.

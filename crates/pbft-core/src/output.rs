@@ -52,6 +52,14 @@ pub enum Output {
     },
     /// A batch was executed, in sequence order, with no gaps.
     Executed(Executed),
+    /// The replica restored a stable checkpoint's state from its peers: it
+    /// now stands executed up to `seq`, and executes on from there.
+    Restored {
+        /// The checkpoint's number.
+        seq: Seq,
+        /// The state digest `2f + 1` replicas signed.
+        digest: Digest,
+    },
     /// A message from a peer was ignored.
     Rejected {
         /// The sender.

@@ -8,6 +8,7 @@ use std::fmt;
 use crate::auth::AuthFailure;
 use crate::digest::Digest;
 use crate::message::Phase;
+use crate::state_transfer::StateError;
 use crate::types::{ReplicaId, Seq, View};
 use crate::view_change::{NewViewError, ViewChangeError};
 
@@ -104,6 +105,10 @@ pub enum Rejection {
         /// The number.
         seq: Seq,
     },
+    /// A peer asks for state more often than once per timeout.
+    TooFrequent,
+    /// State from a peer that does not check.
+    InvalidState(StateError),
     /// A pre-prepare arrived while a view change is in progress.
     ViewChanging,
     /// A view change or new view for a view that is already installed, or
@@ -179,6 +184,8 @@ impl fmt::Display for Rejection {
                 write!(f, "no checkpoint is taken at {seq}")
             }
             Rejection::ViewChanging => f.write_str("a view change is in progress"),
+            Rejection::TooFrequent => f.write_str("state asked for too often"),
+            Rejection::InvalidState(e) => write!(f, "invalid state transfer: {e}"),
             Rejection::StaleViewChange { current, received } => {
                 write!(f, "stale view change for {received} (at {current})")
             }

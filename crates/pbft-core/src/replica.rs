@@ -14,6 +14,7 @@ use crate::quorum::Quorums;
 use crate::rejection::Rejection;
 use crate::request::Request;
 use crate::service::Service;
+use crate::state_transfer::Transfer;
 use crate::types::{ReplicaId, Seq, View};
 use crate::view_change::ViewChanges;
 
@@ -39,6 +40,7 @@ pub struct Replica<S> {
     /// whether a client waits here for the acknowledgement.
     pub(crate) pending: VecDeque<(Request, bool)>,
     pub(crate) vc: ViewChanges,
+    pub(crate) transfer: Transfer,
 }
 
 impl<S: Service> Replica<S> {
@@ -71,6 +73,7 @@ impl<S: Service> Replica<S> {
             checkpoints: Checkpoints::new(config.checkpoint_interval, config.window, placeholder),
             pending: VecDeque::new(),
             vc: ViewChanges::new(config.n, config.view_change_timeout),
+            transfer: Transfer::new(config.n),
         };
         // The initial state is the checkpoint at 0, stable by definition.
         let initial = replica.current_snapshot();
@@ -115,6 +118,8 @@ impl<S: Service> Replica<S> {
                 Message::Checkpoint(vote) => self.on_checkpoint(from, vote, signature, out),
                 Message::ViewChange(vc) => self.on_view_change(from, vc, signature, out),
                 Message::NewView(nv) => self.on_new_view(from, nv, out),
+                Message::FetchState(fetch) => self.on_fetch_state(from, fetch, out),
+                Message::State(state) => self.on_state(from, state, out),
             }
         };
         if let Err(reason) = verdict {

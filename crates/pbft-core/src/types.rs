@@ -28,8 +28,11 @@ pub struct View(pub u64);
 
 impl View {
     /// The view after this one.
+    ///
+    /// Saturates at `u64::MAX`, so a view number chosen by a Byzantine peer
+    /// cannot overflow.
     pub fn next(self) -> View {
-        View(self.0 + 1)
+        View(self.0.saturating_add(1))
     }
 }
 
@@ -46,8 +49,11 @@ pub struct Seq(pub u64);
 
 impl Seq {
     /// The sequence number after this one.
+    ///
+    /// Saturates at `u64::MAX`, so a sequence number chosen by a Byzantine
+    /// peer cannot overflow.
     pub fn next(self) -> Seq {
-        Seq(self.0 + 1)
+        Seq(self.0.saturating_add(1))
     }
 }
 

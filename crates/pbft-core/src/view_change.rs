@@ -232,8 +232,9 @@ fn determine(view: View, vcs: &[&ViewChange]) -> Determined {
         }
     }
     let max_s = chosen.keys().next_back().copied().unwrap_or(min_s);
-    let pre_prepares = (min_s.0 + 1..=max_s.0)
-        .map(Seq)
+    // min_s + 1 ..= max_s, written so that it cannot overflow.
+    let pre_prepares = (min_s.0..max_s.0)
+        .map(|n| Seq(n + 1))
         .map(|seq| match chosen.get(&seq) {
             Some(pp) => PrePrepare {
                 view,
@@ -251,9 +252,16 @@ fn determine(view: View, vcs: &[&ViewChange]) -> Determined {
 }
 
 impl<S: Service> Replica<S> {
-    /// One tick: fires the view-change timer when it is due.
+    /// The view-change timeout before any doubling.
+    pub(crate) fn vc_base_timeout(&self) -> u64 {
+        self.vc.base_timeout
+    }
+
+    /// One tick: fires the view-change timer when it is due, and asks for
+    /// state when this replica is behind.
     pub(crate) fn on_tick(&mut self, out: &mut Vec<Output>) {
         self.ticks += 1;
+        self.fetch_if_behind(out);
         let due = self.vc.deadline.is_some_and(|d| self.ticks >= d);
         if due {
             if !self.vc.active {

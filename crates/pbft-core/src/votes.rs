@@ -73,6 +73,15 @@ impl Votes {
             })
     }
 
+    /// The digest at least `quorum` distinct replicas voted for, if any.
+    pub fn quorum_digest(&self, quorum: usize) -> Option<Digest> {
+        self.by_replica
+            .iter()
+            .flatten()
+            .map(|(d, _)| *d)
+            .find(|d| self.matching(*d) >= quorum)
+    }
+
     /// How many distinct replicas voted at all.
     pub fn len(&self) -> usize {
         self.by_replica.iter().filter(|vote| vote.is_some()).count()

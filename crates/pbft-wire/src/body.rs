@@ -104,11 +104,16 @@ pub enum Body {
     PbftViewChange(WireViewChange),
     /// `<NEW-VIEW, v+1, V, O>` (§4.4).
     PbftNewView(WireNewView),
+    /// A replica that is behind asks for state.
+    PbftFetchState(WireFetchState),
+    /// A stable checkpoint's state, its proof, and the committed batches
+    /// after it.
+    PbftState(WireState),
 }
 
 impl Body {
     /// Every `type` value, in declaration order.
-    pub const TYPES: [&'static str; 14] = [
+    pub const TYPES: [&'static str; 16] = [
         "init",
         "init_ok",
         "pbft_request",
@@ -123,6 +128,8 @@ impl Body {
         "pbft_checkpoint",
         "pbft_view_change",
         "pbft_new_view",
+        "pbft_fetch_state",
+        "pbft_state",
     ];
 
     /// The body's `type` value.
@@ -142,6 +149,8 @@ impl Body {
             Body::PbftCheckpoint(_) => 11,
             Body::PbftViewChange(_) => 12,
             Body::PbftNewView(_) => 13,
+            Body::PbftFetchState(_) => 14,
+            Body::PbftState(_) => 15,
         };
         Body::TYPES[index]
     }
@@ -162,6 +171,8 @@ impl Body {
             Body::PbftCheckpoint(m) => m.msg_id,
             Body::PbftViewChange(m) => m.msg_id,
             Body::PbftNewView(m) => m.msg_id,
+            Body::PbftFetchState(m) => m.msg_id,
+            Body::PbftState(m) => m.msg_id,
         }
     }
 
@@ -403,6 +414,59 @@ pub struct WireNewView {
     /// The signed `pbft_pre_prepare` bodies they determine.
     pub pre_prepares: Vec<Body>,
     /// The new primary's signature (see [`WireVote::signature`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub signature: Option<Signature>,
+}
+
+/// The body of `pbft_fetch_state`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireFetchState {
+    /// The message's id, when the sender numbers its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<u64>,
+    /// The stable checkpoint the sender knows it lacks.
+    pub sequence_number: u64,
+    /// The sender's node id.
+    pub replica: String,
+    /// The sender's signature (see [`WireVote::signature`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub signature: Option<Signature>,
+}
+
+/// A committed certificate inside a state transfer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireCommitted {
+    /// The primary's signed `pbft_pre_prepare` body.
+    pub pre_prepare: Box<Body>,
+    /// `2f + 1` signed `pbft_commit` bodies from distinct replicas.
+    pub commits: Vec<Body>,
+}
+
+/// The body of `pbft_state`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WireState {
+    /// The message's id, when the sender numbers its messages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msg_id: Option<u64>,
+    /// The sender's node id.
+    pub replica: String,
+    /// The stable checkpoint, with its proof.
+    pub checkpoint: WireStableCheckpoint,
+    /// The service's snapshot, as hex.
+    pub service: String,
+    /// The client table's snapshot, as hex.
+    pub clients: String,
+    /// Committed certificates for the numbers after the checkpoint.
+    pub committed: Vec<WireCommitted>,
+    /// The sender's signature (see [`WireVote::signature`]).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -1,18 +1,21 @@
 //! Conversions between wire bodies and the core's values.
 
 use std::fmt;
+
+use pbft_core::hex;
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, CheckpointVote, ExecResult, Message, NewView, PrePrepare, PreparedCertificate,
-    ReplicaId, Request, Seq, Signature, Signed, SlotStatus, StableCheckpoint, View, ViewChange,
-    Vote,
+    Batch, CheckpointVote, CommittedCertificate, ExecResult, FetchState, Message, NewView,
+    PrePrepare, PreparedCertificate, ReplicaId, Request, Seq, Signature, Signed, SlotStatus,
+    StableCheckpoint, StateTransfer, View, ViewChange, Vote,
 };
 use serde_json::Value;
 
 use crate::body::{
-    Body, StatusOk, WireCheckpoint, WireForward, WireNewView, WirePrePrepare, WirePrepared,
-    WireRequest, WireStableCheckpoint, WireViewChange, WireVote,
+    Body, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward, WireNewView,
+    WirePrePrepare, WirePrepared, WireRequest, WireStableCheckpoint, WireState, WireViewChange,
+    WireVote,
 };
 use crate::directory::Directory;
 
@@ -23,6 +26,8 @@ pub enum PeerError {
     UnknownReplica(String),
     /// The body is a client-facing type, not a replica message.
     NotAPeerMessage(&'static str),
+    /// A state snapshot field is not hex.
+    BadSnapshot(&'static str, String),
 }
 
 impl fmt::Display for PeerError {
@@ -34,6 +39,7 @@ impl fmt::Display for PeerError {
             PeerError::NotAPeerMessage(kind) => {
                 write!(f, "{kind} is not a replica-to-replica message")
             }
+            PeerError::BadSnapshot(field, e) => write!(f, "field `{field}` is not hex: {e}"),
         }
     }
 }
@@ -72,11 +78,7 @@ impl Directory {
                 msg_id,
                 new_view: vc.new_view.0,
                 replica: self.wire_name(vc.replica)?,
-                checkpoint: WireStableCheckpoint {
-                    sequence_number: vc.checkpoint.seq.0,
-                    digest: vc.checkpoint.digest,
-                    proof: self.bodies(&vc.checkpoint.proof)?,
-                },
+                checkpoint: self.wire_stable(&vc.checkpoint)?,
                 prepared: vc
                     .prepared
                     .iter()
@@ -96,6 +98,46 @@ impl Directory {
                 pre_prepares: self.bodies(&nv.pre_prepares)?,
                 signature,
             }),
+            Message::FetchState(fetch) => Body::PbftFetchState(WireFetchState {
+                msg_id,
+                sequence_number: fetch.seq.0,
+                replica: self.wire_name(fetch.replica)?,
+                signature,
+            }),
+            Message::State(st) => Body::PbftState(WireState {
+                msg_id,
+                replica: self.wire_name(st.replica)?,
+                checkpoint: self.wire_stable(&st.checkpoint)?,
+                service: hex::encode(&st.service),
+                clients: hex::encode(&st.clients),
+                committed: st
+                    .committed
+                    .iter()
+                    .map(|cert| {
+                        Ok(WireCommitted {
+                            pre_prepare: Box::new(self.message_to_body(&cert.pre_prepare, None)?),
+                            commits: self.bodies(&cert.commits)?,
+                        })
+                    })
+                    .collect::<Result<_, PeerError>>()?,
+                signature,
+            }),
+        })
+    }
+
+    fn wire_stable(&self, cp: &StableCheckpoint) -> Result<WireStableCheckpoint, PeerError> {
+        Ok(WireStableCheckpoint {
+            sequence_number: cp.seq.0,
+            digest: cp.digest,
+            proof: self.bodies(&cp.proof)?,
+        })
+    }
+
+    fn core_stable(&self, cp: &WireStableCheckpoint) -> Result<StableCheckpoint, PeerError> {
+        Ok(StableCheckpoint {
+            seq: Seq(cp.sequence_number),
+            digest: cp.digest,
+            proof: self.messages(&cp.proof)?,
         })
     }
 
@@ -140,11 +182,7 @@ impl Directory {
             Body::PbftViewChange(vc) => (
                 Message::ViewChange(ViewChange {
                     new_view: View(vc.new_view),
-                    checkpoint: StableCheckpoint {
-                        seq: Seq(vc.checkpoint.sequence_number),
-                        digest: vc.checkpoint.digest,
-                        proof: self.messages(&vc.checkpoint.proof)?,
-                    },
+                    checkpoint: self.core_stable(&vc.checkpoint)?,
                     prepared: vc
                         .prepared
                         .iter()
@@ -166,6 +204,32 @@ impl Directory {
                     pre_prepares: self.messages(&nv.pre_prepares)?,
                 }),
                 nv.signature,
+            ),
+            Body::PbftFetchState(fetch) => (
+                Message::FetchState(FetchState {
+                    seq: Seq(fetch.sequence_number),
+                    replica: self.core_id(&fetch.replica)?,
+                }),
+                fetch.signature,
+            ),
+            Body::PbftState(st) => (
+                Message::State(StateTransfer {
+                    checkpoint: self.core_stable(&st.checkpoint)?,
+                    service: Arc::new(snapshot(&st.service, "service")?),
+                    clients: Arc::new(snapshot(&st.clients, "clients")?),
+                    committed: st
+                        .committed
+                        .iter()
+                        .map(|cert| {
+                            Ok(CommittedCertificate {
+                                pre_prepare: self.body_to_message(&cert.pre_prepare)?,
+                                commits: self.messages(&cert.commits)?,
+                            })
+                        })
+                        .collect::<Result<_, PeerError>>()?,
+                    replica: self.core_id(&st.replica)?,
+                }),
+                st.signature,
             ),
             other => return Err(PeerError::NotAPeerMessage(other.type_name())),
         };
@@ -208,6 +272,10 @@ impl Directory {
             replica,
         })
     }
+}
+
+fn snapshot(text: &str, field: &'static str) -> Result<Vec<u8>, PeerError> {
+    hex::parse_vec(text).map_err(|e| PeerError::BadSnapshot(field, e.to_string()))
 }
 
 fn wire_request(request: &Request) -> WireRequest {

@@ -37,8 +37,9 @@ mod directory;
 mod hex;
 
 pub use body::{
-    Body, Envelope, StatusOk, WireCheckpoint, WireForward, WireNewView, WirePrePrepare,
-    WirePrepared, WireRequest, WireStableCheckpoint, WireViewChange, WireVote,
+    Body, Envelope, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward,
+    WireNewView, WirePrePrepare, WirePrepared, WireRequest, WireStableCheckpoint, WireState,
+    WireViewChange, WireVote,
 };
 pub use code::ErrorCode;
 pub use convert::{request_from_body, result_to_json, status_ok_body, PeerError, RequestError};

@@ -9,8 +9,9 @@ use pbft_core::{
 };
 use pbft_wire::{
     decode, encode, request_from_body, result_to_json, status_ok_body, Body, Directory, Envelope,
-    PeerError, RequestError, StatusOk, WireCheckpoint, WireForward, WireNewView, WirePrePrepare,
-    WirePrepared, WireRequest, WireStableCheckpoint, WireViewChange, WireVote,
+    PeerError, RequestError, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward,
+    WireNewView, WirePrePrepare, WirePrepared, WireRequest, WireStableCheckpoint, WireState,
+    WireViewChange, WireVote,
 };
 use serde_json::{json, Value};
 
@@ -162,7 +163,7 @@ fn every_body() -> Vec<Body> {
         Body::PbftCommit(WireVote {
             msg_id: None,
             signature: None,
-            ..vote
+            ..vote.clone()
         }),
         Body::PbftCheckpoint(checkpoint.clone()),
         Body::PbftViewChange(view_change.clone()),
@@ -170,8 +171,30 @@ fn every_body() -> Vec<Body> {
             msg_id: Some(3),
             view: 1,
             view_changes: vec![Body::PbftViewChange(view_change)],
-            pre_prepares: vec![Body::PbftPrePrepare(pre_prepare)],
+            pre_prepares: vec![Body::PbftPrePrepare(pre_prepare.clone())],
             signature: Some(Signature([8; 64])),
+        }),
+        Body::PbftFetchState(WireFetchState {
+            msg_id: None,
+            sequence_number: 8,
+            replica: "n4".into(),
+            signature: None,
+        }),
+        Body::PbftState(WireState {
+            msg_id: None,
+            replica: "n1".into(),
+            checkpoint: WireStableCheckpoint {
+                sequence_number: 128,
+                digest: digest(4),
+                proof: vec![Body::PbftCheckpoint(checkpoint.clone())],
+            },
+            service: "00ff".into(),
+            clients: String::new(),
+            committed: vec![WireCommitted {
+                pre_prepare: Box::new(Body::PbftPrePrepare(pre_prepare.clone())),
+                commits: vec![Body::PbftCommit(vote.clone())],
+            }],
+            signature: Some(Signature([2; 64])),
         }),
     ]
 }

@@ -1,0 +1,289 @@
+//! State transfer: a replica that is behind catches up from its peers.
+//!
+//! A replica learns it is behind when a quorum proves a checkpoint it has
+//! not reached, when `f + 1` peers announce checkpoints beyond its window,
+//! or when a new view starts from a checkpoint it lacks. On its next tick
+//! it asks its peers for state. A peer answers with its stable checkpoint:
+//! the snapshots, the proof that `2f + 1` replicas signed their digest, and
+//! a committed certificate for every number it executed after it. The
+//! replica checks the proof and the digest, restores the state, and then
+//! executes the committed batches in order, so it never executes anything
+//! out of order and never trusts a single peer. The others never wait for
+//! it.
+
+use crate::auth::Signature;
+use crate::canonical::state_bytes;
+use crate::certificate::{CertificateError, CommittedCertificate};
+use crate::checkpoint::Snapshot;
+use crate::client::ClientTable;
+use crate::digest::Digest;
+use crate::message::{FetchState, Message, Signed, StateTransfer, Vote};
+use crate::output::{Destination, Output};
+use crate::rejection::Rejection;
+use crate::replica::Replica;
+use crate::service::Service;
+use crate::types::{ReplicaId, Seq};
+
+/// Why a state transfer was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateError {
+    /// The checkpoint is not above what this replica already executed.
+    Stale {
+        /// The checkpoint offered.
+        offered: Seq,
+        /// This replica's last executed number.
+        executed: Seq,
+    },
+    /// The checkpoint's proof does not check.
+    Proof(CertificateError),
+    /// The snapshots do not hash to the proven digest.
+    DigestMismatch,
+    /// The snapshots do not decode.
+    Snapshot(String),
+}
+
+impl std::fmt::Display for StateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateError::Stale { offered, executed } => {
+                write!(f, "checkpoint {offered} is not above executed {executed}")
+            }
+            StateError::Proof(e) => write!(f, "checkpoint proof: {e}"),
+            StateError::DigestMismatch => f.write_str("the state does not match its digest"),
+            StateError::Snapshot(e) => write!(f, "the snapshot does not decode: {e}"),
+        }
+    }
+}
+
+/// State-transfer bookkeeping of one replica.
+#[derive(Clone, Debug)]
+pub(crate) struct Transfer {
+    /// The highest checkpoint this replica knows it lacks.
+    target: Option<Seq>,
+    /// The tick of the last request for state.
+    last_fetch: Option<u64>,
+    /// The tick each peer was last served, to bound the work a peer can
+    /// demand.
+    served: Vec<Option<u64>>,
+    /// The highest checkpoint each peer announced beyond the window.
+    ahead: Vec<Option<Seq>>,
+}
+
+impl Transfer {
+    pub(crate) fn new(n: usize) -> Transfer {
+        Transfer {
+            target: None,
+            last_fetch: None,
+            served: vec![None; n],
+            ahead: vec![None; n],
+        }
+    }
+}
+
+impl<S: Service> Replica<S> {
+    /// Notes that a proven checkpoint at `seq` lies beyond this replica's
+    /// state. The request for state goes out on the next tick, so a
+    /// replica that merely runs a little late catches up by itself.
+    pub(crate) fn note_behind(&mut self, seq: Seq) {
+        if seq > self.last_executed && !matches!(self.transfer.target, Some(t) if t >= seq) {
+            self.transfer.target = Some(seq);
+        }
+    }
+
+    /// A peer announced a checkpoint beyond this replica's window. Once
+    /// `f + 1` have, at least one honest replica is that far ahead.
+    pub(crate) fn note_ahead(&mut self, from: ReplicaId, seq: Seq) {
+        let slot = &mut self.transfer.ahead[from.index()];
+        if !matches!(*slot, Some(s) if s >= seq) {
+            *slot = Some(seq);
+        }
+        let mut claims: Vec<Seq> = self.transfer.ahead.iter().flatten().copied().collect();
+        claims.sort_unstable_by(|a, b| b.cmp(a));
+        if let Some(&seq) = claims.get(self.quorums.weak() - 1) {
+            self.note_behind(seq);
+        }
+    }
+
+    /// On each tick: asks for state when behind, at most once per
+    /// view-change timeout.
+    pub(crate) fn fetch_if_behind(&mut self, out: &mut Vec<Output>) {
+        let Some(target) = self.transfer.target else {
+            return;
+        };
+        if target <= self.last_executed {
+            self.transfer.target = None;
+            return;
+        }
+        let wait = self.config_timeout();
+        if self
+            .transfer
+            .last_fetch
+            .is_some_and(|t| self.ticks < t.saturating_add(wait))
+        {
+            return;
+        }
+        self.transfer.last_fetch = Some(self.ticks);
+        let fetch = FetchState {
+            seq: target,
+            replica: self.id,
+        };
+        self.send(Destination::Others, Message::FetchState(fetch), out);
+    }
+
+    /// A peer asks for state: answer with the stable checkpoint if it is at
+    /// least what the peer lacks.
+    pub(crate) fn on_fetch_state(
+        &mut self,
+        from: ReplicaId,
+        fetch: FetchState,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        if fetch.replica != from {
+            return Err(Rejection::SenderMismatch {
+                claimed: fetch.replica,
+            });
+        }
+        let stable = self.checkpoints.stable.clone();
+        if stable.seq == Seq(0) || stable.seq < fetch.seq {
+            // Nothing to offer yet; a peer further ahead will answer.
+            return Ok(());
+        }
+        let wait = self.config_timeout();
+        let last = &mut self.transfer.served[from.index()];
+        if last.is_some_and(|t| self.ticks < t.saturating_add(wait)) {
+            return Err(Rejection::TooFrequent);
+        }
+        *last = Some(self.ticks);
+        let Some(snapshot) = self.checkpoints.own_snapshot(stable.seq).cloned() else {
+            return Ok(());
+        };
+        let committed = self.committed_after(stable.seq);
+        let state = StateTransfer {
+            checkpoint: stable,
+            service: snapshot.service,
+            clients: snapshot.clients,
+            committed,
+            replica: self.id,
+        };
+        self.send(Destination::Replica(from), Message::State(state), out);
+        Ok(())
+    }
+
+    /// Committed certificates for the executed numbers after `seq`.
+    fn committed_after(&self, seq: Seq) -> Vec<CommittedCertificate> {
+        let mut certs = Vec::new();
+        for (n, slot) in self.log.after(seq) {
+            let (Some(pp), true) = (&slot.pre_prepare, slot.committed) else {
+                break;
+            };
+            let commits = slot
+                .commits
+                .signed_for(pp.digest)
+                .map(|(replica, signature)| Signed {
+                    message: Message::Commit(Vote {
+                        view: pp.view,
+                        seq: n,
+                        digest: pp.digest,
+                        replica,
+                    }),
+                    signature,
+                })
+                .collect();
+            certs.push(CommittedCertificate {
+                pre_prepare: Signed {
+                    message: Message::PrePrepare(pp.clone()),
+                    signature: slot.pre_prepare_signature,
+                },
+                commits,
+            });
+        }
+        certs
+    }
+
+    /// State from a peer: checked against the proof, then restored.
+    pub(crate) fn on_state(
+        &mut self,
+        from: ReplicaId,
+        state: StateTransfer,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        if state.replica != from {
+            return Err(Rejection::SenderMismatch {
+                claimed: state.replica,
+            });
+        }
+        let checkpoint = state.checkpoint;
+        let seq = checkpoint.seq;
+        if seq <= self.last_executed {
+            return Err(Rejection::InvalidState(StateError::Stale {
+                offered: seq,
+                executed: self.last_executed,
+            }));
+        }
+        checkpoint
+            .check(&self.quorums, &*self.auth)
+            .map_err(|e| Rejection::InvalidState(StateError::Proof(e)))?;
+        let digest = Digest::of(&state_bytes(&state.service, &state.clients));
+        if digest != checkpoint.digest {
+            return Err(Rejection::InvalidState(StateError::DigestMismatch));
+        }
+        // Decode the client table first, so that a bad snapshot changes
+        // nothing.
+        let mut clients = ClientTable::default();
+        clients
+            .restore(&state.clients)
+            .map_err(|e| Rejection::InvalidState(StateError::Snapshot(e)))?;
+        self.service
+            .restore(&state.service)
+            .map_err(|e| Rejection::InvalidState(StateError::Snapshot(e)))?;
+        self.clients.replace_replies(clients);
+        self.last_executed = seq;
+        self.last_assigned = self.last_assigned.max(seq);
+        let snapshot = Snapshot {
+            digest,
+            service: state.service,
+            clients: state.clients,
+        };
+        out.push(Output::Restored { seq, digest });
+        self.checkpoints.install(checkpoint, snapshot);
+        self.collect_garbage(seq, out);
+        if self.transfer.target.is_some_and(|t| t <= seq) {
+            self.transfer.target = None;
+        }
+        self.adopt_committed(seq, state.committed);
+        Ok(())
+    }
+
+    /// Takes the committed batches after a restored checkpoint, in order,
+    /// stopping at the first that does not check or leaves a gap; the
+    /// caller's `step` then executes them in order.
+    fn adopt_committed(&mut self, after: Seq, certs: Vec<CommittedCertificate>) {
+        let mut next = after.next();
+        for cert in certs {
+            let Some(pp) = cert.pre_prepare().cloned() else {
+                return;
+            };
+            if pp.seq != next || cert.check(&self.quorums, &*self.auth).is_err() {
+                return;
+            }
+            let signature: Option<Signature> = cert.pre_prepare.signature;
+            let view = self.view;
+            let slot = self.log.slot_mut(view, pp.seq);
+            slot.reset(view, None);
+            slot.pre_prepare = Some(pp);
+            slot.pre_prepare_signature = signature;
+            slot.commit_sent = true;
+            slot.committed = true;
+            next = next.next();
+        }
+    }
+
+    fn config_timeout(&self) -> u64 {
+        self.vc_base_timeout()
+    }
+
+    /// The checkpoint this replica knows it lacks, if any.
+    pub fn behind(&self) -> Option<Seq> {
+        self.transfer.target
+    }
+}

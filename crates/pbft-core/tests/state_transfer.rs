@@ -1,0 +1,170 @@
+//! State transfer: a replica that fell behind, or restarted with empty
+//! memory, catches up from its peers without executing anything out of
+//! order, and refuses state that does not match what a quorum signed.
+
+mod common;
+
+use common::*;
+use pbft_core::{
+    Cluster, ClusterAuth, Config, KvService, Message, Output, Rejection, ReplicaId, Seq, Signed,
+    StateError, StateTransfer,
+};
+
+fn cluster_k4() -> Cluster<KvService> {
+    let config = Config::new(4).with_checkpoint_interval(4);
+    Cluster::new(&config, ClusterAuth::Seeded(11), |_| KvService::default()).expect("valid")
+}
+
+/// Submits requests `from..=to` to the primary, one at a time, ticking
+/// between them so that timers and state requests run.
+fn run(c: &mut Cluster<KvService>, from: u64, to: u64) {
+    for t in from..=to {
+        c.submit(R0, req("c1", t, &format!("set k{}={t}", t % 3)));
+        c.stabilize();
+        c.tick_all();
+        c.stabilize();
+    }
+}
+
+/// What replica `r` did, in order: restored checkpoints and executed
+/// numbers.
+fn progress(events: &[pbft_core::Event], r: ReplicaId) -> Vec<(&'static str, u64)> {
+    events
+        .iter()
+        .filter(|e| e.replica == r)
+        .filter_map(|e| match &e.output {
+            Output::Restored { seq, .. } => Some(("restored", seq.0)),
+            Output::Executed(x) => Some(("executed", x.seq.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_in_step(c: &Cluster<KvService>, r: ReplicaId) {
+    let (a, b) = (c.replica(R0), c.replica(r));
+    assert_eq!(b.last_executed(), a.last_executed(), "{r} executed as far");
+    assert_eq!(b.service(), a.service(), "{r} has the same state");
+    assert_eq!(b.stable_checkpoint().digest, a.stable_checkpoint().digest);
+}
+
+#[test]
+fn a_cut_off_replica_catches_up_from_a_checkpoint_beyond_its_window() {
+    let mut c = cluster_k4();
+    c.set_filter(|e| e.to != R3);
+    run(&mut c, 1, 12);
+    assert_eq!(c.replica(R3).last_executed(), Seq(0));
+    assert_eq!(
+        c.replica(R0).stable_checkpoint().seq,
+        Seq(12),
+        "the others moved on"
+    );
+    c.clear_filter();
+    c.take_events();
+    run(&mut c, 13, 20);
+    let events = c.take_events();
+    assert_in_step(&c, R3);
+    let steps = progress(&events, R3);
+    assert_eq!(steps.first().map(|s| s.0), Some("restored"), "{steps:?}");
+    // After the restore, execution goes on strictly in order.
+    let mut last = 0;
+    for (what, seq) in steps {
+        if what == "executed" {
+            assert_eq!(seq, last + 1, "in order");
+        }
+        last = seq;
+    }
+}
+
+#[test]
+fn a_replica_that_missed_commits_in_its_window_catches_up() {
+    let mut c = cluster_k4();
+    // R3 never hears a commit for number 3, so it cannot execute 3 or
+    // anything after it by itself.
+    c.set_filter(|e| {
+        !(e.to == R3 && matches!(&e.signed.message, Message::Commit(v) if v.seq == Seq(3)))
+    });
+    run(&mut c, 1, 10);
+    let events = c.take_events();
+    let steps = progress(&events, R3);
+    assert_eq!(&steps[..2], [("executed", 1), ("executed", 2)]);
+    assert_eq!(
+        steps[2].0, "restored",
+        "number 3 came with the state: {steps:?}"
+    );
+    assert_in_step(&c, R3);
+}
+
+#[test]
+fn a_replica_restarted_with_empty_memory_catches_up() {
+    let mut c = cluster_k4();
+    run(&mut c, 1, 10);
+    c.restart(R2, KvService::default()).expect("member");
+    assert_eq!(c.replica(R2).last_executed(), Seq(0));
+    run(&mut c, 11, 20);
+    assert_in_step(&c, R2);
+    assert_eq!(c.replica(R2).service().get("k1"), Some("19"));
+}
+
+/// A genuine state message from R1 to R3 after R3 was cut off, and the
+/// cluster with R3 not yet restored.
+fn genuine_state() -> (Cluster<KvService>, StateTransfer) {
+    let mut c = cluster_k4();
+    c.set_filter(|e| e.to != R3);
+    run(&mut c, 1, 8);
+    let captured = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let keep = std::rc::Rc::clone(&captured);
+    c.set_filter(move |e| {
+        if let Message::State(st) = &e.signed.message {
+            keep.borrow_mut().get_or_insert(st.clone());
+            return false;
+        }
+        true
+    });
+    run(&mut c, 9, 16);
+    let state = captured.take().expect("a peer answered with state");
+    c.clear_filter();
+    c.take_events();
+    (c, state)
+}
+
+fn offer(c: &mut Cluster<KvService>, state: StateTransfer) -> Vec<Rejection> {
+    let from = state.replica;
+    let signed: Signed = c.replica(from).sign(Message::State(state));
+    c.inject_signed(from, R3, signed);
+    c.set_filter(|e| e.to == R3 && matches!(e.signed.message, Message::State(_)));
+    c.stabilize();
+    c.clear_filter();
+    rejections(&c.take_events(), R3)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+#[test]
+fn state_that_does_not_match_its_proof_is_refused() {
+    let (mut c, good) = genuine_state();
+    assert!(good.checkpoint.seq > Seq(0));
+
+    let mut altered = good.clone();
+    let mut service = (*altered.service).clone();
+    service.push(0);
+    altered.service = std::sync::Arc::new(service);
+    assert_eq!(
+        offer(&mut c, altered),
+        [Rejection::InvalidState(StateError::DigestMismatch)]
+    );
+
+    let mut unproven = good.clone();
+    unproven.checkpoint.proof.truncate(2);
+    assert!(matches!(
+        offer(&mut c, unproven)[..],
+        [Rejection::InvalidState(StateError::Proof(_))]
+    ));
+
+    assert!(offer(&mut c, good.clone()).is_empty());
+    assert_eq!(c.replica(R3).last_executed(), good.checkpoint.seq);
+    assert!(matches!(
+        offer(&mut c, good)[..],
+        [Rejection::InvalidState(StateError::Stale { .. })]
+    ));
+}
