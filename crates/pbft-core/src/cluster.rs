@@ -11,6 +11,7 @@ use std::fmt;
 use crate::auth::{Ed25519Auth, KeyError, Unauthenticated};
 use crate::config::{Config, ConfigError};
 use crate::message::{Message, Signed};
+use crate::network::{FaultyNetwork, NetworkFaults};
 use crate::output::{Destination, Input, Output};
 use crate::replica::Replica;
 use crate::request::Request;
@@ -80,6 +81,7 @@ pub struct Cluster<S> {
     in_flight: VecDeque<Envelope>,
     events: Vec<Event>,
     filter: Option<Filter>,
+    faults: Option<FaultyNetwork>,
     delivered: u64,
     scratch: Vec<Output>,
 }
@@ -131,6 +133,7 @@ impl<S: Service> Cluster<S> {
             in_flight: VecDeque::new(),
             events: Vec::new(),
             filter: None,
+            faults: None,
             delivered: 0,
             scratch: Vec::new(),
         })
@@ -224,9 +227,33 @@ impl<S: Service> Cluster<S> {
         self.filter = None;
     }
 
-    /// Delivers the oldest message in flight. Returns false when none is.
+    /// Makes the network lose, duplicate and reorder messages as `faults`
+    /// says, or (with `None`) deliver every message once, in order.
+    pub fn set_faults(&mut self, faults: Option<NetworkFaults>) {
+        self.faults = faults.map(FaultyNetwork::new);
+    }
+
+    /// Delivers the next message in flight: the oldest, unless faults
+    /// reorder them. Returns false when none is in flight.
     pub fn deliver_next(&mut self) -> bool {
-        let Some(envelope) = self.in_flight.pop_front() else {
+        let envelope = match self.faults.as_mut() {
+            None => self.in_flight.pop_front(),
+            Some(network) if !self.in_flight.is_empty() => {
+                let decision = network.decide(self.in_flight.len());
+                let envelope = self.in_flight.remove(decision.index);
+                if decision.drop {
+                    return true;
+                }
+                if decision.duplicate {
+                    if let Some(copy) = envelope.clone() {
+                        self.in_flight.push_back(copy);
+                    }
+                }
+                envelope
+            }
+            Some(_) => None,
+        };
+        let Some(envelope) = envelope else {
             return false;
         };
         if let Some(filter) = self.filter.as_mut() {

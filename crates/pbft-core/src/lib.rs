@@ -141,6 +141,7 @@ mod execute;
 pub mod hex;
 mod log;
 mod message;
+mod network;
 mod normal;
 mod output;
 mod quorum;
@@ -166,6 +167,7 @@ pub use message::{
     CheckpointVote, FetchState, Message, NewView, Phase, PrePrepare, Signed, StateTransfer,
     ViewChange, Vote,
 };
+pub use network::NetworkFaults;
 pub use output::{Destination, Executed, Input, Ordered, Output, Refusal};
 pub use quorum::Quorums;
 pub use rejection::Rejection;
