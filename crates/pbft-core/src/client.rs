@@ -318,15 +318,15 @@ impl<S: Service> Replica<S> {
     }
 
     fn propose_one(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) {
-        if ack {
+        let at = out.len();
+        let acked = ack.then(|| request.clone());
+        let seq = self.propose(Batch::single(request), out);
+        if let Some(request) = acked {
             self.clients.note_acked(&request);
-            out.push(Output::Ordered(Ordered {
-                request: request.clone(),
-                view: self.view,
-                seq: self.last_assigned.next(),
-            }));
+            // The acknowledgement goes before the pre-prepare it announces.
+            let view = self.view;
+            out.insert(at, Output::Ordered(Ordered { request, view, seq }));
         }
-        self.propose(Batch::single(request), out);
     }
 
     /// Proposes held-back requests while the window has room.

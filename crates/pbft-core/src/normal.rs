@@ -28,7 +28,12 @@ impl<S: Service> Replica<S> {
     /// multicasts the pre-prepare. Returns the number assigned.
     pub(crate) fn propose(&mut self, batch: Batch, out: &mut Vec<Output>) -> Seq {
         debug_assert!(self.is_primary());
-        let seq = self.last_assigned.next();
+        let mut seq = self.last_assigned.next();
+        // Numbers already holding a pre-prepare in this view (adopted with
+        // a state transfer, say) are never assigned twice.
+        while self.log.get(seq).is_some_and(|s| s.pre_prepare.is_some()) && seq < Seq(u64::MAX) {
+            seq = seq.next();
+        }
         self.last_assigned = seq;
         let pp = PrePrepare::new(self.view, seq, Arc::new(batch));
         for request in pp.batch.requests() {
@@ -36,7 +41,6 @@ impl<S: Service> Replica<S> {
         }
         let signature = self.send(Destination::Others, Message::PrePrepare(pp.clone()), out);
         let slot = self.log.slot_mut(self.view, seq);
-        assert!(slot.pre_prepare.is_none(), "primary reassigned {seq}");
         slot.pre_prepare = Some(pp);
         slot.pre_prepare_signature = signature;
         // With f = 0 no prepares are needed: the slot may already be prepared.

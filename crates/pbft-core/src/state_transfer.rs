@@ -274,6 +274,7 @@ impl<S: Service> Replica<S> {
             slot.pre_prepare_signature = signature;
             slot.commit_sent = true;
             slot.committed = true;
+            self.last_assigned = self.last_assigned.max(next);
             next = next.next();
         }
     }
