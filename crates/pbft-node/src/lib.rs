@@ -16,6 +16,8 @@ pub mod embedded;
 pub mod keys;
 pub mod lines;
 pub mod node;
+pub mod replica_node;
+pub mod runtime;
 
 use std::io::{self, BufRead, Write};
 

@@ -3,8 +3,11 @@
 use std::io::{self, BufReader};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use pbft_node::keys::KeyFile;
+use pbft_node::replica_node::{Auth, Settings};
 
 /// A PBFT node speaking JSON lines on stdin and stdout.
 ///
@@ -16,6 +19,39 @@ use clap::{Parser, Subcommand};
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
+    /// `embedded` hosts every replica in this process (the default);
+    /// `replica` runs exactly one replica, the `node_id` from init, which
+    /// talks to its peers in JSON lines.
+    #[arg(long, env = "PBFT_MODE", value_enum, default_value_t = Mode::Embedded)]
+    mode: Mode,
+    /// Replica mode: this replica's key file, from `pbft-node keygen`.
+    #[arg(long, env = "PBFT_KEYS")]
+    keys: Option<PathBuf>,
+    /// Replica mode: `none` runs without signatures. Only for a transport
+    /// that vouches for every sender: NOT safe against Byzantine peers.
+    #[arg(long, env = "PBFT_AUTH", value_enum)]
+    auth: Option<AuthMode>,
+    /// Replica mode: milliseconds per tick of the core's clock.
+    #[arg(long, default_value_t = 10)]
+    tick_ms: u64,
+    /// Replica mode: how long a backup waits for a request to execute
+    /// before it suspects the primary, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    view_change_timeout_ms: u64,
+    /// Replica mode: take a checkpoint every this many sequence numbers.
+    #[arg(long, default_value_t = pbft_core::DEFAULT_CHECKPOINT_INTERVAL)]
+    checkpoint_interval: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Embedded,
+    Replica,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AuthMode {
+    None,
 }
 
 #[derive(Subcommand, Debug)]
@@ -40,9 +76,74 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .target(env_logger::Target::Stderr)
         .init();
-    match args.command {
-        Some(Command::Keygen { node_ids, out }) => keygen(&node_ids, out),
-        None => serve(),
+    match (&args.command, args.mode) {
+        (Some(Command::Keygen { node_ids, out }), _) => keygen(node_ids, out.clone()),
+        (None, Mode::Embedded) if args.keys.is_some() || args.auth.is_some() => {
+            eprintln!(
+                "pbft-node: --keys and --auth apply to --mode replica; the embedded default \
+                 hosts every replica in one process and signs nothing"
+            );
+            ExitCode::from(2)
+        }
+        (None, Mode::Embedded) => serve(),
+        (None, Mode::Replica) => match replica_settings(&args) {
+            Ok(settings) => serve_replica(settings, &args),
+            Err(message) => {
+                eprintln!("pbft-node: {message}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+/// Checks replica mode's flags: authentication must be chosen knowingly.
+fn replica_settings(args: &Args) -> Result<Settings, String> {
+    let auth = match (&args.keys, args.auth) {
+        (Some(_), Some(_)) => {
+            return Err("give either --keys FILE or --auth none, not both".to_string())
+        }
+        (Some(path), None) => Auth::Keys(KeyFile::load(path).map_err(|e| e.to_string())?),
+        (None, Some(AuthMode::None)) => {
+            log::warn!(
+                "running WITHOUT authentication (--auth none): any sender can speak for any \
+                 replica; this is not safe against Byzantine peers"
+            );
+            Auth::None
+        }
+        (None, None) => {
+            return Err(
+                "replica mode needs to know how to authenticate its peers: generate \
+                 keys with `pbft-node keygen --node-ids n1,n2,n3,n4 --out keys/` and pass \
+                 --keys keys/<node>.keys.json, or pass --auth none to run unsigned over a \
+                 trusted transport"
+                    .to_string(),
+            )
+        }
+    };
+    if args.tick_ms == 0 {
+        return Err("--tick-ms must be at least 1".to_string());
+    }
+    if args.checkpoint_interval == 0 {
+        return Err("--checkpoint-interval must be at least 1".to_string());
+    }
+    Ok(Settings {
+        auth,
+        checkpoint_interval: args.checkpoint_interval,
+        view_change_timeout: (args.view_change_timeout_ms / args.tick_ms).max(1),
+    })
+}
+
+fn serve_replica(settings: Settings, args: &Args) -> ExitCode {
+    let stdin = BufReader::new(io::stdin());
+    let stdout = io::stdout().lock();
+    let tick = Duration::from_millis(args.tick_ms);
+    match pbft_node::runtime::serve(settings, tick, stdin, stdout) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            log::error!("stopping: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -1,0 +1,427 @@
+//! Replica mode: this process is exactly one replica, the `node_id` from
+//! `init`. Peer messages arrive on stdin as JSON lines from the other
+//! replicas and leave on stdout addressed to them; clients talk to it as
+//! to the embedded default, but results arrive when the cluster gets
+//! there.
+
+use std::collections::HashMap;
+
+use log::{info, warn};
+use pbft_core::{
+    Authenticator, Config, Input, KvService, Output, Refusal, Replica, ReplicaId, Request, Seq,
+    Unauthenticated,
+};
+use pbft_wire::{decode, request_from_body, status_ok_body, Body, Directory, Envelope, ErrorCode};
+
+use crate::keys::KeyFile;
+
+/// How replica mode authenticates its peers.
+#[derive(Clone, Debug)]
+pub enum Auth {
+    /// Ed25519 with this node's key file.
+    Keys(KeyFile),
+    /// No signatures: only for a transport that vouches for every sender.
+    None,
+}
+
+/// Replica-mode settings fixed at startup.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How peers are authenticated.
+    pub auth: Auth,
+    /// Checkpoint interval `K`.
+    pub checkpoint_interval: u64,
+    /// View-change timeout, in ticks.
+    pub view_change_timeout: u64,
+}
+
+/// The replica this process hosts, once `init` arrives.
+struct Hosted {
+    directory: Directory,
+    me: ReplicaId,
+    replica: Replica<KvService>,
+    /// Clients waiting here for a request's number: `(src, msg_id)`.
+    waiting: HashMap<Request, Vec<(String, u64)>>,
+}
+
+/// A replica-mode node: turns input lines and ticks into output lines.
+pub struct ReplicaNode {
+    settings: Settings,
+    hosted: Option<Hosted>,
+    next_msg_id: u64,
+    outputs: Vec<Output>,
+}
+
+impl ReplicaNode {
+    /// A node waiting for `init`.
+    pub fn new(settings: Settings) -> ReplicaNode {
+        ReplicaNode {
+            settings,
+            hosted: None,
+            next_msg_id: 0,
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Handles one input line; returns the lines to write, client replies
+    /// first. Never panics, whatever the line holds.
+    pub fn handle_line(&mut self, line: &str) -> Vec<Envelope> {
+        if line.trim().is_empty() {
+            return Vec::new();
+        }
+        let envelope = match decode(line) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                warn!("bad input line: {error}");
+                let (Some(code), Some(header)) = (error.code(), error.header()) else {
+                    return Vec::new();
+                };
+                // Peers are never answered with errors, so that two nodes
+                // cannot bounce errors forever.
+                if self.is_peer(&header.src) {
+                    return Vec::new();
+                }
+                let (src, dest, msg_id) = (
+                    self.own_name(&header.dest),
+                    header.src.clone(),
+                    header.msg_id,
+                );
+                return vec![self.error(src, dest, msg_id, code, error.to_string())];
+            }
+        };
+        self.handle(envelope)
+    }
+
+    /// One tick of time: timers, and requests for state.
+    pub fn tick(&mut self) -> Vec<Envelope> {
+        let Some(hosted) = self.hosted.as_mut() else {
+            return Vec::new();
+        };
+        hosted.replica.step(Input::Tick, &mut self.outputs);
+        self.drain()
+    }
+
+    fn handle(&mut self, envelope: Envelope) -> Vec<Envelope> {
+        let Envelope { src, dest, body } = envelope;
+        let me = self.own_name(&dest);
+        match body {
+            Body::Init {
+                msg_id,
+                node_id,
+                node_ids,
+            } => vec![self.init(me, src, msg_id, node_id, node_ids)],
+            Body::PbftRequest { msg_id, .. } | Body::PbftStatus { msg_id, .. }
+                if self.hosted.is_none() =>
+            {
+                let text = "the node is not initialised yet: send init first".to_string();
+                vec![self.error(
+                    me,
+                    src,
+                    Some(msg_id),
+                    ErrorCode::TemporarilyUnavailable,
+                    text,
+                )]
+            }
+            Body::PbftRequest { msg_id, .. } => match request_from_body(&src, &body) {
+                Ok(request) => self.request(src, msg_id, request),
+                Err(problem) => vec![self.error(
+                    me,
+                    src,
+                    Some(msg_id),
+                    ErrorCode::MalformedRequest,
+                    problem.to_string(),
+                )],
+            },
+            Body::PbftStatus {
+                msg_id,
+                sequence_number,
+            } => {
+                let Some(hosted) = self.hosted.as_ref() else {
+                    return Vec::new();
+                };
+                let status = hosted.replica.status(Seq(sequence_number));
+                let reply = status_ok_body(msg_id, self.next_msg_id(), &status);
+                vec![Envelope {
+                    src: me,
+                    dest: src,
+                    body: reply,
+                }]
+            }
+            reply if reply.is_reply() => {
+                warn!("ignored an unsolicited {} from {src}", reply.type_name());
+                Vec::new()
+            }
+            peer => self.peer(src, peer),
+        }
+    }
+
+    fn init(
+        &mut self,
+        me: String,
+        src: String,
+        msg_id: u64,
+        node_id: String,
+        node_ids: Vec<String>,
+    ) -> Envelope {
+        if self.hosted.is_some() {
+            let text = format!("already initialised as {me}");
+            return self.error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text);
+        }
+        match Hosted::new(&node_id, node_ids, &self.settings) {
+            Ok(hosted) => {
+                self.hosted = Some(hosted);
+                let reply = Body::InitOk {
+                    in_reply_to: msg_id,
+                    msg_id: self.next_msg_id(),
+                };
+                Envelope {
+                    src: node_id,
+                    dest: src,
+                    body: reply,
+                }
+            }
+            Err(text) => {
+                warn!("init refused: {text}");
+                self.error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text)
+            }
+        }
+    }
+
+    fn request(&mut self, src: String, msg_id: u64, request: Request) -> Vec<Envelope> {
+        let Some(hosted) = self.hosted.as_mut() else {
+            return Vec::new();
+        };
+        hosted
+            .waiting
+            .entry(request.clone())
+            .or_default()
+            .push((src, msg_id));
+        hosted
+            .replica
+            .step(Input::Request(request), &mut self.outputs);
+        self.drain()
+    }
+
+    fn peer(&mut self, src: String, body: Body) -> Vec<Envelope> {
+        let Some(hosted) = self.hosted.as_mut() else {
+            warn!(
+                "dropped a {} from {src}: not initialised yet",
+                body.type_name()
+            );
+            return Vec::new();
+        };
+        let Some(from) = hosted.directory.id_of(&src) else {
+            warn!(
+                "dropped a {} from {src}, which is not a replica",
+                body.type_name()
+            );
+            return Vec::new();
+        };
+        match hosted.directory.body_to_message(&body) {
+            Ok(signed) => {
+                hosted
+                    .replica
+                    .step(Input::Message { from, signed }, &mut self.outputs);
+                self.drain()
+            }
+            Err(problem) => {
+                warn!("dropped a {} from {src}: {problem}", body.type_name());
+                Vec::new()
+            }
+        }
+    }
+
+    /// Turns the replica's outputs into lines: client replies first, then
+    /// messages to peers.
+    fn drain(&mut self) -> Vec<Envelope> {
+        let mut replies = Vec::new();
+        let mut sends = Vec::new();
+        let outputs = std::mem::take(&mut self.outputs);
+        for output in outputs {
+            match output {
+                Output::Send { to, signed } => sends.push((to, signed)),
+                Output::Ordered(o) => {
+                    for (client, msg_id) in self.take_waiting(&o.request) {
+                        let body = Body::PbftRequestOk {
+                            in_reply_to: msg_id,
+                            msg_id: self.next_msg_id(),
+                            sequence_number: o.seq.0,
+                            view: o.view.0,
+                            phase: "pre-prepare".to_string(),
+                        };
+                        replies.push(self.envelope(client, body));
+                    }
+                }
+                Output::Refused { request, reason } => {
+                    let code = match reason {
+                        Refusal::InvalidOperation(_) => ErrorCode::MalformedRequest,
+                        Refusal::Stale { .. } => ErrorCode::Abort,
+                        Refusal::Overloaded => ErrorCode::TemporarilyUnavailable,
+                    };
+                    for (client, msg_id) in self.take_waiting(&request) {
+                        let me = self.own_name("");
+                        replies.push(self.error(
+                            me,
+                            client,
+                            Some(msg_id),
+                            code,
+                            reason.to_string(),
+                        ));
+                    }
+                }
+                Output::Executed(x) => {
+                    info!(
+                        "executed {} ({} requests) in {}",
+                        x.seq,
+                        x.batch.len(),
+                        x.view
+                    )
+                }
+                Output::Restored { seq, digest } => {
+                    info!("caught up from peers: restored checkpoint {seq} ({digest})")
+                }
+                Output::Rejected { from, kind, reason } => {
+                    let name = self.name_of(from);
+                    warn!("ignored a {kind} from {name}: {reason}");
+                }
+            }
+        }
+        for (to, signed) in sends {
+            let Some(hosted) = self.hosted.as_ref() else {
+                break;
+            };
+            let targets: Vec<ReplicaId> = match to {
+                pbft_core::Destination::Replica(r) => vec![r],
+                pbft_core::Destination::Others => (0..hosted.directory.len() as u32)
+                    .map(ReplicaId)
+                    .filter(|r| *r != hosted.me)
+                    .collect(),
+            };
+            for target in targets {
+                let dest = self.name_of(target);
+                let msg_id = self.next_msg_id();
+                let body = self
+                    .hosted
+                    .as_ref()
+                    .map(|h| h.directory.message_to_body(&signed, Some(msg_id)));
+                match body {
+                    Some(Ok(body)) => replies.push(self.envelope(dest, body)),
+                    Some(Err(problem)) => warn!("could not encode a message: {problem}"),
+                    None => {}
+                }
+            }
+        }
+        replies
+    }
+
+    fn take_waiting(&mut self, request: &Request) -> Vec<(String, u64)> {
+        self.hosted
+            .as_mut()
+            .and_then(|h| h.waiting.remove(request))
+            .unwrap_or_default()
+    }
+
+    fn is_peer(&self, src: &str) -> bool {
+        self.hosted
+            .as_ref()
+            .is_some_and(|h| h.directory.id_of(src).is_some())
+    }
+
+    fn name_of(&self, id: ReplicaId) -> String {
+        self.hosted
+            .as_ref()
+            .and_then(|h| h.directory.name_of(id))
+            .unwrap_or("?")
+            .to_string()
+    }
+
+    fn own_name(&self, addressed: &str) -> String {
+        match &self.hosted {
+            Some(h) => self.name_of(h.me),
+            None => addressed.to_string(),
+        }
+    }
+
+    fn envelope(&self, dest: String, body: Body) -> Envelope {
+        Envelope {
+            src: self.own_name(""),
+            dest,
+            body,
+        }
+    }
+
+    fn error(
+        &mut self,
+        src: String,
+        dest: String,
+        in_reply_to: Option<u64>,
+        code: ErrorCode,
+        text: String,
+    ) -> Envelope {
+        let body = Body::Error {
+            in_reply_to,
+            msg_id: Some(self.next_msg_id()),
+            code: code.code(),
+            text,
+        };
+        Envelope { src, dest, body }
+    }
+
+    fn next_msg_id(&mut self) -> u64 {
+        let id = self.next_msg_id;
+        self.next_msg_id += 1;
+        id
+    }
+}
+
+impl Hosted {
+    fn new(node_id: &str, node_ids: Vec<String>, settings: &Settings) -> Result<Hosted, String> {
+        let directory = Directory::new(node_ids).map_err(|e| format!("invalid node_ids: {e}"))?;
+        let me = directory
+            .id_of(node_id)
+            .ok_or_else(|| format!("node_id {node_id:?} is not in node_ids"))?;
+        let config = Config {
+            view_change_timeout: settings.view_change_timeout,
+            ..Config::new(directory.len()).with_checkpoint_interval(settings.checkpoint_interval)
+        };
+        let auth: Box<dyn Authenticator> = match &settings.auth {
+            Auth::Keys(file) => Box::new(
+                file.authenticator(node_id, &directory)
+                    .map_err(|e| e.to_string())?,
+            ),
+            Auth::None => Box::new(Unauthenticated),
+        };
+        let replica = Replica::new(&config, me, KvService::default(), BoxedAuth(auth))
+            .map_err(|e| e.to_string())?;
+        info!(
+            "replica {node_id} of {} (f = {}), view {}",
+            directory.len(),
+            replica.quorums().f(),
+            replica.view()
+        );
+        Ok(Hosted {
+            directory,
+            me,
+            replica,
+            waiting: HashMap::new(),
+        })
+    }
+}
+
+/// Lets a boxed authenticator be handed to the core.
+struct BoxedAuth(Box<dyn Authenticator>);
+
+impl Authenticator for BoxedAuth {
+    fn sign(&self, message: &pbft_core::Message) -> Option<pbft_core::Signature> {
+        self.0.sign(message)
+    }
+
+    fn verify(
+        &self,
+        signer: ReplicaId,
+        message: &pbft_core::Message,
+        signature: Option<&pbft_core::Signature>,
+    ) -> Result<(), pbft_core::AuthFailure> {
+        self.0.verify(signer, message, signature)
+    }
+}
