@@ -64,9 +64,17 @@ pub trait Service {
 /// ```text
 /// operation := "set " key "=" value     result: "ok"
 ///            | "get " key               result: the value, or null if absent
+///            | "cas " key " " len ":" from " " to
+///                 result: "ok" after replacing `from` with `to`; null if the
+///                 key is absent; the current value if it is not `from`
 /// key       := one or more characters, none of them whitespace or '='
 /// value     := any characters, possibly none (everything after the first '=')
+/// len       := the length of `from` in bytes, in decimal
+/// from, to  := any characters; `from` is exactly `len` bytes
 /// ```
+///
+/// `cas` (compare-and-set) serves Maelstrom's `lin-kv` workload; its
+/// length prefix lets `from` hold any characters, spaces included.
 ///
 /// ```
 /// use pbft_core::{ExecResult, KvService, Service};
@@ -87,6 +95,7 @@ pub struct KvService {
 enum KvOp<'a> {
     Set(&'a str, &'a str),
     Get(&'a str),
+    Cas(&'a str, &'a str, &'a str),
 }
 
 fn parse(operation: &str) -> Result<KvOp<'_>, String> {
@@ -99,11 +108,28 @@ fn parse(operation: &str) -> Result<KvOp<'_>, String> {
     } else if let Some(key) = operation.strip_prefix("get ") {
         check_key(key)?;
         Ok(KvOp::Get(key))
+    } else if let Some(rest) = operation.strip_prefix("cas ") {
+        parse_cas(rest)
+            .ok_or_else(|| format!("expected `cas KEY LEN:FROM TO`, found {operation:?}"))
     } else {
         Err(format!(
-            "unknown operation {operation:?}: expected `set KEY=VALUE` or `get KEY`"
+            "unknown operation {operation:?}: expected `set KEY=VALUE`, `get KEY` or \
+             `cas KEY LEN:FROM TO`"
         ))
     }
+}
+
+fn parse_cas(rest: &str) -> Option<KvOp<'_>> {
+    let (key, rest) = rest.split_once(' ')?;
+    check_key(key).ok()?;
+    let (len, rest) = rest.split_once(':')?;
+    if len.is_empty() || !len.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let len: usize = len.parse().ok()?;
+    let from = rest.get(..len)?;
+    let to = rest.get(len..)?.strip_prefix(' ')?;
+    Some(KvOp::Cas(key, from, to))
 }
 
 fn check_key(key: &str) -> Result<(), String> {
@@ -147,6 +173,14 @@ impl Service for KvService {
             Ok(KvOp::Get(key)) => match self.entries.get(key) {
                 Some(value) => ExecResult::Value(value.clone()),
                 None => ExecResult::Null,
+            },
+            Ok(KvOp::Cas(key, from, to)) => match self.entries.get_mut(key) {
+                None => ExecResult::Null,
+                Some(current) if current == from => {
+                    *current = to.to_string();
+                    ExecResult::Ok
+                }
+                Some(current) => ExecResult::Value(current.clone()),
             },
             Err(reason) => ExecResult::Error(reason),
         }
@@ -192,6 +226,28 @@ mod tests {
         assert_eq!(parse("set x="), Ok(KvOp::Set("x", "")));
         assert_eq!(parse("set k=a=b c"), Ok(KvOp::Set("k", "a=b c")));
         assert_eq!(parse("get key_1"), Ok(KvOp::Get("key_1")));
+        assert_eq!(parse("cas k 3:a b c"), Ok(KvOp::Cas("k", "a b", "c")));
+        assert_eq!(parse("cas k 0: "), Ok(KvOp::Cas("k", "", "")));
+    }
+
+    #[test]
+    fn cas_replaces_only_the_expected_value() {
+        let mut kv = KvService::default();
+        assert_eq!(kv.execute("cas k 1:1 2"), ExecResult::Null, "absent key");
+        kv.execute("set k=1");
+        assert_eq!(kv.execute("cas k 1:3 4"), ExecResult::Value("1".into()));
+        assert_eq!(kv.execute("cas k 1:1 2"), ExecResult::Ok);
+        assert_eq!(kv.get("k"), Some("2"));
+        for bad in [
+            "cas k",
+            "cas k 2:1 2",
+            "cas k x:1 2",
+            "cas k 1:12",
+            "cas  1:1 2",
+            "cas k -1:1 2",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
     }
 
     #[test]
