@@ -286,6 +286,11 @@ impl<S: Service> Replica<S> {
         let Some(pp) = slot.pre_prepare.clone() else {
             return slot.carried.clone();
         };
+        // A slot committed through state transfer holds no prepares: it has
+        // no prepared certificate of its own to offer.
+        if slot.prepares.matching(pp.digest) < self.quorums.prepares_needed() {
+            return slot.carried.clone();
+        }
         let prepares = slot
             .prepares
             .signed_for(pp.digest)

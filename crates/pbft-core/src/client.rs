@@ -5,7 +5,7 @@
 //! never executed again, and a retry is answered with the sequence number
 //! the request already has.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::canonical::{put_bytes, Reader};
 use crate::message::Message;
@@ -27,7 +27,7 @@ struct LastReply {
 
 /// What a replica knows about a request it is handed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Known {
+pub(crate) enum Known {
     /// Not ordered yet, as far as this replica knows.
     New,
     /// Already has a number: executed, or in an accepted pre-prepare.
@@ -43,12 +43,13 @@ pub(crate) struct ClientTable {
     /// Timestamped requests in accepted pre-prepares, not yet executed.
     in_log: HashMap<(ClientId, u64), (View, Seq)>,
     /// Requests clients gave this replica (as a backup) that no accepted
-    /// pre-prepare holds yet, with how many times each was submitted.
-    awaiting_order: HashMap<Request, usize>,
-    /// Requests whose clients this replica acknowledged, not executed yet,
-    /// with how many acknowledgements. A view change can discard the
-    /// pre-prepare they were acknowledged for; they then wait again.
-    acked: HashMap<Request, usize>,
+    /// pre-prepare holds yet, with the tick the wait began: the
+    /// view-change timer runs from the oldest (§4.4).
+    awaiting_order: HashMap<Request, u64>,
+    /// Requests whose clients this replica acknowledged, not executed yet.
+    /// A view change can discard the pre-prepare they were acknowledged
+    /// for; they then wait again.
+    acked: HashSet<Request>,
 }
 
 impl ClientTable {
@@ -61,7 +62,10 @@ impl ClientTable {
         out.extend_from_slice(&(clients.len() as u64).to_be_bytes());
         for (client, last) in clients {
             put_bytes(&mut out, client.as_str().as_bytes());
-            for n in [last.timestamp, last.view.0, last.seq.0] {
+            // Not the view: replicas may execute one batch in different
+            // views (some before a view change, some after), and the state
+            // digest must not depend on it.
+            for n in [last.timestamp, last.seq.0] {
                 out.extend_from_slice(&n.to_be_bytes());
             }
             match &last.result {
@@ -87,7 +91,10 @@ impl ClientTable {
         let mut last_reply = HashMap::new();
         for _ in 0..count {
             let client = ClientId::from(reader.string()?);
-            let (timestamp, view, seq) = (reader.u64()?, View(reader.u64()?), Seq(reader.u64()?));
+            let (timestamp, seq) = (reader.u64()?, Seq(reader.u64()?));
+            // The view is not part of the state; a retry is answered with
+            // the number, in view 0.
+            let view = View(0);
             let result = match reader.u8()? {
                 0 => ExecResult::Ok,
                 1 => ExecResult::Value(reader.string()?.to_string()),
@@ -111,14 +118,22 @@ impl ClientTable {
         Ok(())
     }
 
-    /// Whether a client waits at this replica for a request to be ordered.
-    pub(crate) fn is_awaiting(&self) -> bool {
-        !self.awaiting_order.is_empty()
+    /// Notes that a client waits here, since tick `now`, for `request` to
+    /// be ordered. A retry keeps the original start.
+    pub(crate) fn await_order(&mut self, request: Request, now: u64) {
+        self.awaiting_order.entry(request).or_insert(now);
     }
 
-    /// Notes that a client waits here for `request` to be ordered.
-    pub(crate) fn await_order(&mut self, request: Request) {
-        *self.awaiting_order.entry(request).or_insert(0) += 1;
+    /// The tick the oldest wait began, if a client waits here.
+    pub(crate) fn oldest_wait(&self) -> Option<u64> {
+        self.awaiting_order.values().min().copied()
+    }
+
+    /// Starts every wait over at `now`: a new view gets a full timeout.
+    pub(crate) fn restart_waits(&mut self, now: u64) {
+        for since in self.awaiting_order.values_mut() {
+            *since = now;
+        }
     }
 
     /// The requests clients wait for here, in a deterministic order.
@@ -137,7 +152,7 @@ impl ClientTable {
         requests
     }
 
-    fn classify(&self, request: &Request) -> Known {
+    pub(crate) fn classify(&self, request: &Request) -> Known {
         let Some(t) = request.timestamp else {
             return Known::New;
         };
@@ -172,22 +187,18 @@ impl ClientTable {
                 self.in_log.insert((request.client.clone(), t), (view, seq));
             }
         }
-        match self.awaiting_order.get_mut(request) {
-            Some(count) => {
-                *count -= 1;
-                if *count == 0 {
-                    self.awaiting_order.remove(request);
-                }
-                self.note_acked(request);
-                true
-            }
-            None => false,
+        // Every submission of the request is answered by this one number.
+        if self.awaiting_order.remove(request).is_some() {
+            self.note_acked(request);
+            true
+        } else {
+            false
         }
     }
 
     /// Notes that a client was told `request` has a number.
     pub(crate) fn note_acked(&mut self, request: &Request) {
-        *self.acked.entry(request.clone()).or_insert(0) += 1;
+        self.acked.insert(request.clone());
     }
 
     /// Takes the last replies of a table restored from a checkpoint. Numbers
@@ -200,9 +211,9 @@ impl ClientTable {
 
     /// On a view change: numbers not yet executed may be reassigned, so
     /// acknowledged requests wait for the new view's pre-prepare again.
-    pub(crate) fn requeue_unexecuted(&mut self) {
-        for (request, count) in self.acked.drain() {
-            *self.awaiting_order.entry(request).or_insert(0) += count;
+    pub(crate) fn requeue_unexecuted(&mut self, now: u64) {
+        for request in self.acked.drain() {
+            self.awaiting_order.entry(request).or_insert(now);
         }
         self.in_log.clear();
     }
@@ -219,6 +230,13 @@ impl ClientTable {
         let Some(t) = request.timestamp else {
             return service.execute(&request.operation);
         };
+        self.in_log.remove(&(request.client.clone(), t));
+        // Whatever happens below, this client no longer waits here for
+        // this request or any older one.
+        let client = &request.client;
+        let settled = |r: &Request| &r.client == client && r.timestamp.is_some_and(|x| x <= t);
+        self.awaiting_order.retain(|r, _| !settled(r));
+        self.acked.retain(|r| !settled(r));
         if let Some(last) = self.last_reply.get(&request.client) {
             if t == last.timestamp {
                 return last.result.clone();
@@ -231,7 +249,6 @@ impl ClientTable {
             }
         }
         let result = service.execute(&request.operation);
-        self.in_log.remove(&(request.client.clone(), t));
         self.last_reply.insert(
             request.client.clone(),
             LastReply {
@@ -267,7 +284,7 @@ impl<S: Service> Replica<S> {
             }),
             Known::New if self.is_primary() => self.order(request, true, out),
             Known::New => {
-                self.clients.await_order(request.clone());
+                self.clients.await_order(request.clone(), self.ticks);
                 self.send(
                     Destination::Replica(self.primary()),
                     Message::Forward(request),

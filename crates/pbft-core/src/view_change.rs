@@ -21,6 +21,7 @@ use std::sync::Arc;
 use crate::auth::{AuthFailure, Signature};
 use crate::certificate::CertificateError;
 use crate::checkpoint::StableCheckpoint;
+use crate::client::Known;
 use crate::digest::Digest;
 use crate::message::{Message, NewView, PrePrepare, Signed, ViewChange};
 use crate::output::{Destination, Output};
@@ -175,6 +176,8 @@ pub(crate) struct ViewChanges {
     progress: Seq,
     /// The latest valid view change from each replica.
     latest: Vec<Option<(ViewChange, Signed)>>,
+    /// As primary: the new view installed last, signed.
+    installed: Option<Signed>,
 }
 
 impl ViewChanges {
@@ -186,6 +189,7 @@ impl ViewChanges {
             deadline: None,
             progress: Seq(0),
             latest: vec![None; n],
+            installed: None,
         }
     }
 }
@@ -272,26 +276,32 @@ impl<S: Service> Replica<S> {
         }
     }
 
-    /// Starts, stops or restarts the timer after each input (§4.4): it runs
-    /// while a backup waits for a request to execute, or while a view
-    /// change is in progress, and restarts when a request executes.
+    /// Sets the timer after each input (§4.4). During a view change it runs
+    /// as the view change set it. Otherwise a backup's timer runs from the
+    /// moment the oldest request a client gave it began to wait, so a
+    /// primary that orders other requests cannot starve that one; with no
+    /// such request, it runs while an accepted pre-prepare waits to
+    /// execute, restarting whenever something executes.
     pub(crate) fn update_timer(&mut self) {
-        let waiting = !self.vc.active
-            || (!self.is_primary()
-                && (self.clients.is_awaiting() || self.has_unexecuted_pre_prepare()));
-        if !waiting {
-            self.vc.deadline = None;
-            self.vc.progress = self.last_executed;
+        let progressed = self.last_executed > self.vc.progress;
+        self.vc.progress = self.last_executed;
+        if !self.vc.active {
             return;
         }
-        let progressed = self.last_executed > self.vc.progress;
-        if progressed && self.vc.active {
+        if progressed {
             // A request executed in this view: the view works.
             self.vc.timeout = self.vc.base_timeout;
         }
-        if self.vc.deadline.is_none() || (progressed && self.vc.active) {
-            self.vc.deadline = Some(self.ticks.saturating_add(self.vc.timeout));
-            self.vc.progress = self.last_executed;
+        if self.is_primary() {
+            self.vc.deadline = None;
+        } else if let Some(since) = self.clients.oldest_wait() {
+            self.vc.deadline = Some(since.saturating_add(self.vc.timeout));
+        } else if self.has_unexecuted_pre_prepare() {
+            if self.vc.deadline.is_none() || progressed {
+                self.vc.deadline = Some(self.ticks.saturating_add(self.vc.timeout));
+            }
+        } else {
+            self.vc.deadline = None;
         }
     }
 
@@ -317,10 +327,13 @@ impl<S: Service> Replica<S> {
         // Requests held back as primary now go to the next primary, and
         // requests acknowledged for numbers that may be reassigned wait for
         // the new view.
-        for (request, _) in std::mem::take(&mut self.pending) {
-            self.clients.await_order(request);
+        // Forwarded ones (no client waits here) are the backups' to resend.
+        for (request, ack) in std::mem::take(&mut self.pending) {
+            if ack {
+                self.clients.await_order(request, self.ticks);
+            }
         }
-        self.clients.requeue_unexecuted();
+        self.clients.requeue_unexecuted(self.ticks);
         self.view = target;
         self.vc.active = false;
     }
@@ -354,30 +367,40 @@ impl<S: Service> Replica<S> {
         self.try_new_view(out);
     }
 
-    /// Checks a view change's certificates.
+    /// Checks a view change: first its shape (certificates in order, inside
+    /// the window above the checkpoint, from earlier views), which costs
+    /// nothing, then every signature.
     fn check_view_change(&self, vc: &ViewChange) -> Result<(), ViewChangeError> {
+        let mut last = vc.checkpoint.seq;
+        let high = Seq(vc.checkpoint.seq.0.saturating_add(self.checkpoints.window));
+        for cert in &vc.prepared {
+            let Some(pp) = cert.pre_prepare() else {
+                return Err(ViewChangeError::Prepared {
+                    seq: last.next(),
+                    error: CertificateError::NotAPrePrepare,
+                });
+            };
+            if pp.seq <= last || pp.seq > high {
+                return Err(ViewChangeError::PreparedOutOfOrder { seq: pp.seq });
+            }
+            if pp.view >= vc.new_view {
+                return Err(ViewChangeError::PreparedFromFuture {
+                    seq: pp.seq,
+                    view: pp.view,
+                });
+            }
+            last = pp.seq;
+        }
         let auth = &*self.auth;
         if vc.checkpoint.seq > Seq(0) {
             vc.checkpoint
                 .check(&self.quorums, auth)
                 .map_err(ViewChangeError::Checkpoint)?;
         }
-        let mut last = vc.checkpoint.seq;
-        let high = Seq(vc.checkpoint.seq.0.saturating_add(self.checkpoints.window));
         for cert in &vc.prepared {
-            let (seq, view) = match cert.pre_prepare() {
-                Some(pp) => (pp.seq, pp.view),
-                None => (last.next(), View(0)),
-            };
+            let seq = cert.pre_prepare().map_or(Seq(0), |pp| pp.seq);
             cert.check(&self.quorums, auth)
                 .map_err(|error| ViewChangeError::Prepared { seq, error })?;
-            if seq <= last || seq > high {
-                return Err(ViewChangeError::PreparedOutOfOrder { seq });
-            }
-            if view >= vc.new_view {
-                return Err(ViewChangeError::PreparedFromFuture { seq, view });
-            }
-            last = seq;
         }
         Ok(())
     }
@@ -396,6 +419,15 @@ impl<S: Service> Replica<S> {
             });
         }
         let installed = self.vc.active && vc.new_view <= self.view;
+        if installed && vc.new_view == self.view && self.is_primary() {
+            // The sender missed this view's new view: send it again.
+            if let Some(nv) = self.vc.installed.clone() {
+                out.push(Output::Send {
+                    to: Destination::Replica(from),
+                    signed: nv,
+                });
+            }
+        }
         if installed || vc.new_view < self.view {
             return Err(Rejection::StaleViewChange {
                 current: self.view,
@@ -571,6 +603,10 @@ impl<S: Service> Replica<S> {
         checkpoint: StableCheckpoint,
         out: &mut Vec<Output>,
     ) {
+        // Kept by the primary, to send again to a replica that missed it.
+        let installed = self
+            .is_primary()
+            .then(|| self.sign(Message::NewView(nv.clone())));
         self.vc.active = true;
         self.vc.deadline = None;
         self.vc.progress = self.last_executed;
@@ -579,10 +615,12 @@ impl<S: Service> Replica<S> {
                 *held = None;
             }
         }
+        let checkpoint_seq = checkpoint.seq;
         if checkpoint.seq > self.checkpoints.low() {
             self.adopt_checkpoint(checkpoint, out);
         }
-        let mut highest = self.checkpoints.low();
+        // A primary that could not adopt the checkpoint still numbers after it.
+        let mut highest = self.checkpoints.low().max(checkpoint_seq);
         for signed in nv.pre_prepares {
             let Message::PrePrepare(pp) = signed.message else {
                 continue;
@@ -601,7 +639,11 @@ impl<S: Service> Replica<S> {
             }
             self.propose_pending(out);
         } else {
+            self.clients.restart_waits(self.ticks);
             for request in self.clients.awaiting() {
+                if self.clients.classify(&request) != Known::New {
+                    continue;
+                }
                 self.send(
                     Destination::Replica(self.primary()),
                     Message::Forward(request),
@@ -609,6 +651,7 @@ impl<S: Service> Replica<S> {
                 );
             }
         }
+        self.vc.installed = installed;
     }
 
     /// The view changes this replica holds, latest per replica.

@@ -1,0 +1,134 @@
+//! Liveness under subtler faults: replicas that executed a batch in
+//! different views still agree on checkpoints, retried requests leave no
+//! stale wait behind, a primary cannot starve one request by ordering
+//! others, and a replica restored by state transfer can still help change
+//! views.
+
+mod common;
+
+use common::*;
+use pbft_core::{Cluster, ClusterAuth, Config, KvService, Message, Seq, View};
+
+const TIMEOUT: u64 = pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT;
+
+fn cluster_k4() -> Cluster<KvService> {
+    let config = Config::new(4).with_checkpoint_interval(4);
+    Cluster::new(&config, ClusterAuth::Seeded(21), |_| KvService::default()).expect("valid")
+}
+
+fn tick(c: &mut Cluster<KvService>, n: u64) {
+    for _ in 0..n {
+        c.tick_all();
+        c.stabilize();
+    }
+}
+
+#[test]
+fn a_batch_executed_in_two_views_still_gives_one_checkpoint_digest() {
+    let mut c = cluster_k4();
+    // Number 1 prepares everywhere, but only R0 and R1 see the commits.
+    c.set_filter(|e| {
+        !(matches!(e.signed.message, Message::Commit(_)) && (e.to == R2 || e.to == R3))
+    });
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    assert_eq!(c.replica(R1).last_executed(), Seq(1));
+    assert_eq!(c.replica(R2).last_executed(), Seq(0));
+    // R0 goes silent; R2 and R3 execute number 1 in view 1.
+    c.set_filter(|e| e.from != R0);
+    for r in [R1, R2, R3] {
+        c.submit(r, req("c2", 1, "set y=1"));
+    }
+    c.stabilize();
+    tick(&mut c, TIMEOUT + 2);
+    assert_eq!(c.replica(R2).view(), View(1));
+    for t in 3..=4 {
+        c.submit(R1, req("c3", t, &format!("set z={t}")));
+        c.stabilize();
+    }
+    for r in [R1, R2, R3] {
+        let stable = c.replica(r).stable_checkpoint();
+        assert_eq!(stable.seq, Seq(4), "{r}: the checkpoint at 4 became stable");
+        assert_eq!(stable.digest, c.replica(R1).stable_checkpoint().digest);
+    }
+}
+
+#[test]
+fn a_retried_request_leaves_no_stale_wait_behind() {
+    let mut c = cluster(4);
+    let request = req("c1", 1, "set x=1");
+    // The client retries at the same backup before anything is delivered.
+    c.submit(R1, request.clone());
+    c.submit(R1, request);
+    c.stabilize();
+    assert_eq!(c.replica(R1).last_executed(), Seq(1));
+    tick(&mut c, 3 * TIMEOUT);
+    assert_eq!(c.replica(R1).view(), View(0), "no spurious view change");
+    assert!(c.replica(R1).view_active());
+}
+
+#[test]
+fn a_primary_cannot_starve_one_request_by_ordering_others() {
+    let mut c = cluster(4);
+    // R0 never sees the victim's request: forwards to it are lost.
+    c.set_filter(|e| !(e.to == R0 && matches!(e.signed.message, Message::Forward(_))));
+    for r in [R1, R2, R3] {
+        c.submit(r, req("victim", 1, "set v=1"));
+    }
+    c.stabilize();
+    // Meanwhile R0 keeps ordering other clients' requests, so something
+    // executes on every tick.
+    let mut view_changed_at = None;
+    for t in 1..=3 * TIMEOUT {
+        c.submit(R0, req("busy", t, &format!("set b={t}")));
+        c.stabilize();
+        c.tick_all();
+        c.stabilize();
+        if view_changed_at.is_none() && c.replica(R1).view() > View(0) {
+            view_changed_at = Some(t);
+        }
+    }
+    let at = view_changed_at.expect("the starved request forced a view change");
+    assert!(
+        at <= TIMEOUT + 1,
+        "within one timeout of the wait: tick {at}"
+    );
+    for r in [R1, R2, R3] {
+        assert_eq!(c.replica(r).service().get("v"), Some("1"), "{r}");
+    }
+}
+
+#[test]
+fn a_replica_restored_by_state_transfer_can_still_change_views() {
+    let mut c = cluster_k4();
+    c.set_filter(|e| e.to != R3);
+    for t in 1..=6 {
+        c.submit(R0, req("c1", t, &format!("set x={t}")));
+        c.stabilize();
+    }
+    c.clear_filter();
+    // R3 catches up from the others' checkpoint at 4 plus 5 and 6.
+    tick(&mut c, 2);
+    for t in 7..=8 {
+        c.submit(R0, req("c1", t, &format!("set x={t}")));
+        c.stabilize();
+        tick(&mut c, 1);
+    }
+    assert_eq!(c.replica(R3).last_executed(), Seq(8));
+    // The primary falls silent; the view change needs R3's view change.
+    c.set_filter(|e| e.from != R0);
+    for r in [R1, R2, R3] {
+        c.submit(r, req("c2", 1, "set y=1"));
+    }
+    c.stabilize();
+    tick(&mut c, 2 * TIMEOUT);
+    for r in [R1, R2, R3] {
+        let replica = c.replica(r);
+        assert_eq!(
+            (replica.view(), replica.view_active()),
+            (View(1), true),
+            "{r}"
+        );
+        assert_eq!(replica.service().get("y"), Some("1"));
+    }
+}
