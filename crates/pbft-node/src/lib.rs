@@ -15,6 +15,7 @@
 pub mod embedded;
 pub mod keys;
 pub mod lines;
+pub mod linkv;
 pub mod node;
 pub mod replica_node;
 pub mod runtime;

@@ -14,6 +14,7 @@ use pbft_core::{
 use pbft_wire::{decode, request_from_body, status_ok_body, Body, Directory, Envelope, ErrorCode};
 
 use crate::keys::KeyFile;
+use crate::linkv;
 
 /// How replica mode authenticates its peers.
 #[derive(Clone, Debug)]
@@ -42,6 +43,8 @@ struct Hosted {
     replica: Replica<KvService>,
     /// Clients waiting here for a request's number: `(src, msg_id)`.
     waiting: HashMap<Request, Vec<(String, u64)>>,
+    /// lin-kv clients waiting here for a request's result.
+    executing: HashMap<Request, Vec<(String, u64, linkv::Kind)>>,
 }
 
 /// A replica-mode node: turns input lines and ticks into output lines.
@@ -147,6 +150,28 @@ impl ReplicaNode {
                     body: reply,
                 }]
             }
+            Body::Read { msg_id, .. } | Body::Write { msg_id, .. } | Body::Cas { msg_id, .. }
+                if self.hosted.is_none() =>
+            {
+                let text = "the node is not initialised yet: send init first".to_string();
+                vec![self.error(
+                    me,
+                    src,
+                    Some(msg_id),
+                    ErrorCode::TemporarilyUnavailable,
+                    text,
+                )]
+            }
+            body @ (Body::Read { .. } | Body::Write { .. } | Body::Cas { .. }) => {
+                match linkv::request(&src, &body) {
+                    Some(Ok((request, kind, msg_id))) => self.linkv(src, msg_id, kind, request),
+                    Some(Err(text)) => {
+                        let msg_id = body.msg_id();
+                        vec![self.error(me, src, msg_id, ErrorCode::MalformedRequest, text)]
+                    }
+                    None => Vec::new(),
+                }
+            }
             reply if reply.is_reply() => {
                 warn!("ignored an unsolicited {} from {src}", reply.type_name());
                 Vec::new()
@@ -196,6 +221,27 @@ impl ReplicaNode {
             .entry(request.clone())
             .or_default()
             .push((src, msg_id));
+        hosted
+            .replica
+            .step(Input::Request(request), &mut self.outputs);
+        self.drain()
+    }
+
+    fn linkv(
+        &mut self,
+        src: String,
+        msg_id: u64,
+        kind: linkv::Kind,
+        request: Request,
+    ) -> Vec<Envelope> {
+        let Some(hosted) = self.hosted.as_mut() else {
+            return Vec::new();
+        };
+        hosted
+            .executing
+            .entry(request.clone())
+            .or_default()
+            .push((src, msg_id, kind));
         hosted
             .replica
             .step(Input::Request(request), &mut self.outputs);
@@ -258,15 +304,14 @@ impl ReplicaNode {
                         Refusal::Stale { .. } => ErrorCode::Abort,
                         Refusal::Overloaded => ErrorCode::TemporarilyUnavailable,
                     };
-                    for (client, msg_id) in self.take_waiting(&request) {
+                    let mut refused = self.take_waiting(&request);
+                    while let Some((client, msg_id, _)) = self.take_executing(&request) {
+                        refused.push((client, msg_id));
+                    }
+                    for (client, msg_id) in refused {
                         let me = self.own_name("");
-                        replies.push(self.error(
-                            me,
-                            client,
-                            Some(msg_id),
-                            code,
-                            reason.to_string(),
-                        ));
+                        let text = reason.to_string();
+                        replies.push(self.error(me, client, Some(msg_id), code, text));
                     }
                 }
                 Output::Executed(x) => {
@@ -275,7 +320,20 @@ impl ReplicaNode {
                         x.seq,
                         x.batch.len(),
                         x.view
-                    )
+                    );
+                    for (request, result) in x.batch.requests().iter().zip(&x.results) {
+                        let Some((client, in_reply_to, kind)) = self.take_executing(request) else {
+                            continue;
+                        };
+                        let msg_id = self.next_msg_id();
+                        match linkv::reply(kind, result, in_reply_to, msg_id) {
+                            Ok(body) => replies.push(self.envelope(client, body)),
+                            Err((code, text)) => {
+                                let me = self.own_name("");
+                                replies.push(self.error(me, client, Some(in_reply_to), code, text));
+                            }
+                        }
+                    }
                 }
                 Output::Restored { seq, digest } => {
                     info!("caught up from peers: restored checkpoint {seq} ({digest})")
@@ -312,6 +370,17 @@ impl ReplicaNode {
             }
         }
         replies
+    }
+
+    /// The first lin-kv client waiting for `request` to execute.
+    fn take_executing(&mut self, request: &Request) -> Option<(String, u64, linkv::Kind)> {
+        let hosted = self.hosted.as_mut()?;
+        let waiters = hosted.executing.get_mut(request)?;
+        let first = (!waiters.is_empty()).then(|| waiters.remove(0));
+        if waiters.is_empty() {
+            hosted.executing.remove(request);
+        }
+        first
     }
 
     fn take_waiting(&mut self, request: &Request) -> Vec<(String, u64)> {
@@ -404,6 +473,7 @@ impl Hosted {
             me,
             replica,
             waiting: HashMap::new(),
+            executing: HashMap::new(),
         })
     }
 }

@@ -314,3 +314,62 @@ fn replica_mode_refuses_to_start_without_a_knowing_choice_of_authentication() {
     assert!(output.status.success(), "EOF at once ends it cleanly");
     assert!(String::from_utf8_lossy(&output.stderr).contains("WITHOUT authentication"));
 }
+
+#[test]
+fn the_lin_kv_workload_is_served_after_execution() {
+    let mut router = Router::start(|_| vec!["--auth".into(), "none".into()]);
+    router.route_until(Duration::from_secs(10), |r| {
+        r.iter().filter(|v| v["body"]["type"] == "init_ok").count() == 4
+    });
+    let steps = [
+        (
+            "n1",
+            json!({"type": "write", "msg_id": 2, "key": 0, "value": 1}),
+            "write_ok",
+            None,
+        ),
+        (
+            "n3",
+            json!({"type": "read", "msg_id": 3, "key": 0}),
+            "read_ok",
+            None,
+        ),
+        (
+            "n4",
+            json!({"type": "cas", "msg_id": 4, "key": 0, "from": 1, "to": 2}),
+            "cas_ok",
+            None,
+        ),
+        (
+            "n2",
+            json!({"type": "cas", "msg_id": 5, "key": 0, "from": 1, "to": 3}),
+            "error",
+            Some(22),
+        ),
+        (
+            "n2",
+            json!({"type": "read", "msg_id": 6, "key": 9}),
+            "error",
+            Some(20),
+        ),
+        (
+            "n1",
+            json!({"type": "read", "msg_id": 7, "key": 0}),
+            "read_ok",
+            None,
+        ),
+    ];
+    for (node, body, expected, code) in steps {
+        let msg_id = body["msg_id"].as_u64().expect("msg_id");
+        router.send(node, body, "c1");
+        router.route_until(Duration::from_secs(10), has_reply("c1", msg_id));
+        let reply = router.reply_to("c1", msg_id).expect("answered");
+        assert_eq!(reply["src"], node, "answered by the node asked");
+        assert_eq!(reply["body"]["type"], expected, "{reply}");
+        if let Some(code) = code {
+            assert_eq!(reply["body"]["code"], code, "{reply}");
+        }
+    }
+    assert_eq!(router.reply_to("c1", 3).expect("read")["body"]["value"], 1);
+    assert_eq!(router.reply_to("c1", 7).expect("read")["body"]["value"], 2);
+}

@@ -90,6 +90,56 @@ pub enum Body {
         /// What went wrong, for a human.
         text: String,
     },
+    /// Maelstrom's lin-kv: read the value of `key`.
+    Read {
+        /// The request's id.
+        msg_id: u64,
+        /// The key, any JSON value.
+        key: Value,
+    },
+    /// The answer to `read`.
+    ReadOk {
+        /// The `msg_id` of the read.
+        in_reply_to: u64,
+        /// This reply's id.
+        msg_id: u64,
+        /// The value.
+        value: Value,
+    },
+    /// Maelstrom's lin-kv: set `key` to `value`.
+    Write {
+        /// The request's id.
+        msg_id: u64,
+        /// The key.
+        key: Value,
+        /// The value.
+        value: Value,
+    },
+    /// The answer to `write`.
+    WriteOk {
+        /// The `msg_id` of the write.
+        in_reply_to: u64,
+        /// This reply's id.
+        msg_id: u64,
+    },
+    /// Maelstrom's lin-kv: set `key` to `to` if it is `from`.
+    Cas {
+        /// The request's id.
+        msg_id: u64,
+        /// The key.
+        key: Value,
+        /// The value expected.
+        from: Value,
+        /// The value to set.
+        to: Value,
+    },
+    /// The answer to a successful `cas`.
+    CasOk {
+        /// The `msg_id` of the cas.
+        in_reply_to: u64,
+        /// This reply's id.
+        msg_id: u64,
+    },
     /// A backup relays a client request to the primary (§4.1).
     PbftForward(WireForward),
     /// `<PRE-PREPARE, v, n, d>` with the batch it orders (§4.2).
@@ -113,7 +163,7 @@ pub enum Body {
 
 impl Body {
     /// Every `type` value, in declaration order.
-    pub const TYPES: [&'static str; 16] = [
+    pub const TYPES: [&'static str; 22] = [
         "init",
         "init_ok",
         "pbft_request",
@@ -121,6 +171,12 @@ impl Body {
         "pbft_status",
         "pbft_status_ok",
         "error",
+        "read",
+        "read_ok",
+        "write",
+        "write_ok",
+        "cas",
+        "cas_ok",
         "pbft_forward",
         "pbft_pre_prepare",
         "pbft_prepare",
@@ -142,15 +198,21 @@ impl Body {
             Body::PbftStatus { .. } => 4,
             Body::PbftStatusOk(_) => 5,
             Body::Error { .. } => 6,
-            Body::PbftForward(_) => 7,
-            Body::PbftPrePrepare(_) => 8,
-            Body::PbftPrepare(_) => 9,
-            Body::PbftCommit(_) => 10,
-            Body::PbftCheckpoint(_) => 11,
-            Body::PbftViewChange(_) => 12,
-            Body::PbftNewView(_) => 13,
-            Body::PbftFetchState(_) => 14,
-            Body::PbftState(_) => 15,
+            Body::Read { .. } => 7,
+            Body::ReadOk { .. } => 8,
+            Body::Write { .. } => 9,
+            Body::WriteOk { .. } => 10,
+            Body::Cas { .. } => 11,
+            Body::CasOk { .. } => 12,
+            Body::PbftForward(_) => 13,
+            Body::PbftPrePrepare(_) => 14,
+            Body::PbftPrepare(_) => 15,
+            Body::PbftCommit(_) => 16,
+            Body::PbftCheckpoint(_) => 17,
+            Body::PbftViewChange(_) => 18,
+            Body::PbftNewView(_) => 19,
+            Body::PbftFetchState(_) => 20,
+            Body::PbftState(_) => 21,
         };
         Body::TYPES[index]
     }
@@ -162,7 +224,13 @@ impl Body {
             | Body::InitOk { msg_id, .. }
             | Body::PbftRequest { msg_id, .. }
             | Body::PbftRequestOk { msg_id, .. }
-            | Body::PbftStatus { msg_id, .. } => Some(*msg_id),
+            | Body::PbftStatus { msg_id, .. }
+            | Body::Read { msg_id, .. }
+            | Body::ReadOk { msg_id, .. }
+            | Body::Write { msg_id, .. }
+            | Body::WriteOk { msg_id, .. }
+            | Body::Cas { msg_id, .. }
+            | Body::CasOk { msg_id, .. } => Some(*msg_id),
             Body::PbftStatusOk(s) => Some(s.msg_id),
             Body::Error { msg_id, .. } => *msg_id,
             Body::PbftForward(m) => m.msg_id,
@@ -179,9 +247,11 @@ impl Body {
     /// The `msg_id` this body answers, for replies.
     pub fn in_reply_to(&self) -> Option<u64> {
         match self {
-            Body::InitOk { in_reply_to, .. } | Body::PbftRequestOk { in_reply_to, .. } => {
-                Some(*in_reply_to)
-            }
+            Body::InitOk { in_reply_to, .. }
+            | Body::PbftRequestOk { in_reply_to, .. }
+            | Body::ReadOk { in_reply_to, .. }
+            | Body::WriteOk { in_reply_to, .. }
+            | Body::CasOk { in_reply_to, .. } => Some(*in_reply_to),
             Body::PbftStatusOk(s) => Some(s.in_reply_to),
             Body::Error { in_reply_to, .. } => *in_reply_to,
             _ => None,
@@ -196,6 +266,9 @@ impl Body {
                 | Body::PbftRequestOk { .. }
                 | Body::PbftStatusOk(_)
                 | Body::Error { .. }
+                | Body::ReadOk { .. }
+                | Body::WriteOk { .. }
+                | Body::CasOk { .. }
         )
     }
 }

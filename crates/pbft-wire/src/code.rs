@@ -17,16 +17,22 @@ pub enum ErrorCode {
     Crash,
     /// 14: the request was aborted, for example a stale retry.
     Abort,
+    /// 20: lin-kv: the key does not exist.
+    KeyDoesNotExist,
+    /// 22: lin-kv: a compare-and-set found another value.
+    PreconditionFailed,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 5] = [
+    pub const ALL: [ErrorCode; 7] = [
         ErrorCode::NotSupported,
         ErrorCode::TemporarilyUnavailable,
         ErrorCode::MalformedRequest,
         ErrorCode::Crash,
         ErrorCode::Abort,
+        ErrorCode::KeyDoesNotExist,
+        ErrorCode::PreconditionFailed,
     ];
 
     /// The number sent on the wire.
@@ -37,6 +43,8 @@ impl ErrorCode {
             ErrorCode::MalformedRequest => 12,
             ErrorCode::Crash => 13,
             ErrorCode::Abort => 14,
+            ErrorCode::KeyDoesNotExist => 20,
+            ErrorCode::PreconditionFailed => 22,
         }
     }
 
@@ -53,6 +61,8 @@ impl ErrorCode {
             ErrorCode::MalformedRequest => "malformed-request",
             ErrorCode::Crash => "crash",
             ErrorCode::Abort => "abort",
+            ErrorCode::KeyDoesNotExist => "key-does-not-exist",
+            ErrorCode::PreconditionFailed => "precondition-failed",
         }
     }
 }
@@ -70,10 +80,10 @@ mod tests {
     #[test]
     fn codes_round_trip_and_match_maelstrom() {
         let numbers: Vec<u32> = ErrorCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(numbers, [10, 11, 12, 13, 14]);
+        assert_eq!(numbers, [10, 11, 12, 13, 14, 20, 22]);
         for code in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_code(code.code()), Some(code));
         }
-        assert_eq!(ErrorCode::from_code(20), None);
+        assert_eq!(ErrorCode::from_code(21), None);
     }
 }

@@ -138,6 +138,34 @@ fn every_body() -> Vec<Body> {
             code: 13,
             text: "crash".into(),
         },
+        Body::Read {
+            msg_id: 3,
+            key: json!(0),
+        },
+        Body::ReadOk {
+            in_reply_to: 3,
+            msg_id: 4,
+            value: json!({"nested": [1, "two"]}),
+        },
+        Body::Write {
+            msg_id: 5,
+            key: json!("k"),
+            value: json!(null),
+        },
+        Body::WriteOk {
+            in_reply_to: 5,
+            msg_id: 6,
+        },
+        Body::Cas {
+            msg_id: 7,
+            key: json!(1),
+            from: json!(2),
+            to: json!(3),
+        },
+        Body::CasOk {
+            in_reply_to: 7,
+            msg_id: 8,
+        },
         Body::PbftForward(WireForward {
             msg_id: None,
             request: request.clone(),
