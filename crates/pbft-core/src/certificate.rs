@@ -114,10 +114,7 @@ impl std::error::Error for CertificateError {}
 impl PreparedCertificate {
     /// The pre-prepare the certificate is about, if the first member is one.
     pub fn pre_prepare(&self) -> Option<&PrePrepare> {
-        match &self.pre_prepare.message {
-            Message::PrePrepare(pp) => Some(pp),
-            _ => None,
-        }
+        as_pre_prepare(&self.pre_prepare)
     }
 
     /// Checks every member. On success the batch of
@@ -128,12 +125,8 @@ impl PreparedCertificate {
         quorums: &Quorums,
         auth: &dyn Authenticator,
     ) -> Result<(), CertificateError> {
-        let pp = self.pre_prepare().ok_or(CertificateError::NotAPrePrepare)?;
-        if pp.digest != pp.batch.digest() {
-            return Err(CertificateError::DigestMismatch);
-        }
+        let pp = check_pre_prepare(&self.pre_prepare, quorums, auth)?;
         let primary = quorums.primary(pp.view);
-        verify(auth, primary, &self.pre_prepare)?;
         let members = self.prepares.iter().map(|member| match &member.message {
             Message::Prepare(v) => Some(((v.view, v.seq, v.digest), v.replica, member)),
             _ => None,
@@ -171,10 +164,7 @@ pub struct CommittedCertificate {
 impl CommittedCertificate {
     /// The pre-prepare the certificate is about, if the first member is one.
     pub fn pre_prepare(&self) -> Option<&PrePrepare> {
-        match &self.pre_prepare.message {
-            Message::PrePrepare(pp) => Some(pp),
-            _ => None,
-        }
+        as_pre_prepare(&self.pre_prepare)
     }
 
     /// Checks every member: on success the batch committed at its number.
@@ -183,11 +173,7 @@ impl CommittedCertificate {
         quorums: &Quorums,
         auth: &dyn Authenticator,
     ) -> Result<(), CertificateError> {
-        let pp = self.pre_prepare().ok_or(CertificateError::NotAPrePrepare)?;
-        if pp.digest != pp.batch.digest() {
-            return Err(CertificateError::DigestMismatch);
-        }
-        verify(auth, quorums.primary(pp.view), &self.pre_prepare)?;
+        let pp = check_pre_prepare(&self.pre_prepare, quorums, auth)?;
         let members = self.commits.iter().map(|member| match &member.message {
             Message::Commit(v) => Some(((v.view, v.seq, v.digest), v.replica, member)),
             _ => None,
@@ -260,6 +246,28 @@ fn check_members<'a, K: PartialEq>(
         return Err(CertificateError::TooFew { have, need });
     }
     Ok(())
+}
+
+fn as_pre_prepare(signed: &Signed) -> Option<&PrePrepare> {
+    match &signed.message {
+        Message::PrePrepare(pp) => Some(pp),
+        _ => None,
+    }
+}
+
+/// Checks a certificate's first member: a pre-prepare whose digest is its
+/// batch's, signed by the primary of its view.
+fn check_pre_prepare<'a>(
+    signed: &'a Signed,
+    quorums: &Quorums,
+    auth: &dyn Authenticator,
+) -> Result<&'a PrePrepare, CertificateError> {
+    let pp = as_pre_prepare(signed).ok_or(CertificateError::NotAPrePrepare)?;
+    if pp.digest != pp.batch.digest() {
+        return Err(CertificateError::DigestMismatch);
+    }
+    verify(auth, quorums.primary(pp.view), signed)?;
+    Ok(pp)
 }
 
 fn verify(

@@ -31,22 +31,13 @@ fn isolated_primary(c: &mut Cluster<KvService>) -> Digest {
     c.replica(R0).status(Seq(1)).digest.expect("pre-prepared")
 }
 
-/// Delivers one message to `to` alone and returns what it rejected.
 fn deliver_one(
     c: &mut Cluster<KvService>,
     from: ReplicaId,
     to: ReplicaId,
     s: Signed,
 ) -> Vec<Rejection> {
-    c.inject_signed(from, to, s);
-    c.set_filter(move |e| e.to == to);
-    c.stabilize();
-    c.clear_filter();
-    let events = c.take_events();
-    rejections(&events, to)
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect()
+    deliver_only(c, from, to, s)
 }
 
 #[test]

@@ -23,23 +23,16 @@ fn run(c: &mut Cluster<KvService>, from: u64, to: u64) {
     }
 }
 
-/// Delivers one message to `to` alone and returns what it rejected.
+/// Delivers one message, signed by `from`, to `to` alone and returns what
+/// it rejected.
 fn deliver_one(
     c: &mut Cluster<KvService>,
     from: ReplicaId,
     to: ReplicaId,
     m: Message,
 ) -> Vec<Rejection> {
-    c.take_events();
-    c.inject(from, to, m);
-    c.set_filter(move |e| e.to == to);
-    c.stabilize();
-    c.clear_filter();
-    let events = c.take_events();
-    rejections(&events, to)
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect()
+    let signed = c.replica(from).sign(m);
+    deliver_only(c, from, to, signed)
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub mod lines;
 pub mod linkv;
 pub mod node;
 pub mod replica_node;
+pub mod reply;
 pub mod runtime;
 
 use std::io::{self, BufRead, Write};

@@ -7,13 +7,14 @@ use log::warn;
 use pbft_wire::{decode, request_from_body, status_ok_body, Body, Envelope, ErrorCode};
 
 use crate::embedded::{Embedded, Reply};
+use crate::reply::MsgIds;
 
 /// A node process's state: its replicas once `init` arrives, and the one
 /// `msg_id` counter for everything it sends.
 #[derive(Default)]
 pub struct Node {
     embedded: Option<Embedded>,
-    next_msg_id: u64,
+    ids: MsgIds,
 }
 
 impl Node {
@@ -35,7 +36,10 @@ impl Node {
                 let code = error.code()?;
                 let header = error.header()?;
                 let (src, dest) = (self.own_name(&header.dest), header.src.clone());
-                Some(self.error(src, dest, header.msg_id, code, error.to_string()))
+                Some(
+                    self.ids
+                        .error(src, dest, header.msg_id, code, error.to_string()),
+                )
             }
         }
     }
@@ -53,7 +57,7 @@ impl Node {
                 if self.embedded.is_none() =>
             {
                 let text = "the node is not initialised yet: send init first".to_string();
-                Some(self.error(
+                Some(self.ids.error(
                     me,
                     src,
                     Some(msg_id),
@@ -73,14 +77,16 @@ impl Node {
                     Reply::Ordered { view, seq } => {
                         let reply = Body::PbftRequestOk {
                             in_reply_to: msg_id,
-                            msg_id: self.next_msg_id(),
+                            msg_id: self.ids.take(),
                             sequence_number: seq,
                             view,
                             phase: "pre-prepare".to_string(),
                         };
                         envelope_to(me, src, reply)
                     }
-                    Reply::Error { code, text } => self.error(me, src, Some(msg_id), code, text),
+                    Reply::Error { code, text } => {
+                        self.ids.error(me, src, Some(msg_id), code, text)
+                    }
                 })
             }
             Body::PbftStatus {
@@ -88,7 +94,7 @@ impl Node {
                 sequence_number,
             } => {
                 let status = self.embedded.as_ref()?.status(sequence_number);
-                let reply = status_ok_body(msg_id, self.next_msg_id(), &status);
+                let reply = status_ok_body(msg_id, self.ids.take(), &status);
                 Some(envelope_to(me, src, reply))
             }
             reply if reply.is_reply() => {
@@ -104,7 +110,10 @@ impl Node {
                     other.type_name()
                 );
                 let msg_id = other.msg_id();
-                Some(self.error(me, src, msg_id, ErrorCode::NotSupported, text))
+                Some(
+                    self.ids
+                        .error(me, src, msg_id, ErrorCode::NotSupported, text),
+                )
             }
         }
     }
@@ -119,18 +128,22 @@ impl Node {
     ) -> Envelope {
         if let Some(existing) = &self.embedded {
             let text = format!("already initialised as {}", existing.name());
-            return self.error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text);
+            return self
+                .ids
+                .error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text);
         }
         match Embedded::new(node_id, node_ids) {
             Ok(embedded) => {
                 self.embedded = Some(embedded);
                 let reply = Body::InitOk {
                     in_reply_to: msg_id,
-                    msg_id: self.next_msg_id(),
+                    msg_id: self.ids.take(),
                 };
                 envelope_to(node_id.to_string(), src, reply)
             }
-            Err(text) => self.error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text),
+            Err(text) => self
+                .ids
+                .error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text),
         }
     }
 
@@ -141,29 +154,6 @@ impl Node {
             Some(embedded) => embedded.name().to_string(),
             None => addressed.to_string(),
         }
-    }
-
-    fn error(
-        &mut self,
-        src: String,
-        dest: String,
-        in_reply_to: Option<u64>,
-        code: ErrorCode,
-        text: String,
-    ) -> Envelope {
-        let body = Body::Error {
-            in_reply_to,
-            msg_id: Some(self.next_msg_id()),
-            code: code.code(),
-            text,
-        };
-        envelope_to(src, dest, body)
-    }
-
-    fn next_msg_id(&mut self) -> u64 {
-        let id = self.next_msg_id;
-        self.next_msg_id += 1;
-        id
     }
 }
 

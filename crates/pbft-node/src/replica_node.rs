@@ -15,6 +15,7 @@ use pbft_wire::{decode, request_from_body, status_ok_body, Body, Directory, Enve
 
 use crate::keys::KeyFile;
 use crate::linkv;
+use crate::reply::MsgIds;
 
 /// How replica mode authenticates its peers.
 #[derive(Clone, Debug)]
@@ -51,7 +52,7 @@ struct Hosted {
 pub struct ReplicaNode {
     settings: Settings,
     hosted: Option<Hosted>,
-    next_msg_id: u64,
+    ids: MsgIds,
     outputs: Vec<Output>,
 }
 
@@ -61,7 +62,7 @@ impl ReplicaNode {
         ReplicaNode {
             settings,
             hosted: None,
-            next_msg_id: 0,
+            ids: MsgIds::default(),
             outputs: Vec::new(),
         }
     }
@@ -89,7 +90,7 @@ impl ReplicaNode {
                     header.src.clone(),
                     header.msg_id,
                 );
-                return vec![self.error(src, dest, msg_id, code, error.to_string())];
+                return vec![self.ids.error(src, dest, msg_id, code, error.to_string())];
             }
         };
         self.handle(envelope)
@@ -117,7 +118,7 @@ impl ReplicaNode {
                 if self.hosted.is_none() =>
             {
                 let text = "the node is not initialised yet: send init first".to_string();
-                vec![self.error(
+                vec![self.ids.error(
                     me,
                     src,
                     Some(msg_id),
@@ -127,7 +128,7 @@ impl ReplicaNode {
             }
             Body::PbftRequest { msg_id, .. } => match request_from_body(&src, &body) {
                 Ok(request) => self.request(src, msg_id, request),
-                Err(problem) => vec![self.error(
+                Err(problem) => vec![self.ids.error(
                     me,
                     src,
                     Some(msg_id),
@@ -143,7 +144,7 @@ impl ReplicaNode {
                     return Vec::new();
                 };
                 let status = hosted.replica.status(Seq(sequence_number));
-                let reply = status_ok_body(msg_id, self.next_msg_id(), &status);
+                let reply = status_ok_body(msg_id, self.ids.take(), &status);
                 vec![Envelope {
                     src: me,
                     dest: src,
@@ -154,7 +155,7 @@ impl ReplicaNode {
                 if self.hosted.is_none() =>
             {
                 let text = "the node is not initialised yet: send init first".to_string();
-                vec![self.error(
+                vec![self.ids.error(
                     me,
                     src,
                     Some(msg_id),
@@ -167,7 +168,9 @@ impl ReplicaNode {
                     Some(Ok((request, kind, msg_id))) => self.linkv(src, msg_id, kind, request),
                     Some(Err(text)) => {
                         let msg_id = body.msg_id();
-                        vec![self.error(me, src, msg_id, ErrorCode::MalformedRequest, text)]
+                        vec![self
+                            .ids
+                            .error(me, src, msg_id, ErrorCode::MalformedRequest, text)]
                     }
                     None => Vec::new(),
                 }
@@ -190,14 +193,16 @@ impl ReplicaNode {
     ) -> Envelope {
         if self.hosted.is_some() {
             let text = format!("already initialised as {me}");
-            return self.error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text);
+            return self
+                .ids
+                .error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text);
         }
         match Hosted::new(&node_id, node_ids, &self.settings) {
             Ok(hosted) => {
                 self.hosted = Some(hosted);
                 let reply = Body::InitOk {
                     in_reply_to: msg_id,
-                    msg_id: self.next_msg_id(),
+                    msg_id: self.ids.take(),
                 };
                 Envelope {
                     src: node_id,
@@ -207,7 +212,8 @@ impl ReplicaNode {
             }
             Err(text) => {
                 warn!("init refused: {text}");
-                self.error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text)
+                self.ids
+                    .error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text)
             }
         }
     }
@@ -290,7 +296,7 @@ impl ReplicaNode {
                     for (client, msg_id) in self.take_waiting(&o.request) {
                         let body = Body::PbftRequestOk {
                             in_reply_to: msg_id,
-                            msg_id: self.next_msg_id(),
+                            msg_id: self.ids.take(),
                             sequence_number: o.seq.0,
                             view: o.view.0,
                             phase: "pre-prepare".to_string(),
@@ -311,7 +317,7 @@ impl ReplicaNode {
                     for (client, msg_id) in refused {
                         let me = self.own_name("");
                         let text = reason.to_string();
-                        replies.push(self.error(me, client, Some(msg_id), code, text));
+                        replies.push(self.ids.error(me, client, Some(msg_id), code, text));
                     }
                 }
                 Output::Executed(x) => {
@@ -325,12 +331,18 @@ impl ReplicaNode {
                         let Some((client, in_reply_to, kind)) = self.take_executing(request) else {
                             continue;
                         };
-                        let msg_id = self.next_msg_id();
+                        let msg_id = self.ids.take();
                         match linkv::reply(kind, result, in_reply_to, msg_id) {
                             Ok(body) => replies.push(self.envelope(client, body)),
                             Err((code, text)) => {
                                 let me = self.own_name("");
-                                replies.push(self.error(me, client, Some(in_reply_to), code, text));
+                                replies.push(self.ids.error(
+                                    me,
+                                    client,
+                                    Some(in_reply_to),
+                                    code,
+                                    text,
+                                ));
                             }
                         }
                     }
@@ -357,7 +369,7 @@ impl ReplicaNode {
             };
             for target in targets {
                 let dest = self.name_of(target);
-                let msg_id = self.next_msg_id();
+                let msg_id = self.ids.take();
                 let body = self
                     .hosted
                     .as_ref()
@@ -417,29 +429,6 @@ impl ReplicaNode {
             dest,
             body,
         }
-    }
-
-    fn error(
-        &mut self,
-        src: String,
-        dest: String,
-        in_reply_to: Option<u64>,
-        code: ErrorCode,
-        text: String,
-    ) -> Envelope {
-        let body = Body::Error {
-            in_reply_to,
-            msg_id: Some(self.next_msg_id()),
-            code: code.code(),
-            text,
-        };
-        Envelope { src, dest, body }
-    }
-
-    fn next_msg_id(&mut self) -> u64 {
-        let id = self.next_msg_id;
-        self.next_msg_id += 1;
-        id
     }
 }
 

@@ -3,7 +3,7 @@
 
 use pbft_core::{
     Cluster, Event, ExecResult, KvService, Ordered, Output, Refusal, Rejection, ReplicaId, Request,
-    Seq,
+    Seq, Signed,
 };
 
 pub const R0: ReplicaId = ReplicaId(0);
@@ -66,5 +66,24 @@ pub fn executions(events: &[Event], at: ReplicaId) -> Vec<(Seq, Vec<ExecResult>)
             Output::Executed(x) => Some((x.seq, x.results.clone())),
             _ => None,
         })
+        .collect()
+}
+
+/// Puts `signed` on the network from `from`, delivers only what reaches
+/// `to` until the network is quiet, and returns what `to` rejected.
+pub fn deliver_only(
+    c: &mut Cluster<KvService>,
+    from: ReplicaId,
+    to: ReplicaId,
+    signed: Signed,
+) -> Vec<Rejection> {
+    c.take_events();
+    c.inject_signed(from, to, signed);
+    c.set_filter(move |e| e.to == to);
+    c.stabilize();
+    c.clear_filter();
+    rejections(&c.take_events(), to)
+        .into_iter()
+        .map(|(_, r)| r)
         .collect()
 }
