@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Four pbft-node replica processes wired together by a plain line router.
+
+Starts `pbft-node --mode replica --auth none` four times, passes every line
+a node prints to the node it is addressed to, and plays one client: it
+sends the same request to every replica, then asks each for the status of
+the number the request got. Each replica answers in turn: the request
+acknowledged, then prepares_received 3, commits_received 4, executed true.
+
+Usage: cargo build -p pbft-node && python3 scripts/four_replicas.py [path/to/pbft-node]
+Only the Python standard library is used.
+"""
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
+
+NODES = ["n1", "n2", "n3", "n4"]
+BINARY = sys.argv[1] if len(sys.argv) > 1 else "target/debug/pbft-node"
+
+
+def start():
+    procs, lines = {}, queue.Queue()
+    for node in NODES:
+        proc = subprocess.Popen(
+            [BINARY, "--mode", "replica", "--auth", "none", "--tick-ms", "5"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            bufsize=1,
+        )
+        procs[node] = proc
+        threading.Thread(target=lambda p=proc: [lines.put(l) for l in p.stdout], daemon=True).start()
+    return procs, lines
+
+
+def main():
+    procs, lines = start()
+    replies = []
+
+    def send(dest, line):
+        procs[dest].stdin.write(line + "\n")
+        procs[dest].stdin.flush()
+
+    def client(dest, body, src="c1"):
+        send(dest, json.dumps({"src": src, "dest": dest, "body": body}, separators=(",", ":")))
+
+    def route_until(done, limit=10.0):
+        deadline = time.time() + limit
+        while not done():
+            if time.time() > deadline:
+                sys.exit("timed out waiting for replies")
+            try:
+                line = lines.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            message = json.loads(line)
+            if message["dest"] in NODES:
+                send(message["dest"], line)
+            else:
+                replies.append(message)
+
+    def reply(dest, in_reply_to):
+        return next((r for r in replies if r["dest"] == dest and r["body"].get("in_reply_to") == in_reply_to), None)
+
+    for node in NODES:
+        client(node, {"type": "init", "msg_id": 1, "node_id": node, "node_ids": NODES}, src="c0")
+    route_until(lambda: sum(1 for r in replies if r["dest"] == "c0") == 4)
+
+    request = {"type": "pbft_request", "operation": "set x=42", "client": "c1", "timestamp": 1}
+    for i, node in enumerate(NODES):
+        client(node, dict(request, msg_id=10 + i))
+    route_until(lambda: all(reply("c1", 10 + i) for i in range(4)))
+    # Keep routing until no node has printed anything for 0.3 s, so the
+    # commits reach every replica before it is asked.
+    while True:
+        try:
+            line = lines.get(timeout=0.3)
+        except queue.Empty:
+            break
+        message = json.loads(line)
+        if message["dest"] in NODES:
+            send(message["dest"], line)
+        else:
+            replies.append(message)
+
+    for i, node in enumerate(NODES):
+        ack = reply("c1", 10 + i)
+        client(node, {"type": "pbft_status", "msg_id": 20 + i, "sequence_number": ack["body"]["sequence_number"]})
+        route_until(lambda: reply("c1", 20 + i) is not None)
+        status = reply("c1", 20 + i)["body"]
+        print(f"{node}: acknowledged #{ack['body']['sequence_number']} in view {ack['body']['view']}")
+        print(
+            f"{node}: phase {status['phase']}, prepares_received: {status['prepares_received']}, "
+            f"commits_received: {status['commits_received']}, executed: {str(status['executed']).lower()}"
+        )
+    for proc in procs.values():
+        proc.stdin.close()
+        proc.wait(timeout=5)
+
+
+if __name__ == "__main__":
+    main()
