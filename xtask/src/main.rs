@@ -1,10 +1,14 @@
 //! Project automation, run as `cargo xtask <task>`.
 //!
 //! Tasks:
-//! - `ci`: rustfmt check, clippy with warnings denied, and every test in
-//!   the workspace. This is what CI runs.
+//! - `ci`: rustfmt check, clippy with warnings denied, every test in the
+//!   workspace, and the shipped scenarios. This is what CI runs.
+//! - `scenario`: runs scenario files against real replica processes (see
+//!   `docs/scenarios.md`).
 //!
-//! xtask has no dependencies: it calls cargo through `$CARGO`.
+//! Cargo is called through `$CARGO`.
+
+mod scenario;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -15,13 +19,16 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci      rustfmt check, clippy (warnings denied), every test in the workspace
-  help    this text";
+  ci                  rustfmt check, clippy (warnings denied), every test, the scenarios
+  scenario [--json] <file or directory>...
+                      run scenarios against real replica processes
+  help                this text";
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") if args.len() == 1 => ci(),
+        Some("scenario") => scenario::main(&args[1..], &workspace_root(), build_node),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -52,6 +59,7 @@ fn ci() -> Result<(), String> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace", "--locked"])?;
+    scenario::main(&["scenarios".to_string()], &workspace_root(), build_node)?;
     eprintln!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -77,4 +85,13 @@ fn workspace_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Builds pbft-node and returns the path of the binary.
+fn build_node() -> Result<PathBuf, String> {
+    cargo(&["build", "--locked", "--quiet", "-p", "pbft-node"])?;
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    Ok(target.join("debug").join("pbft-node"))
 }

@@ -321,9 +321,11 @@ impl ReplicaNode {
                     }
                 }
                 Output::Executed(x) => {
+                    // A stable format: scenario runs check agreement with it.
                     info!(
-                        "executed {} ({} requests) in {}",
+                        "executed {} digest {} ({} requests) in {}",
                         x.seq,
+                        x.digest,
                         x.batch.len(),
                         x.view
                     );

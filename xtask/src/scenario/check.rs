@@ -1,0 +1,129 @@
+//! The checks after every run.
+
+use std::collections::BTreeMap;
+
+use super::run::Outcome;
+
+/// One check's verdict.
+#[derive(Debug)]
+pub struct Verdict {
+    /// The check's name.
+    pub name: &'static str,
+    /// Whether it held.
+    pub passed: bool,
+    /// What it found.
+    pub detail: String,
+}
+
+/// Agreement: no two nodes executed different batches at one number, over
+/// the whole run (from the nodes' logs) and in their final logs.
+pub fn agreement(outcome: &Outcome) -> Verdict {
+    let mut chosen: BTreeMap<u64, (String, String)> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    let mut compared = 0;
+    let logged = outcome.executed.iter().flat_map(|(node, list)| {
+        list.iter()
+            .map(move |(seq, digest)| (node, *seq, digest.clone()))
+    });
+    let final_logs = outcome.statuses.iter().flat_map(|(node, statuses)| {
+        statuses.iter().enumerate().filter_map(move |(i, status)| {
+            let digest = status["digest"]
+                .as_str()
+                .filter(|_| status["executed"] == true)?;
+            Some((node, i as u64 + 1, digest.to_string()))
+        })
+    });
+    for (node, seq, digest) in logged.chain(final_logs) {
+        compared += 1;
+        match chosen.get(&seq) {
+            None => {
+                chosen.insert(seq, (node.clone(), digest));
+            }
+            Some((first, d)) if *d != digest => conflicts.push(format!(
+                "#{seq}: {first} executed {d:.8}, {node} {digest:.8}"
+            )),
+            Some(_) => {}
+        }
+    }
+    let passed = conflicts.is_empty() && !chosen.is_empty();
+    Verdict {
+        name: "agreement",
+        passed,
+        detail: if !conflicts.is_empty() {
+            conflicts.join("; ")
+        } else if chosen.is_empty() {
+            "no executions were observed".to_string()
+        } else {
+            format!(
+                "{compared} executions of {} numbers compared across nodes, all equal",
+                chosen.len()
+            )
+        },
+    }
+}
+
+/// Convergence: once everything has settled, every live node executed
+/// every number the most advanced node executed (a restarted or cut-off
+/// node has caught up).
+pub fn convergence(outcome: &Outcome) -> Verdict {
+    let executed_through = |statuses: &Vec<serde_json::Value>| {
+        statuses
+            .iter()
+            .take_while(|s| s["executed"] == true)
+            .count()
+    };
+    let reached: BTreeMap<&String, usize> = outcome
+        .statuses
+        .iter()
+        .map(|(node, statuses)| (node, executed_through(statuses)))
+        .collect();
+    let most = reached.values().copied().max().unwrap_or(0);
+    let behind: Vec<String> = reached
+        .iter()
+        .filter(|(_, n)| **n < most)
+        .map(|(node, n)| format!("{node} at {n}"))
+        .collect();
+    Verdict {
+        name: "convergence",
+        passed: behind.is_empty() && most > 0,
+        detail: if behind.is_empty() {
+            format!("{} live nodes all executed through #{most}", reached.len())
+        } else {
+            format!("behind #{most}: {}", behind.join(", "))
+        },
+    }
+}
+
+/// Liveness: every write was answered, without error, before the deadline
+/// after the last fault healed.
+pub fn liveness(outcome: &Outcome, settle_ms: u64) -> Verdict {
+    let passed = outcome.unanswered.is_empty() && outcome.errors.is_empty();
+    let detail = if passed {
+        format!(
+            "all {} writes answered within {settle_ms} ms of the last heal (at {} ms)",
+            outcome.writes, outcome.last_heal_ms
+        )
+    } else if !outcome.unanswered.is_empty() {
+        format!(
+            "{} writes unanswered: {:?}",
+            outcome.unanswered.len(),
+            outcome.unanswered
+        )
+    } else {
+        format!("writes answered with errors: {}", outcome.errors.join("; "))
+    };
+    Verdict {
+        name: "liveness",
+        passed,
+        detail,
+    }
+}
+
+/// Percentile of sorted values (nearest rank).
+pub fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}

@@ -1,0 +1,157 @@
+//! `cargo xtask scenario <file or directory>`: runs real replica processes
+//! behind a router that plays faults, then checks the outcome. The file
+//! format is documented in docs/scenarios.md.
+
+mod check;
+mod processes;
+mod run;
+mod spec;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use spec::Scenario;
+
+/// Runs every scenario named by `args` (files, or directories of `.toml`
+/// files); `--json` prints one JSON object per scenario instead of text.
+pub fn main(
+    args: &[String],
+    root: &Path,
+    build: impl Fn() -> Result<PathBuf, String>,
+) -> Result<(), String> {
+    let json_output = args.iter().any(|a| a == "--json");
+    let paths: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    if paths.is_empty() {
+        return Err("usage: cargo xtask scenario [--json] <file or directory>...".into());
+    }
+    let mut files = Vec::new();
+    for path in paths {
+        let path = root.join(path);
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path);
+        }
+    }
+    let scenarios: Vec<Scenario> = files
+        .iter()
+        .map(|f| Scenario::load(f))
+        .collect::<Result<_, _>>()?;
+    let binary = build()?;
+    let keys = std::env::temp_dir().join(format!("pbft-scenario-keys-{}", std::process::id()));
+    let mut failed = Vec::new();
+    for scenario in &scenarios {
+        let flags = node_flags(scenario, &binary, &keys)?;
+        let outcome = run::run(scenario, &binary, |i| flags[i].clone())?;
+        let verdicts = [
+            check::agreement(&outcome),
+            check::convergence(&outcome),
+            check::liveness(&outcome, scenario.settle_ms),
+        ];
+        report(scenario, &outcome, &verdicts, json_output);
+        if verdicts.iter().any(|v| !v.passed) {
+            failed.push(scenario.name.clone());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&keys);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("scenarios failed: {}", failed.join(", ")))
+    }
+}
+
+/// Each node's command line, generating keys when the scenario is signed.
+fn node_flags(scenario: &Scenario, binary: &Path, keys: &Path) -> Result<Vec<Vec<String>>, String> {
+    let ids = scenario.node_ids();
+    let mut common = vec![
+        "--mode".to_string(),
+        "replica".into(),
+        "--tick-ms".into(),
+        scenario.tick_ms.to_string(),
+        "--view-change-timeout-ms".into(),
+        scenario.view_change_timeout_ms.to_string(),
+        "--checkpoint-interval".into(),
+        scenario.checkpoint_interval.to_string(),
+    ];
+    if scenario.auth == "none" {
+        common.extend(["--auth".to_string(), "none".to_string()]);
+        return Ok(vec![common; ids.len()]);
+    }
+    let dir = keys.join(
+        scenario
+            .name
+            .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = std::process::Command::new(binary)
+        .args(["keygen", "--node-ids", &ids.join(","), "--out"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run keygen: {e}"))?;
+    if !status.success() {
+        return Err("keygen failed".into());
+    }
+    Ok(ids
+        .iter()
+        .map(|id| {
+            let mut flags = common.clone();
+            flags.extend([
+                "--keys".to_string(),
+                dir.join(format!("{id}.keys.json")).display().to_string(),
+            ]);
+            flags
+        })
+        .collect())
+}
+
+fn report(scenario: &Scenario, outcome: &run::Outcome, verdicts: &[check::Verdict], as_json: bool) {
+    let mut latencies = outcome.latencies_ms.clone();
+    latencies.sort_unstable();
+    let (p50, p99) = (
+        check::percentile(&latencies, 50.0),
+        check::percentile(&latencies, 99.0),
+    );
+    let per_request = outcome.messages as f64 / outcome.writes.max(1) as f64;
+    if as_json {
+        let value = json!({
+            "scenario": scenario.name,
+            "elapsed_ms": outcome.elapsed_ms,
+            "writes": outcome.writes,
+            "answered": outcome.writes - outcome.unanswered.len() as u64,
+            "latency_ms": {"p50": p50, "p99": p99},
+            "messages_per_request": per_request,
+            "faults": scenario.faults.iter().map(|f| format!("{} ms: {:?}", f.at_ms, f.kind)).collect::<Vec<_>>(),
+            "checks": verdicts.iter().map(|v| json!({"name": v.name, "passed": v.passed, "detail": v.detail})).collect::<Vec<_>>(),
+        });
+        println!("{value}");
+        return;
+    }
+    println!("scenario: {} ({} ms)", scenario.name, outcome.elapsed_ms);
+    if !scenario.description.is_empty() {
+        println!("  {}", scenario.description);
+    }
+    println!(
+        "  {} nodes, auth {}, {} writes; latency p50 {p50} ms, p99 {p99} ms; {per_request:.1} messages per request",
+        scenario.nodes, scenario.auth, outcome.writes
+    );
+    for fault in &scenario.faults {
+        println!("  fault at {} ms: {:?}", fault.at_ms, fault.kind);
+    }
+    for v in verdicts {
+        println!(
+            "  {} {}: {}",
+            if v.passed { "ok  " } else { "FAIL" },
+            v.name,
+            v.detail
+        );
+    }
+}

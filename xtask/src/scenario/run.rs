@@ -1,0 +1,355 @@
+//! Runs one scenario: starts the replicas, plays the workload and the
+//! faults, routes every line, then checks the outcome.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use super::processes::Processes;
+use super::spec::{FaultKind, Scenario};
+
+/// What a run produced, for the checks and the report.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Writes sent.
+    pub writes: u64,
+    /// Milliseconds from first sending each write to its `write_ok`.
+    pub latencies_ms: Vec<u64>,
+    /// Writes never answered.
+    pub unanswered: Vec<u64>,
+    /// Writes answered with an error.
+    pub errors: Vec<String>,
+    /// Replica-to-replica messages routed (delivered or not).
+    pub messages: u64,
+    /// When the last fault healed, in milliseconds since the start.
+    pub last_heal_ms: u64,
+    /// How long the run took.
+    pub elapsed_ms: u64,
+    /// Per node: `status` replies for numbers 1, 2, ... (live nodes only).
+    pub statuses: BTreeMap<String, Vec<Value>>,
+    /// Per node: every (number, digest) it logged executing, over the run.
+    pub executed: BTreeMap<String, Vec<(u64, String)>>,
+}
+
+struct Write {
+    first_sent: Instant,
+    last_sent: Instant,
+    answered: bool,
+}
+
+/// The network between the processes, with the faults in force.
+struct Network {
+    groups: Option<Vec<Vec<usize>>>,
+    lossy: Option<(f64, f64, u64)>,
+    rng: fastrand::Rng,
+    delayed: BinaryHeap<Reverse<(Instant, u64, usize, String)>>,
+    order: u64,
+}
+
+impl Network {
+    fn connected(&self, a: usize, b: usize) -> bool {
+        match &self.groups {
+            None => true,
+            Some(groups) => groups.iter().any(|g| g.contains(&a) && g.contains(&b)),
+        }
+    }
+}
+
+/// Runs `scenario` with the node binary at `binary`; `flags(i)` gives
+/// node `i`'s command line.
+pub fn run(
+    scenario: &Scenario,
+    binary: &Path,
+    flags: impl Fn(usize) -> Vec<String>,
+) -> Result<Outcome, String> {
+    let ids = scenario.node_ids();
+    let n = ids.len();
+    let mut procs = Processes::start(binary, (0..n).map(&flags).collect())?;
+    let start = Instant::now();
+    let index = |name: &str| ids.iter().position(|id| id == name);
+    let mut net = Network {
+        groups: None,
+        lossy: None,
+        rng: fastrand::Rng::with_seed(scenario.seed),
+        delayed: BinaryHeap::new(),
+        order: 0,
+    };
+    let mut outcome = Outcome {
+        writes: scenario.workload.writes,
+        ..Outcome::default()
+    };
+    let mut replies: Vec<Value> = Vec::new();
+    let init = |procs: &mut Processes, i: usize| {
+        let body = json!({"type": "init", "msg_id": 1, "node_id": ids[i], "node_ids": ids});
+        procs.write(
+            i,
+            &json!({"src": "c0", "dest": ids[i], "body": body}).to_string(),
+        );
+    };
+    for i in 0..n {
+        init(&mut procs, i);
+    }
+
+    let mut faults = scenario.faults.clone();
+    faults.sort_by_key(|f| f.at_ms);
+    let last_fault_ms = faults.last().map_or(0, |f| f.at_ms);
+    let mut next_fault = 0;
+    let mut writes: BTreeMap<u64, Write> = BTreeMap::new();
+    let workload = &scenario.workload;
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    let deadline =
+        at(last_fault_ms.max(workload.writes * workload.interval_ms) + scenario.settle_ms);
+
+    let send_write = |procs: &mut Processes, w: u64, to: usize| {
+        let body = json!({"type": "write", "msg_id": w, "key": w, "value": w});
+        let line = json!({"src": format!("c{w}"), "dest": ids[to], "body": body}).to_string();
+        procs.write(to, &line);
+    };
+
+    loop {
+        let now = Instant::now();
+        // Faults that are due.
+        while next_fault < faults.len() && now >= at(faults[next_fault].at_ms) {
+            let fault = &faults[next_fault];
+            match &fault.kind {
+                FaultKind::Kill { node } => procs.kill(index(node).unwrap_or(0)),
+                FaultKind::Restart { node } => {
+                    let i = index(node).unwrap_or(0);
+                    procs.restart(i)?;
+                    init(&mut procs, i);
+                }
+                FaultKind::Partition { groups } => {
+                    net.groups = Some(
+                        groups
+                            .iter()
+                            .map(|g| g.iter().filter_map(|node| index(node)).collect())
+                            .collect(),
+                    );
+                }
+                FaultKind::Heal => net.groups = None,
+                FaultKind::Network {
+                    drop,
+                    duplicate,
+                    max_delay_ms,
+                } => net.lossy = Some((*drop, *duplicate, *max_delay_ms)),
+                FaultKind::NetworkOk => net.lossy = None,
+            }
+            if fault.kind.heals() {
+                outcome.last_heal_ms = fault.at_ms;
+            }
+            next_fault += 1;
+        }
+        // Writes that are due, and retries of unanswered ones.
+        let due_writes =
+            (now.duration_since(start).as_millis() as u64) / workload.interval_ms.max(1);
+        for w in 1..=workload.writes.min(due_writes + 1) {
+            if writes.contains_key(&w) || now < at((w - 1) * workload.interval_ms) {
+                continue;
+            }
+            let targets: Vec<usize> = match workload.to.as_str() {
+                "round-robin" => vec![(w as usize - 1) % n],
+                "all" => (0..n).collect(),
+                node => index(node).into_iter().collect(),
+            };
+            for to in targets {
+                send_write(&mut procs, w, to);
+            }
+            writes.insert(
+                w,
+                Write {
+                    first_sent: now,
+                    last_sent: now,
+                    answered: false,
+                },
+            );
+        }
+        for (w, write) in writes.iter_mut() {
+            let stale =
+                now.duration_since(write.last_sent) >= Duration::from_millis(workload.retry_ms);
+            if !write.answered && stale {
+                for to in 0..n {
+                    send_write(&mut procs, *w, to);
+                }
+                write.last_sent = now;
+            }
+        }
+        // Delayed messages that are due.
+        while let Some(Reverse((when, _, to, _))) = net.delayed.peek() {
+            if *when > now {
+                break;
+            }
+            let (to, line) = (
+                *to,
+                net.delayed.pop().map(|Reverse(d)| d.3).unwrap_or_default(),
+            );
+            procs.write(to, &line);
+        }
+        let all_answered =
+            writes.len() as u64 == workload.writes && writes.values().all(|w| w.answered);
+        if (all_answered && next_fault == faults.len()) || now >= deadline {
+            break;
+        }
+        // One printed line, routed.
+        let Ok((from, generation, line)) = procs.lines.recv_timeout(Duration::from_millis(5))
+        else {
+            continue;
+        };
+        if generation != procs.generation(from) {
+            continue; // the output of a killed process
+        }
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            return Err(format!(
+                "{} printed a line that is not JSON: {line}",
+                ids[from]
+            ));
+        };
+        let dest = message["dest"].as_str().unwrap_or_default();
+        if let Some(to) = index(dest) {
+            outcome.messages += 1;
+            route(&mut net, &mut procs, from, to, line);
+        } else if message["body"]["type"] == "write_ok" || message["body"]["type"] == "error" {
+            let w = message["body"]["in_reply_to"].as_u64().unwrap_or(0);
+            if let Some(write) = writes.get_mut(&w).filter(|w| !w.answered) {
+                write.answered = true;
+                outcome
+                    .latencies_ms
+                    .push(now.duration_since(write.first_sent).as_millis() as u64);
+                if message["body"]["type"] == "error" {
+                    outcome.errors.push(message["body"]["text"].to_string());
+                }
+            }
+        } else {
+            replies.push(message);
+        }
+    }
+    outcome.unanswered = writes
+        .iter()
+        .filter(|(_, w)| !w.answered)
+        .map(|(k, _)| *k)
+        .collect();
+    outcome
+        .unanswered
+        .extend(writes.len() as u64 + 1..=workload.writes);
+    net.groups = None;
+    net.lossy = None;
+    outcome.statuses = collect_statuses(&mut procs, &mut net, &ids)?;
+    outcome.elapsed_ms = start.elapsed().as_millis() as u64;
+    // Give the log readers a moment, then take what they saw.
+    std::thread::sleep(Duration::from_millis(100));
+    for (i, seq, digest) in procs.executed.try_iter() {
+        outcome
+            .executed
+            .entry(ids[i].clone())
+            .or_default()
+            .push((seq, digest));
+    }
+    Ok(outcome)
+}
+
+/// Delivers a line from node `from` to node `to` through the faults in
+/// force.
+fn route(net: &mut Network, procs: &mut Processes, from: usize, to: usize, line: String) {
+    if !net.connected(from, to) {
+        return;
+    }
+    let Some((drop, duplicate, max_delay_ms)) = net.lossy else {
+        procs.write(to, &line);
+        return;
+    };
+    if net.rng.f64() < drop {
+        return;
+    }
+    let copies = if net.rng.f64() < duplicate { 2 } else { 1 };
+    for _ in 0..copies {
+        let delay = Duration::from_millis(net.rng.u64(0..=max_delay_ms));
+        net.order += 1;
+        net.delayed.push(Reverse((
+            Instant::now() + delay,
+            net.order,
+            to,
+            line.clone(),
+        )));
+    }
+}
+
+/// Asks every live node for the status of numbers 1, 2, ... until it
+/// reports eight empty numbers in a row, routing peer traffic meanwhile.
+fn collect_statuses(
+    procs: &mut Processes,
+    net: &mut Network,
+    ids: &[String],
+) -> Result<BTreeMap<String, Vec<Value>>, String> {
+    // Let messages in flight settle first.
+    let quiet = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < quiet {
+        if let Ok((from, generation, line)) = procs.lines.recv_timeout(Duration::from_millis(5)) {
+            if generation == procs.generation(from) {
+                deliver_to_node(procs, net, ids, from, line);
+            }
+        }
+        while let Some(Reverse((_, _, to, line))) = net.delayed.pop() {
+            procs.write(to, &line);
+        }
+    }
+    let mut statuses = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        if !procs.alive(i) {
+            continue;
+        }
+        let mut seen = Vec::new();
+        let mut empty_run = 0;
+        let mut seq = 0u64;
+        while empty_run < 8 && seq < 100_000 {
+            seq += 1;
+            let body = json!({"type": "pbft_status", "msg_id": seq, "sequence_number": seq});
+            procs.write(
+                i,
+                &json!({"src": "checker", "dest": id, "body": body}).to_string(),
+            );
+            let status = loop {
+                let Ok((from, generation, line)) = procs.lines.recv_timeout(Duration::from_secs(5))
+                else {
+                    return Err(format!("{id} did not answer a status query"));
+                };
+                if generation != procs.generation(from) {
+                    continue;
+                }
+                let Ok(message) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if message["dest"] == "checker" && message["body"]["in_reply_to"] == seq {
+                    break message["body"].clone();
+                }
+                deliver_to_node(procs, net, ids, from, line);
+            };
+            empty_run = if status["phase"] == "none" {
+                empty_run + 1
+            } else {
+                0
+            };
+            seen.push(status);
+        }
+        seen.truncate(seen.len().saturating_sub(empty_run));
+        statuses.insert(id.clone(), seen);
+    }
+    Ok(statuses)
+}
+
+fn deliver_to_node(
+    procs: &mut Processes,
+    net: &mut Network,
+    ids: &[String],
+    from: usize,
+    line: String,
+) {
+    let Ok(message) = serde_json::from_str::<Value>(&line) else {
+        return;
+    };
+    let dest = message["dest"].as_str().unwrap_or_default();
+    if let Some(to) = ids.iter().position(|id| id == dest) {
+        route(net, procs, from, to, line);
+    }
+}
