@@ -2,8 +2,8 @@
 //!
 //! A replica remembers, per client, the last request it executed and its
 //! result (§4.1). A request with a timestamp at or below that record is
-//! never executed again, and a retry is answered with the sequence number
-//! the request already has.
+//! never executed again: a retry of the latest one is answered with the
+//! sequence number it already has, and an older one is refused as stale.
 
 use std::collections::{HashMap, HashSet};
 
@@ -282,7 +282,9 @@ impl<S: Service> Replica<S> {
                 request,
                 reason: Refusal::Stale { latest },
             }),
-            Known::New if self.is_primary() => self.order(request, true, out),
+            Known::New if self.is_primary() => {
+                self.order(request, true, out);
+            }
             Known::New => {
                 self.clients.await_order(request.clone(), self.ticks);
                 self.send(
@@ -306,8 +308,8 @@ impl<S: Service> Replica<S> {
         self.service
             .check(&request.operation)
             .map_err(Rejection::InvalidOperation)?;
-        if self.clients.classify(&request) == Known::New {
-            self.order(request, false, out);
+        if self.clients.classify(&request) == Known::New && !self.order(request, false, out) {
+            return Err(Rejection::Overloaded);
         }
         Ok(())
     }
@@ -316,22 +318,29 @@ impl<S: Service> Replica<S> {
     /// until a stable checkpoint moves the window (§4.3: the primary never
     /// assigns a number above `H`). `ack` says whether a client waits here
     /// for the acknowledgement.
-    fn order(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) {
+    ///
+    /// Returns false when the request could not even be held back because
+    /// [`MAX_PENDING`] requests already are.
+    fn order(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) -> bool {
         let room = self.last_assigned.next() <= self.checkpoints.high();
         if self.vc.active && self.pending.is_empty() && room {
             self.propose_one(request, ack, out);
-            return;
+            return true;
         }
         if let Some(held) = self.pending.iter_mut().find(|(r, _)| *r == request) {
             held.1 |= ack;
         } else if self.pending.len() < MAX_PENDING {
             self.pending.push_back((request, ack));
-        } else if ack {
-            out.push(Output::Refused {
-                request,
-                reason: Refusal::Overloaded,
-            });
+        } else {
+            if ack {
+                out.push(Output::Refused {
+                    request,
+                    reason: Refusal::Overloaded,
+                });
+            }
+            return false;
         }
+        true
     }
 
     fn propose_one(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) {

@@ -4,6 +4,9 @@ use std::fmt;
 
 use crate::types::ReplicaId;
 
+/// The largest log window `L` a configuration may set.
+pub const MAX_WINDOW: u64 = 1 << 16;
+
 /// The default view-change timeout, in ticks.
 pub const DEFAULT_VIEW_CHANGE_TIMEOUT: u64 = 10;
 
@@ -64,7 +67,9 @@ impl Config {
         if self.view_change_timeout == 0 {
             return Err(ConfigError::ZeroTimeout);
         }
-        if k == 0 || self.window < k || self.window % k != 0 {
+        // The window bounds the log, and so the memory a peer can make a
+        // replica spend on numbers it names.
+        if k == 0 || self.window < k || self.window % k != 0 || self.window > MAX_WINDOW {
             return Err(ConfigError::BadWindow {
                 interval: k,
                 window: self.window,
@@ -83,7 +88,8 @@ pub enum ConfigError {
     TooManyReplicas(usize),
     /// The view-change timeout is 0 ticks.
     ZeroTimeout,
-    /// The checkpoint interval is 0, or the window is not a multiple of it.
+    /// The checkpoint interval is 0, or the window is not a multiple of it,
+    /// or the window is larger than [`MAX_WINDOW`].
     BadWindow {
         /// `K`.
         interval: u64,
@@ -110,7 +116,7 @@ impl fmt::Display for ConfigError {
             ConfigError::BadWindow { interval, window } => write!(
                 f,
                 "the window ({window}) must be a positive multiple of the checkpoint \
-                 interval ({interval})"
+                 interval ({interval}), at most {MAX_WINDOW}"
             ),
             ConfigError::UnknownReplica { id, n } => {
                 write!(f, "replica {id} is not one of the {n} replicas")

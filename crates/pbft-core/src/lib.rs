@@ -24,8 +24,9 @@
 //! - [`Output::Send`]: send a [`Signed`] [`Message`] to one peer or to
 //!   every other replica;
 //! - [`Output::Ordered`]: a client's request has a sequence number: the
-//!   acknowledgement to send back. It comes before the sends the same input
-//!   causes, so a client hears back before the protocol moves on;
+//!   acknowledgement to send back. It comes before the pre-prepare that
+//!   announces the number, so a client hears back before the protocol
+//!   moves on;
 //! - [`Output::Refused`]: a client's request will not be ordered, and why;
 //! - [`Output::Executed`]: a batch ran, in sequence order, with its results;
 //! - [`Output::Rejected`]: a peer's message was ignored, with a typed
@@ -160,7 +161,9 @@ pub use canonical::{batch_bytes, encode_request, message_bytes, request_bytes};
 pub use certificate::{CertificateError, CommittedCertificate, PreparedCertificate};
 pub use checkpoint::{Snapshot, StableCheckpoint};
 pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
-pub use config::{Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_VIEW_CHANGE_TIMEOUT};
+pub use config::{
+    Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_VIEW_CHANGE_TIMEOUT, MAX_WINDOW,
+};
 pub use digest::Digest;
 pub use hex::ParseHexError;
 pub use message::{

@@ -86,7 +86,9 @@ pub enum Destination {
 pub struct Ordered {
     /// The request.
     pub request: Request,
-    /// The view of the pre-prepare that assigned the number.
+    /// The view of the pre-prepare that assigned the number. For a retry of
+    /// a request this replica knows only from a restored checkpoint, view
+    /// 0: views are not part of the replicated state.
     pub view: View,
     /// The assigned sequence number.
     pub seq: Seq,

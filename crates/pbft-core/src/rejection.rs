@@ -105,6 +105,9 @@ pub enum Rejection {
         /// The number.
         seq: Seq,
     },
+    /// A forwarded request arrived while the primary already holds back as
+    /// many requests as it may; it is dropped.
+    Overloaded,
     /// A peer asks for state more often than once per timeout.
     TooFrequent,
     /// State from a peer that does not check.
@@ -185,6 +188,7 @@ impl fmt::Display for Rejection {
             }
             Rejection::ViewChanging => f.write_str("a view change is in progress"),
             Rejection::TooFrequent => f.write_str("state asked for too often"),
+            Rejection::Overloaded => f.write_str("the primary holds back too many requests"),
             Rejection::InvalidState(e) => write!(f, "invalid state transfer: {e}"),
             Rejection::StaleViewChange { current, received } => {
                 write!(f, "stale view change for {received} (at {current})")

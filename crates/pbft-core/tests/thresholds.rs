@@ -84,3 +84,47 @@ fn commits_before_prepared_do_not_commit() {
     );
     assert!(s.executed);
 }
+
+#[test]
+fn votes_before_the_pre_prepare_count_only_for_its_digest() {
+    let mut c = cluster(4);
+    c.submit(R0, req("c1", 1, "set x=1"));
+    // R1 hears nothing from the network yet.
+    c.set_filter(|e| e.to != R1);
+    c.stabilize();
+    let d = c.replica(R0).status(Seq(1)).digest.expect("pre-prepared");
+    let other = pbft_core::Digest([5; 32]);
+    let to_r1 = |c: &mut pbft_core::Cluster<pbft_core::KvService>, m: Message, from| {
+        c.inject(from, R1, m);
+        c.set_filter(|e| e.to == R1 && !matches!(e.signed.message, Message::PrePrepare(_)));
+        c.stabilize();
+    };
+    // Early votes: R2's and R3's prepares, and R2's commit for another digest.
+    to_r1(&mut c, Message::Prepare(vote(R2, d)), R2);
+    to_r1(&mut c, Message::Prepare(vote(R3, d)), R3);
+    to_r1(&mut c, Message::Commit(vote(R2, other)), R2);
+    let s = c.replica(R1).status(Seq(1));
+    assert_eq!(
+        (s.phase, s.prepares_received),
+        (SlotPhase::None, 2),
+        "kept, not yet matched"
+    );
+    // The pre-prepare arrives: the two matching prepares count at once.
+    let batch = std::sync::Arc::new(pbft_core::Batch::single(req("c1", 1, "set x=1")));
+    let pp = pbft_core::PrePrepare::new(pbft_core::View(0), Seq(1), batch);
+    assert_eq!(pp.digest, d);
+    c.inject(R0, R1, Message::PrePrepare(pp));
+    c.set_filter(|e| e.to == R1 && e.from == R0);
+    c.stabilize();
+    let s = c.replica(R1).status(Seq(1));
+    assert_eq!(
+        s.phase,
+        SlotPhase::Prepared,
+        "2f matching prepares were waiting"
+    );
+    assert_eq!(s.prepares_received, 3);
+    assert_eq!(
+        s.commits_received, 1,
+        "its own; R2's commit was for another digest"
+    );
+}
