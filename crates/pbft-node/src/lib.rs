@@ -12,6 +12,7 @@
 
 #![deny(missing_docs)]
 
+pub mod byzantine;
 pub mod embedded;
 pub mod keys;
 pub mod lines;

@@ -41,6 +41,10 @@ struct Args {
     /// Replica mode: take a checkpoint every this many sequence numbers.
     #[arg(long, default_value_t = pbft_core::DEFAULT_CHECKPOINT_INTERVAL)]
     checkpoint_interval: u64,
+    /// TESTING AID ONLY: make this replica Byzantine (silent, equivocate,
+    /// bad-digest or forge-votes), to test that the others survive it.
+    #[arg(long, value_name = "BEHAVIOUR")]
+    byzantine: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -78,10 +82,12 @@ fn main() -> ExitCode {
         .init();
     match (&args.command, args.mode) {
         (Some(Command::Keygen { node_ids, out }), _) => keygen(node_ids, out.clone()),
-        (None, Mode::Embedded) if args.keys.is_some() || args.auth.is_some() => {
+        (None, Mode::Embedded)
+            if args.keys.is_some() || args.auth.is_some() || args.byzantine.is_some() =>
+        {
             eprintln!(
-                "pbft-node: --keys and --auth apply to --mode replica; the embedded default \
-                 hosts every replica in one process and signs nothing"
+                "pbft-node: --keys, --auth and --byzantine apply to --mode replica; the \
+                 embedded default hosts every replica in one process and signs nothing"
             );
             ExitCode::from(2)
         }
@@ -126,7 +132,21 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
     if args.checkpoint_interval == 0 {
         return Err("--checkpoint-interval must be at least 1".to_string());
     }
+    let byzantine = match &args.byzantine {
+        None => None,
+        Some(name) => {
+            let behaviour = pbft_node::byzantine::Behaviour::parse(name).ok_or_else(|| {
+                format!(
+                    "unknown --byzantine behaviour {name:?}: silent, equivocate, bad-digest or \
+                     forge-votes"
+                )
+            })?;
+            log::warn!("TESTING AID: this replica is Byzantine ({name}); never use in production");
+            Some(behaviour)
+        }
+    };
     Ok(Settings {
+        byzantine,
         auth,
         checkpoint_interval: args.checkpoint_interval,
         view_change_timeout: (args.view_change_timeout_ms / args.tick_ms).max(1),

@@ -35,6 +35,8 @@ pub struct Settings {
     pub checkpoint_interval: u64,
     /// View-change timeout, in ticks.
     pub view_change_timeout: u64,
+    /// A testing aid: misbehave this way. `None` in any real use.
+    pub byzantine: Option<crate::byzantine::Behaviour>,
 }
 
 /// The replica this process hosts, once `init` arrives.
@@ -369,7 +371,11 @@ impl ReplicaNode {
                     .filter(|r| *r != hosted.me)
                     .collect(),
             };
-            for target in targets {
+            let outgoing = match self.settings.byzantine {
+                Some(behaviour) => behaviour.apply(&hosted.replica, targets, signed),
+                None => targets.into_iter().map(|t| (t, signed.clone())).collect(),
+            };
+            for (target, signed) in outgoing {
                 let dest = self.name_of(target);
                 let msg_id = self.ids.take();
                 let body = self

@@ -49,10 +49,19 @@ pub fn main(
     let mut failed = Vec::new();
     for scenario in &scenarios {
         let flags = node_flags(scenario, &binary, &keys)?;
-        let outcome = run::run(scenario, &binary, |i| flags[i].clone())?;
+        let mut outcome = run::run(scenario, &binary, |i| flags[i].clone())?;
+        // The checks are about the honest replicas.
+        if let Some(b) = &scenario.byzantine {
+            outcome.statuses.remove(&b.node);
+            outcome.executed.remove(&b.node);
+        }
         let verdicts = [
             check::agreement(&outcome),
-            check::convergence(&outcome),
+            check::convergence(
+                &outcome,
+                scenario.checkpoint_interval,
+                scenario.byzantine.is_some(),
+            ),
             check::liveness(&outcome, scenario.settle_ms),
         ];
         report(scenario, &outcome, &verdicts, json_output);
@@ -81,9 +90,15 @@ fn node_flags(scenario: &Scenario, binary: &Path, keys: &Path) -> Result<Vec<Vec
         "--checkpoint-interval".into(),
         scenario.checkpoint_interval.to_string(),
     ];
+    let byzantine = |id: &String, mut flags: Vec<String>| {
+        if let Some(b) = scenario.byzantine.as_ref().filter(|b| &b.node == id) {
+            flags.extend(["--byzantine".to_string(), b.behaviour.clone()]);
+        }
+        flags
+    };
     if scenario.auth == "none" {
         common.extend(["--auth".to_string(), "none".to_string()]);
-        return Ok(vec![common; ids.len()]);
+        return Ok(ids.iter().map(|id| byzantine(id, common.clone())).collect());
     }
     let dir = keys.join(
         scenario
@@ -108,7 +123,7 @@ fn node_flags(scenario: &Scenario, binary: &Path, keys: &Path) -> Result<Vec<Vec
                 "--keys".to_string(),
                 dir.join(format!("{id}.keys.json")).display().to_string(),
             ]);
-            flags
+            byzantine(id, flags)
         })
         .collect())
 }
@@ -143,6 +158,9 @@ fn report(scenario: &Scenario, outcome: &run::Outcome, verdicts: &[check::Verdic
         "  {} nodes, auth {}, {} writes; latency p50 {p50} ms, p99 {p99} ms; {per_request:.1} messages per request",
         scenario.nodes, scenario.auth, outcome.writes
     );
+    if let Some(b) = &scenario.byzantine {
+        println!("  byzantine: {} is {}", b.node, b.behaviour);
+    }
     for fault in &scenario.faults {
         println!("  fault at {} ms: {:?}", fault.at_ms, fault.kind);
     }

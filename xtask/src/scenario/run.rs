@@ -282,8 +282,10 @@ fn collect_statuses(
     net: &mut Network,
     ids: &[String],
 ) -> Result<BTreeMap<String, Vec<Value>>, String> {
-    // Let messages in flight settle first.
-    let quiet = Instant::now() + Duration::from_millis(300);
+    // Let the cluster settle first: messages in flight arrive, and a
+    // replica that fell behind has time to fetch state (it asks at most
+    // once per view-change timeout).
+    let quiet = Instant::now() + Duration::from_millis(1500);
     while Instant::now() < quiet {
         if let Ok((from, generation, line)) = procs.lines.recv_timeout(Duration::from_millis(5)) {
             if generation == procs.generation(from) {

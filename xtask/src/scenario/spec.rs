@@ -34,11 +34,25 @@ pub struct Scenario {
     /// How long after the last fault heals every write must be answered.
     #[serde(default = "default_settle")]
     pub settle_ms: u64,
+    /// One replica started with a Byzantine behaviour (a testing aid of
+    /// the node: silent, equivocate, bad-digest or forge-votes).
+    #[serde(default)]
+    pub byzantine: Option<Byzantine>,
     /// The client workload.
     pub workload: Workload,
     /// Faults on a timeline.
     #[serde(default)]
     pub faults: Vec<Fault>,
+}
+
+/// The faulty replica.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Byzantine {
+    /// Its node id.
+    pub node: String,
+    /// Its behaviour.
+    pub behaviour: String,
 }
 
 /// Clients writing distinct keys through lin-kv.
@@ -179,6 +193,15 @@ impl Scenario {
             return Err(format!(
                 "workload.to {to:?} is not round-robin, all or a node"
             ));
+        }
+        if let Some(b) = &self.byzantine {
+            if !known(&b.node) {
+                return Err(format!("byzantine node {:?} is unknown", b.node));
+            }
+            let behaviours = ["silent", "equivocate", "bad-digest", "forge-votes"];
+            if !behaviours.contains(&b.behaviour.as_str()) {
+                return Err(format!("byzantine behaviour must be one of {behaviours:?}"));
+            }
         }
         for fault in &self.faults {
             match &fault.kind {
