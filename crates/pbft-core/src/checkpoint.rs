@@ -197,15 +197,18 @@ impl<S: Service> Replica<S> {
     fn try_stabilize(&mut self, seq: Seq, out: &mut Vec<Output>) {
         let quorum = self.quorums.quorum();
         let Some(own) = self.checkpoints.own.get(&seq) else {
-            // Not executed that far yet: checked again when it is. If a
-            // quorum already proves the checkpoint, this replica may have
-            // missed messages and need the state.
-            let proven = self
+            // Not executed that far yet: checked again when it is. Once
+            // f + 1 replicas agree on the checkpoint, at least one honest
+            // replica has that state, and this one may have missed
+            // messages: it asks for the state (which it accepts only with
+            // a full proof).
+            let weak = self.quorums.weak();
+            let vouched = self
                 .checkpoints
                 .votes
                 .get(&seq)
-                .is_some_and(|v| v.quorum_digest(quorum).is_some());
-            if proven {
+                .is_some_and(|v| v.quorum_digest(weak).is_some());
+            if vouched {
                 self.note_behind(seq);
             }
             return;

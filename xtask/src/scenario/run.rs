@@ -40,10 +40,26 @@ struct Write {
     answered: bool,
 }
 
+/// How the links from `from` to `to` (`None`: every node) misbehave.
+struct LinkRule {
+    from: Option<usize>,
+    to: Option<usize>,
+    drop: f64,
+    duplicate: f64,
+    max_delay_ms: u64,
+}
+
+impl LinkRule {
+    fn covers(&self, from: usize, to: usize) -> bool {
+        self.from.map_or(true, |f| f == from) && self.to.map_or(true, |t| t == to)
+    }
+}
+
 /// The network between the processes, with the faults in force.
 struct Network {
     groups: Option<Vec<Vec<usize>>>,
-    lossy: Option<(f64, f64, u64)>,
+    /// Link rules in force; the last one matching a link applies.
+    lossy: Vec<LinkRule>,
     rng: fastrand::Rng,
     delayed: BinaryHeap<Reverse<(Instant, u64, usize, String)>>,
     order: u64,
@@ -72,7 +88,7 @@ pub fn run(
     let index = |name: &str| ids.iter().position(|id| id == name);
     let mut net = Network {
         groups: None,
-        lossy: None,
+        lossy: Vec::new(),
         rng: fastrand::Rng::with_seed(scenario.seed),
         delayed: BinaryHeap::new(),
         order: 0,
@@ -131,11 +147,19 @@ pub fn run(
                 }
                 FaultKind::Heal => net.groups = None,
                 FaultKind::Network {
+                    from,
+                    to,
                     drop,
                     duplicate,
                     max_delay_ms,
-                } => net.lossy = Some((*drop, *duplicate, *max_delay_ms)),
-                FaultKind::NetworkOk => net.lossy = None,
+                } => net.lossy.push(LinkRule {
+                    from: index(from),
+                    to: index(to),
+                    drop: *drop,
+                    duplicate: *duplicate,
+                    max_delay_ms: *max_delay_ms,
+                }),
+                FaultKind::NetworkOk => net.lossy.clear(),
             }
             if fault.kind.heals() {
                 outcome.last_heal_ms = fault.at_ms;
@@ -234,7 +258,7 @@ pub fn run(
         .unanswered
         .extend(writes.len() as u64 + 1..=workload.writes);
     net.groups = None;
-    net.lossy = None;
+    net.lossy.clear();
     outcome.statuses = collect_statuses(&mut procs, &mut net, &ids)?;
     outcome.elapsed_ms = start.elapsed().as_millis() as u64;
     // Give the log readers a moment, then take what they saw.
@@ -255,7 +279,13 @@ fn route(net: &mut Network, procs: &mut Processes, from: usize, to: usize, line:
     if !net.connected(from, to) {
         return;
     }
-    let Some((drop, duplicate, max_delay_ms)) = net.lossy else {
+    let rule = net
+        .lossy
+        .iter()
+        .rev()
+        .find(|rule| rule.covers(from, to))
+        .map(|rule| (rule.drop, rule.duplicate, rule.max_delay_ms));
+    let Some((drop, duplicate, max_delay_ms)) = rule else {
         procs.write(to, &line);
         return;
     };

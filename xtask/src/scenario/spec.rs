@@ -103,9 +103,17 @@ pub enum FaultKind {
     },
     /// The partition ends.
     Heal,
-    /// Every link drops, duplicates and delays messages until
-    /// `network_ok`. Random delays reorder them.
+    /// Links drop, duplicate and delay messages until `network_ok`.
+    /// Random delays reorder them. `from` and `to` pick the links (a node
+    /// id, or `*` for every node, the default); a later rule for the same
+    /// link wins.
     Network {
+        /// The sending side.
+        #[serde(default = "any_node")]
+        from: String,
+        /// The receiving side.
+        #[serde(default = "any_node")]
+        to: String,
         /// Chance of dropping a message, 0 to 1.
         #[serde(default)]
         drop: f64,
@@ -128,6 +136,10 @@ impl FaultKind {
             FaultKind::Heal | FaultKind::NetworkOk | FaultKind::Restart { .. }
         )
     }
+}
+
+fn any_node() -> String {
+    "*".into()
 }
 
 fn default_nodes() -> usize {
@@ -220,6 +232,13 @@ impl Scenario {
                     drop, duplicate, ..
                 } if !(0.0..=1.0).contains(drop) || !(0.0..=1.0).contains(duplicate) => {
                     return Err("network drop and duplicate are chances from 0 to 1".into())
+                }
+                FaultKind::Network { from, to, .. }
+                    if [from, to].iter().any(|n| n.as_str() != "*" && !known(n)) =>
+                {
+                    return Err(format!(
+                        "network fault names unknown node {from:?} or {to:?}"
+                    ))
                 }
                 _ => {}
             }
