@@ -152,6 +152,13 @@ impl ClientTable {
         requests
     }
 
+    /// The result of `request` if it is its client's latest executed one.
+    pub(crate) fn cached_result(&self, request: &Request) -> Option<(Seq, ExecResult)> {
+        let t = request.timestamp?;
+        let last = self.last_reply.get(&request.client)?;
+        (last.timestamp == t).then(|| (last.seq, last.result.clone()))
+    }
+
     pub(crate) fn classify(&self, request: &Request) -> Known {
         let Some(t) = request.timestamp else {
             return Known::New;
@@ -276,7 +283,20 @@ impl<S: Service> Replica<S> {
         }
         match self.clients.classify(&request) {
             Known::Ordered { view, seq } => {
-                out.push(Output::Ordered(Ordered { request, view, seq }))
+                // §4.1: a retry of an executed request gets its reply again.
+                let cached = self.clients.cached_result(&request);
+                out.push(Output::Ordered(Ordered {
+                    request: request.clone(),
+                    view,
+                    seq,
+                }));
+                if let Some((seq, result)) = cached {
+                    out.push(Output::Answered {
+                        request,
+                        seq,
+                        result,
+                    });
+                }
             }
             Known::Stale { latest } => out.push(Output::Refused {
                 request,

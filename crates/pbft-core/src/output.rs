@@ -50,6 +50,17 @@ pub enum Output {
         /// Why.
         reason: Refusal,
     },
+    /// A client retried a request this replica already executed: the
+    /// result it had, to send again (§4.1). The request is not executed
+    /// again.
+    Answered {
+        /// The retried request.
+        request: Request,
+        /// The number it executed at.
+        seq: Seq,
+        /// Its result.
+        result: ExecResult,
+    },
     /// A batch was executed, in sequence order, with no gaps.
     Executed(Executed),
     /// The replica restored a stable checkpoint's state from its peers: it

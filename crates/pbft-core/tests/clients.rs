@@ -43,6 +43,16 @@ fn a_retry_after_execution_gets_the_same_number_and_is_not_reordered() {
     c.submit(R0, req("c1", 7, "set x=1"));
     assert_eq!(acks(c.events(), R0)[0].seq, Seq(1));
     assert_eq!(c.in_flight().count(), 0, "nothing new is proposed");
+    // §4.1: the retry gets the executed request's reply again.
+    let answered: Vec<_> = c
+        .events()
+        .iter()
+        .filter_map(|e| match &e.output {
+            pbft_core::Output::Answered { seq, result, .. } => Some((*seq, result.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answered, [(Seq(1), ExecResult::Ok)]);
     // A backup knows the answer too.
     c.submit(R3, req("c1", 7, "set x=1"));
     assert_eq!(acks(c.events(), R3)[0].seq, Seq(1));

@@ -5,7 +5,10 @@
 //! and values written as compact JSON: `read` is `get K`, `write` is
 //! `set K=V`, and `cas` is `cas K LEN:FROM TO`. The request is ordered
 //! through PBFT like any other, and the node answers once it has executed
-//! it, so the execution order is the linearization.
+//! it, so the execution order is the linearization. The client's `msg_id`
+//! is the request's timestamp: Maelstrom clients number their messages in
+//! increasing order, so a retry executes at most once and gets the same
+//! answer, and an older message is refused as stale (error 14).
 
 use pbft_core::{ExecResult, Request};
 use pbft_wire::{Body, ErrorCode};
@@ -49,7 +52,9 @@ pub fn request(src: &str, body: &Body) -> Option<Result<(Request, Kind, u64), St
         }
         _ => return None,
     };
-    Some(operation.map(|op| (Request::new(src, None, &op), kind, msg_id)))
+    // The client's msg_id is its request number: a retry with the same
+    // msg_id executes at most once and is answered with the same result.
+    Some(operation.map(|op| (Request::new(src, Some(msg_id), &op), kind, msg_id)))
 }
 
 /// The reply to a lin-kv request, from its execution result: the reply

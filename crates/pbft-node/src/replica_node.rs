@@ -8,8 +8,8 @@ use std::collections::HashMap;
 
 use log::{info, warn};
 use pbft_core::{
-    Authenticator, Config, Input, KvService, Output, Refusal, Replica, ReplicaId, Request, Seq,
-    Unauthenticated,
+    Authenticator, Config, ExecResult, Input, KvService, Output, Refusal, Replica, ReplicaId,
+    Request, Seq, Unauthenticated,
 };
 use pbft_wire::{decode, request_from_body, status_ok_body, Body, Directory, Envelope, ErrorCode};
 
@@ -332,25 +332,12 @@ impl ReplicaNode {
                         x.view
                     );
                     for (request, result) in x.batch.requests().iter().zip(&x.results) {
-                        let Some((client, in_reply_to, kind)) = self.take_executing(request) else {
-                            continue;
-                        };
-                        let msg_id = self.ids.take();
-                        match linkv::reply(kind, result, in_reply_to, msg_id) {
-                            Ok(body) => replies.push(self.envelope(client, body)),
-                            Err((code, text)) => {
-                                let me = self.own_name("");
-                                replies.push(self.ids.error(
-                                    me,
-                                    client,
-                                    Some(in_reply_to),
-                                    code,
-                                    text,
-                                ));
-                            }
-                        }
+                        self.answer_linkv(request, result, &mut replies);
                     }
                 }
+                Output::Answered {
+                    request, result, ..
+                } => self.answer_linkv(&request, &result, &mut replies),
                 Output::Restored { seq, digest } => {
                     info!("caught up from peers: restored checkpoint {seq} ({digest})")
                 }
@@ -390,6 +377,26 @@ impl ReplicaNode {
             }
         }
         replies
+    }
+
+    /// Answers the lin-kv client waiting for `request`, if one is.
+    fn answer_linkv(
+        &mut self,
+        request: &Request,
+        result: &ExecResult,
+        replies: &mut Vec<Envelope>,
+    ) {
+        let Some((client, in_reply_to, kind)) = self.take_executing(request) else {
+            return;
+        };
+        let msg_id = self.ids.take();
+        match linkv::reply(kind, result, in_reply_to, msg_id) {
+            Ok(body) => replies.push(self.envelope(client, body)),
+            Err((code, text)) => {
+                let me = self.own_name("");
+                replies.push(self.ids.error(me, client, Some(in_reply_to), code, text));
+            }
+        }
     }
 
     /// The first lin-kv client waiting for `request` to execute.
