@@ -109,28 +109,64 @@ pub fn convergence(outcome: &Outcome, interval: u64, byzantine: bool) -> Verdict
     }
 }
 
-/// Liveness: every write was answered, without error, before the deadline
-/// after the last fault healed.
+/// Liveness: every operation was issued and answered within the settle
+/// bound after the last heal, with a definite outcome (errors 20 and 22
+/// are outcomes of lin-kv; any other error is not).
 pub fn liveness(outcome: &Outcome, settle_ms: u64) -> Verdict {
-    let passed = outcome.unanswered.is_empty() && outcome.errors.is_empty();
+    let unanswered: Vec<String> = outcome
+        .ops
+        .iter()
+        .filter(|op| op.completed.is_none())
+        .map(|op| format!("{}#{}", op.client, op.msg_id))
+        .collect();
+    let failed: Vec<String> = outcome
+        .ops
+        .iter()
+        .filter_map(|op| op.completed.as_ref().map(|(_, reply)| (op, reply)))
+        .filter(|(_, reply)| {
+            reply["type"] == "error" && !matches!(reply["code"].as_u64(), Some(20 | 22))
+        })
+        .map(|(op, reply)| format!("{}#{}: {}", op.client, op.msg_id, reply["text"]))
+        .collect();
+    let missing = outcome.planned.saturating_sub(outcome.ops.len() as u64);
+    let passed = unanswered.is_empty() && failed.is_empty() && missing == 0;
     let detail = if passed {
         format!(
-            "all {} writes answered within {settle_ms} ms of the last heal (at {} ms)",
-            outcome.writes, outcome.last_heal_ms
+            "all {} operations answered within {settle_ms} ms of the last heal (at {} ms)",
+            outcome.planned, outcome.last_heal_ms
         )
-    } else if !outcome.unanswered.is_empty() {
+    } else if !unanswered.is_empty() || missing > 0 {
         format!(
-            "{} writes unanswered: {:?}",
-            outcome.unanswered.len(),
-            outcome.unanswered
+            "{} unanswered, {missing} never issued: {:?}",
+            unanswered.len(),
+            unanswered
         )
     } else {
-        format!("writes answered with errors: {}", outcome.errors.join("; "))
+        format!("answered with errors: {}", failed.join("; "))
     };
     Verdict {
         name: "liveness",
         passed,
         detail,
+    }
+}
+
+/// Linearizability of the lin-kv history (see `linearizable.rs`).
+pub fn linearizability(outcome: &Outcome) -> Verdict {
+    match super::linearizable::check(&outcome.ops) {
+        Ok(keys) => Verdict {
+            name: "linearizability",
+            passed: true,
+            detail: format!(
+                "{} operations on {keys} keys have a linearization",
+                outcome.ops.len()
+            ),
+        },
+        Err(problem) => Verdict {
+            name: "linearizability",
+            passed: false,
+            detail: problem,
+        },
     }
 }
 

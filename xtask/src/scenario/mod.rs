@@ -3,6 +3,8 @@
 //! format is documented in docs/scenarios.md.
 
 mod check;
+mod clients;
+mod linearizable;
 mod processes;
 mod run;
 mod spec;
@@ -63,6 +65,7 @@ pub fn main(
                 scenario.byzantine.is_some(),
             ),
             check::liveness(&outcome, scenario.settle_ms),
+            check::linearizability(&outcome),
         ];
         report(scenario, &outcome, &verdicts, json_output);
         if verdicts.iter().any(|v| !v.passed) {
@@ -129,19 +132,27 @@ fn node_flags(scenario: &Scenario, binary: &Path, keys: &Path) -> Result<Vec<Vec
 }
 
 fn report(scenario: &Scenario, outcome: &run::Outcome, verdicts: &[check::Verdict], as_json: bool) {
-    let mut latencies = outcome.latencies_ms.clone();
+    let mut latencies: Vec<u64> = outcome
+        .ops
+        .iter()
+        .filter_map(|op| {
+            op.completed
+                .as_ref()
+                .map(|(at, _)| at.duration_since(op.invoked).as_millis() as u64)
+        })
+        .collect();
     latencies.sort_unstable();
     let (p50, p99) = (
         check::percentile(&latencies, 50.0),
         check::percentile(&latencies, 99.0),
     );
-    let per_request = outcome.messages as f64 / outcome.writes.max(1) as f64;
+    let per_request = outcome.messages as f64 / outcome.planned.max(1) as f64;
     if as_json {
         let value = json!({
             "scenario": scenario.name,
             "elapsed_ms": outcome.elapsed_ms,
-            "writes": outcome.writes,
-            "answered": outcome.writes - outcome.unanswered.len() as u64,
+            "operations": outcome.planned,
+            "answered": outcome.ops.iter().filter(|op| op.completed.is_some()).count(),
             "latency_ms": {"p50": p50, "p99": p99},
             "messages_per_request": per_request,
             "faults": scenario.faults.iter().map(|f| format!("{} ms: {:?}", f.at_ms, f.kind)).collect::<Vec<_>>(),
@@ -155,8 +166,8 @@ fn report(scenario: &Scenario, outcome: &run::Outcome, verdicts: &[check::Verdic
         println!("  {}", scenario.description);
     }
     println!(
-        "  {} nodes, auth {}, {} writes; latency p50 {p50} ms, p99 {p99} ms; {per_request:.1} messages per request",
-        scenario.nodes, scenario.auth, outcome.writes
+        "  {} nodes, auth {}, {} operations; latency p50 {p50} ms, p99 {p99} ms; {per_request:.1} messages per request",
+        scenario.nodes, scenario.auth, outcome.planned
     );
     if let Some(b) = &scenario.byzantine {
         println!("  byzantine: {} is {}", b.node, b.behaviour);

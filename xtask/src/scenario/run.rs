@@ -8,20 +8,17 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::clients::{Clients, Op};
 use super::processes::Processes;
 use super::spec::{FaultKind, Scenario};
 
 /// What a run produced, for the checks and the report.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    /// Writes sent.
-    pub writes: u64,
-    /// Milliseconds from first sending each write to its `write_ok`.
-    pub latencies_ms: Vec<u64>,
-    /// Writes never answered.
-    pub unanswered: Vec<u64>,
-    /// Writes answered with an error.
-    pub errors: Vec<String>,
+    /// Every client operation, answered or not.
+    pub ops: Vec<Op>,
+    /// How many operations the workload meant to issue.
+    pub planned: u64,
     /// Replica-to-replica messages routed (delivered or not).
     pub messages: u64,
     /// When the last fault healed, in milliseconds since the start.
@@ -32,12 +29,6 @@ pub struct Outcome {
     pub statuses: BTreeMap<String, Vec<Value>>,
     /// Per node: every (number, digest) it logged executing, over the run.
     pub executed: BTreeMap<String, Vec<(u64, String)>>,
-}
-
-struct Write {
-    first_sent: Instant,
-    last_sent: Instant,
-    answered: bool,
 }
 
 /// How the links from `from` to `to` (`None`: every node) misbehave.
@@ -93,10 +84,7 @@ pub fn run(
         delayed: BinaryHeap::new(),
         order: 0,
     };
-    let mut outcome = Outcome {
-        writes: scenario.workload.writes,
-        ..Outcome::default()
-    };
+    let mut outcome = Outcome::default();
     let mut replies: Vec<Value> = Vec::new();
     let init = |procs: &mut Processes, i: usize| {
         let body = json!({"type": "init", "msg_id": 1, "node_id": ids[i], "node_ids": ids});
@@ -113,17 +101,10 @@ pub fn run(
     faults.sort_by_key(|f| f.at_ms);
     let last_fault_ms = faults.last().map_or(0, |f| f.at_ms);
     let mut next_fault = 0;
-    let mut writes: BTreeMap<u64, Write> = BTreeMap::new();
-    let workload = &scenario.workload;
+    let mut clients = Clients::new(&scenario.workload, n, scenario.seed, start);
+    outcome.planned = clients.total();
     let at = |ms: u64| start + Duration::from_millis(ms);
-    let deadline =
-        at(last_fault_ms.max(workload.writes * workload.interval_ms) + scenario.settle_ms);
-
-    let send_write = |procs: &mut Processes, w: u64, to: usize| {
-        let body = json!({"type": "write", "msg_id": w, "key": w, "value": w});
-        let line = json!({"src": format!("c{w}"), "dest": ids[to], "body": body}).to_string();
-        procs.write(to, &line);
-    };
+    let deadline = at(last_fault_ms.max(clients.schedule_ms()) + scenario.settle_ms);
 
     loop {
         let now = Instant::now();
@@ -166,39 +147,9 @@ pub fn run(
             }
             next_fault += 1;
         }
-        // Writes that are due, and retries of unanswered ones.
-        let due_writes =
-            (now.duration_since(start).as_millis() as u64) / workload.interval_ms.max(1);
-        for w in 1..=workload.writes.min(due_writes + 1) {
-            if writes.contains_key(&w) || now < at((w - 1) * workload.interval_ms) {
-                continue;
-            }
-            let targets: Vec<usize> = match workload.to.as_str() {
-                "round-robin" => vec![(w as usize - 1) % n],
-                "all" => (0..n).collect(),
-                node => index(node).into_iter().collect(),
-            };
-            for to in targets {
-                send_write(&mut procs, w, to);
-            }
-            writes.insert(
-                w,
-                Write {
-                    first_sent: now,
-                    last_sent: now,
-                    answered: false,
-                },
-            );
-        }
-        for (w, write) in writes.iter_mut() {
-            let stale =
-                now.duration_since(write.last_sent) >= Duration::from_millis(workload.retry_ms);
-            if !write.answered && stale {
-                for to in 0..n {
-                    send_write(&mut procs, *w, to);
-                }
-                write.last_sent = now;
-            }
+        // Client operations and retries that are due.
+        for (to, line) in clients.due(now, &ids) {
+            procs.write(to, &line);
         }
         // Delayed messages that are due.
         while let Some(Reverse((when, _, to, _))) = net.delayed.peek() {
@@ -211,9 +162,7 @@ pub fn run(
             );
             procs.write(to, &line);
         }
-        let all_answered =
-            writes.len() as u64 == workload.writes && writes.values().all(|w| w.answered);
-        if (all_answered && next_fault == faults.len()) || now >= deadline {
+        if (clients.done() && next_fault == faults.len()) || now >= deadline {
             break;
         }
         // One printed line, routed.
@@ -234,29 +183,11 @@ pub fn run(
         if let Some(to) = index(dest) {
             outcome.messages += 1;
             route(&mut net, &mut procs, from, to, line);
-        } else if message["body"]["type"] == "write_ok" || message["body"]["type"] == "error" {
-            let w = message["body"]["in_reply_to"].as_u64().unwrap_or(0);
-            if let Some(write) = writes.get_mut(&w).filter(|w| !w.answered) {
-                write.answered = true;
-                outcome
-                    .latencies_ms
-                    .push(now.duration_since(write.first_sent).as_millis() as u64);
-                if message["body"]["type"] == "error" {
-                    outcome.errors.push(message["body"]["text"].to_string());
-                }
-            }
-        } else {
+        } else if !clients.on_reply(&message, now) {
             replies.push(message);
         }
     }
-    outcome.unanswered = writes
-        .iter()
-        .filter(|(_, w)| !w.answered)
-        .map(|(k, _)| *k)
-        .collect();
-    outcome
-        .unanswered
-        .extend(writes.len() as u64 + 1..=workload.writes);
+    outcome.ops = std::mem::take(&mut clients.ops);
     net.groups = None;
     net.lossy.clear();
     outcome.statuses = collect_statuses(&mut procs, &mut net, &ids)?;

@@ -55,12 +55,24 @@ pub struct Byzantine {
     pub behaviour: String,
 }
 
-/// Clients writing distinct keys through lin-kv.
+/// The clients, through Maelstrom's lin-kv: either `writes` clients that
+/// each write their own key, or `clients` clients that each run `ops`
+/// random reads, writes and compare-and-sets on `keys` shared keys.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     /// How many writes, each from its own client.
+    #[serde(default)]
     pub writes: u64,
+    /// How many concurrent clients of the mixed workload (0: writes only).
+    #[serde(default)]
+    pub clients: u32,
+    /// Operations per mixed client, one at a time.
+    #[serde(default)]
+    pub ops: u64,
+    /// Keys the mixed clients share.
+    #[serde(default = "default_keys")]
+    pub keys: u32,
     /// Milliseconds between writes.
     #[serde(default = "default_interval")]
     pub interval_ms: u64,
@@ -160,6 +172,9 @@ fn default_tick() -> u64 {
 fn default_settle() -> u64 {
     8000
 }
+fn default_keys() -> u32 {
+    3
+}
 fn default_interval() -> u64 {
     40
 }
@@ -197,6 +212,10 @@ impl Scenario {
                 "auth must be \"keys\" or \"none\", not {:?}",
                 self.auth
             ));
+        }
+        let w = &self.workload;
+        if (w.writes == 0) == (w.clients == 0 || w.ops == 0) {
+            return Err("the workload needs either writes, or clients and ops".into());
         }
         let ids = self.node_ids();
         let known = |node: &String| ids.contains(node);
