@@ -119,13 +119,12 @@ impl Clients {
         } else {
             for k in 0..self.workload.clients as usize {
                 let name = format!("m{k}");
-                let mine = self.ops.iter().filter(|op| op.client == name);
-                let busy = mine.clone().any(|op| op.completed.is_none());
-                // Each client paces itself: one operation per interval.
+                // A client's latest operation is the only one it may be
+                // waiting for; it also paces itself, one per interval.
+                let latest = self.ops.iter().rev().find(|op| op.client == name);
+                let busy = latest.is_some_and(|op| op.completed.is_none());
                 let pace = Duration::from_millis(self.workload.interval_ms);
-                let resting = mine
-                    .last()
-                    .is_some_and(|op| now.duration_since(op.invoked) < pace);
+                let resting = latest.is_some_and(|op| now.duration_since(op.invoked) < pace);
                 if busy || resting || self.issued[k] >= self.workload.ops {
                     continue;
                 }
