@@ -1,10 +1,12 @@
 //! The scenario's clients: what they send, when, and what they get back.
 //!
-//! Two workloads, both Maelstrom lin-kv:
-//! - *writes*: `writes` clients each write their own key once;
+//! Two workloads:
+//! - *writes*: `writes` clients each write their own key once (lin-kv),
+//!   and `requests` clients each send one seed-protocol `pbft_request`,
+//!   answered at pre-prepare;
 //! - *mixed*: `clients` clients each run `ops` random reads, writes and
-//!   compare-and-sets on a few shared keys, one at a time, so the history
-//!   can be checked for linearizability.
+//!   compare-and-sets on a few shared keys (lin-kv), one at a time, so the
+//!   history can be checked for linearizability.
 //!
 //! A client that gets no answer within `retry_ms` sends the same operation,
 //! with the same `msg_id`, to every node, as a PBFT client does; the
@@ -86,7 +88,7 @@ impl Clients {
         if self.workload.clients > 0 {
             u64::from(self.workload.clients) * self.workload.ops
         } else {
-            self.workload.writes
+            self.workload.writes + self.workload.requests
         }
     }
 
@@ -109,12 +111,24 @@ impl Clients {
         let mut sends = Vec::new();
         if self.workload.clients == 0 {
             let elapsed = now.duration_since(self.start).as_millis() as u64;
-            while (self.ops.len() as u64) < self.workload.writes
+            while (self.ops.len() as u64) < self.total()
                 && elapsed >= self.ops.len() as u64 * self.workload.interval_ms
             {
-                let w = self.ops.len() as u64 + 1;
-                let body = json!({"type": "write", "msg_id": w, "key": w, "value": w});
-                self.issue(format!("c{w}"), w, body, now, ids, &mut sends);
+                let i = self.ops.len() as u64 + 1;
+                // Writes and seed-protocol requests alternate while both last.
+                let (writes, requests) = self.issued_kinds();
+                let request = requests < self.workload.requests
+                    && (writes >= self.workload.writes || i % 2 == 0);
+                if request {
+                    let r = requests + 1;
+                    let body = json!({"type": "pbft_request", "msg_id": 1, "timestamp": 1,
+                                      "operation": format!("set r{r}={r}")});
+                    self.issue(format!("p{r}"), 1, body, now, ids, &mut sends);
+                } else {
+                    let w = writes + 1;
+                    let body = json!({"type": "write", "msg_id": w, "key": w, "value": w});
+                    self.issue(format!("c{w}"), w, body, now, ids, &mut sends);
+                }
             }
         } else {
             for k in 0..self.workload.clients as usize {
@@ -143,6 +157,16 @@ impl Clients {
             }
         }
         sends
+    }
+
+    /// How many writes and seed-protocol requests were issued.
+    fn issued_kinds(&self) -> (u64, u64) {
+        let requests = self
+            .ops
+            .iter()
+            .filter(|op| op.body["type"] == "pbft_request")
+            .count() as u64;
+        (self.ops.len() as u64 - requests, requests)
     }
 
     fn issue(

@@ -49,7 +49,15 @@ pub fn main(
     let binary = build()?;
     let keys = std::env::temp_dir().join(format!("pbft-scenario-keys-{}", std::process::id()));
     let mut failed = Vec::new();
+    // A progress bar on stderr over the scenarios; indicatif hides it when
+    // stderr is not a terminal (as in CI).
+    let progress = indicatif::ProgressBar::new(scenarios.len() as u64);
+    progress.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} scenarios, {elapsed}: {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     for scenario in &scenarios {
+        progress.set_message(scenario.name.clone());
         let flags = node_flags(scenario, &binary, &keys)?;
         let mut outcome = run::run(scenario, &binary, |i| flags[i].clone())?;
         // The checks are about the honest replicas.
@@ -67,11 +75,13 @@ pub fn main(
             check::liveness(&outcome, scenario.settle_ms),
             check::linearizability(&outcome),
         ];
-        report(scenario, &outcome, &verdicts, json_output);
+        progress.suspend(|| report(scenario, &outcome, &verdicts, json_output));
+        progress.inc(1);
         if verdicts.iter().any(|v| !v.passed) {
             failed.push(scenario.name.clone());
         }
     }
+    progress.finish_and_clear();
     let _ = std::fs::remove_dir_all(&keys);
     if failed.is_empty() {
         Ok(())

@@ -64,6 +64,10 @@ pub struct Workload {
     /// How many writes, each from its own client.
     #[serde(default)]
     pub writes: u64,
+    /// How many seed-protocol `pbft_request`s, each from its own client,
+    /// issued alongside the writes; answered at pre-prepare.
+    #[serde(default)]
+    pub requests: u64,
     /// How many concurrent clients of the mixed workload (0: writes only).
     #[serde(default)]
     pub clients: u32,
@@ -214,8 +218,9 @@ impl Scenario {
             ));
         }
         let w = &self.workload;
-        if (w.writes == 0) == (w.clients == 0 || w.ops == 0) {
-            return Err("the workload needs either writes, or clients and ops".into());
+        let simple = w.writes + w.requests > 0;
+        if simple == (w.clients > 0 && w.ops > 0) {
+            return Err("the workload needs either writes and requests, or clients and ops".into());
         }
         let ids = self.node_ids();
         let known = |node: &String| ids.contains(node);
