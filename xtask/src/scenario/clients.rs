@@ -65,6 +65,9 @@ pub struct Clients {
     pub ops: Vec<Op>,
     /// Per mixed client: how many operations it has issued.
     issued: Vec<u64>,
+    /// Writes and seed-protocol requests issued so far.
+    writes_issued: u64,
+    requests_issued: u64,
 }
 
 /// A line to send and the nodes to send it to.
@@ -80,16 +83,16 @@ impl Clients {
             rng: fastrand::Rng::with_seed(seed ^ 0x5eed),
             ops: Vec::new(),
             issued: vec![0; workload.clients as usize],
+            writes_issued: 0,
+            requests_issued: 0,
         }
     }
 
     /// How many operations the run will issue in all.
     pub fn total(&self) -> u64 {
-        if self.workload.clients > 0 {
-            u64::from(self.workload.clients) * self.workload.ops
-        } else {
-            self.workload.writes + self.workload.requests
-        }
+        u64::from(self.workload.clients) * self.workload.ops
+            + self.workload.writes
+            + self.workload.requests
     }
 
     /// Whether every operation was issued and answered.
@@ -99,38 +102,37 @@ impl Clients {
 
     /// When the last operation could be issued at the earliest.
     pub fn schedule_ms(&self) -> u64 {
-        if self.workload.clients > 0 {
-            self.workload.ops * self.workload.interval_ms
-        } else {
-            self.total() * self.workload.interval_ms
-        }
+        let simple = self.workload.writes + self.workload.requests;
+        simple.max(self.workload.ops) * self.workload.interval_ms
     }
 
     /// New operations and retries due at `now`.
     pub fn due(&mut self, now: Instant, ids: &[String]) -> Sends {
         let mut sends = Vec::new();
-        if self.workload.clients == 0 {
-            let elapsed = now.duration_since(self.start).as_millis() as u64;
-            while (self.ops.len() as u64) < self.total()
-                && elapsed >= self.ops.len() as u64 * self.workload.interval_ms
-            {
-                let i = self.ops.len() as u64 + 1;
-                // Writes and seed-protocol requests alternate while both last.
-                let (writes, requests) = self.issued_kinds();
-                let request = requests < self.workload.requests
-                    && (writes >= self.workload.writes || i % 2 == 0);
-                if request {
-                    let r = requests + 1;
-                    let body = json!({"type": "pbft_request", "msg_id": 1, "timestamp": 1,
-                                      "operation": format!("set r{r}={r}")});
-                    self.issue(format!("p{r}"), 1, body, now, ids, &mut sends);
-                } else {
-                    let w = writes + 1;
-                    let body = json!({"type": "write", "msg_id": w, "key": w, "value": w});
-                    self.issue(format!("c{w}"), w, body, now, ids, &mut sends);
-                }
+        let elapsed = now.duration_since(self.start).as_millis() as u64;
+        let simple = self.workload.writes + self.workload.requests;
+        loop {
+            let issued = self.writes_issued + self.requests_issued;
+            if issued >= simple || elapsed < issued * self.workload.interval_ms {
+                break;
             }
-        } else {
+            // Writes and seed-protocol requests alternate while both last.
+            let request = self.requests_issued < self.workload.requests
+                && (self.writes_issued >= self.workload.writes || issued % 2 == 1);
+            if request {
+                self.requests_issued += 1;
+                let r = self.requests_issued;
+                let body = json!({"type": "pbft_request", "msg_id": 1, "timestamp": 1,
+                                  "operation": format!("set r{r}={r}")});
+                self.issue(format!("p{r}"), 1, body, now, ids, &mut sends);
+            } else {
+                self.writes_issued += 1;
+                let w = self.writes_issued;
+                let body = json!({"type": "write", "msg_id": w, "key": w, "value": w});
+                self.issue(format!("c{w}"), w, body, now, ids, &mut sends);
+            }
+        }
+        {
             for k in 0..self.workload.clients as usize {
                 let name = format!("m{k}");
                 // A client's latest operation is the only one it may be
@@ -157,16 +159,6 @@ impl Clients {
             }
         }
         sends
-    }
-
-    /// How many writes and seed-protocol requests were issued.
-    fn issued_kinds(&self) -> (u64, u64) {
-        let requests = self
-            .ops
-            .iter()
-            .filter(|op| op.body["type"] == "pbft_request")
-            .count() as u64;
-        (self.ops.len() as u64 - requests, requests)
     }
 
     fn issue(

@@ -218,9 +218,8 @@ impl Scenario {
             ));
         }
         let w = &self.workload;
-        let simple = w.writes + w.requests > 0;
-        if simple == (w.clients > 0 && w.ops > 0) {
-            return Err("the workload needs either writes and requests, or clients and ops".into());
+        if w.writes + w.requests == 0 && (w.clients == 0 || w.ops == 0) {
+            return Err("the workload needs writes, requests, or clients and ops".into());
         }
         let ids = self.node_ids();
         let known = |node: &String| ids.contains(node);
