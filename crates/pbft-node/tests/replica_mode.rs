@@ -373,3 +373,47 @@ fn the_lin_kv_workload_is_served_after_execution() {
     assert_eq!(router.reply_to("c1", 3).expect("read")["body"]["value"], 1);
     assert_eq!(router.reply_to("c1", 7).expect("read")["body"]["value"], 2);
 }
+
+#[test]
+fn a_client_reply_comes_before_the_protocol_messages_and_ids_are_one_counter() {
+    use pbft_node::replica_node::{Auth, ReplicaNode, Settings};
+
+    let mut node = ReplicaNode::new(Settings {
+        auth: Auth::None,
+        checkpoint_interval: 128,
+        view_change_timeout: 100,
+        byzantine: None,
+    });
+    let init = json!({"src": "c0", "dest": "n1", "id": 9,
+                      "body": {"type": "init", "msg_id": 1, "node_id": "n1", "node_ids": NODES}});
+    let mut out = node.handle_line(&init.to_string());
+    let request = json!({"src": "c1", "dest": "n1",
+                         "body": {"type": "pbft_request", "msg_id": 2, "operation": "set x=1"}});
+    let after_request = node.handle_line(&request.to_string());
+    assert_eq!(
+        after_request[0].body.type_name(),
+        "pbft_request_ok",
+        "the reply comes first"
+    );
+    let rest: Vec<&str> = after_request[1..]
+        .iter()
+        .map(|e| e.body.type_name())
+        .collect();
+    assert_eq!(
+        rest, ["pbft_pre_prepare"; 3],
+        "then one pre-prepare per backup"
+    );
+    for e in &after_request[1..] {
+        assert!(
+            NODES.contains(&e.dest.as_str()),
+            "peer messages go only to node_ids"
+        );
+    }
+    out.extend(after_request);
+    let ids: Vec<u64> = out.iter().filter_map(|e| e.body.msg_id()).collect();
+    assert_eq!(
+        ids,
+        (0..out.len() as u64).collect::<Vec<_>>(),
+        "one counter from 0"
+    );
+}
