@@ -9,6 +9,7 @@
 //! Cargo is called through `$CARGO`.
 
 mod scenario;
+mod sim;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,9 @@ tasks:
   ci                  rustfmt check, clippy (warnings denied), every test, the scenarios
   scenario [--json] <file or directory>...
                       run scenarios against real replica processes
+  sim --seed S | --seeds N [--from S] | --budget-secs T [--from S] | --self-test
+      [--safety-only]
+                      deterministic simulation on the in-process cluster
   help                this text";
 
 fn main() -> ExitCode {
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") if args.len() == 1 => ci(),
         Some("scenario") => scenario::main(&args[1..], &workspace_root(), build_node),
+        Some("sim") => sim::main(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -60,6 +65,17 @@ fn ci() -> Result<(), String> {
     ])?;
     cargo(&["test", "--workspace", "--locked"])?;
     scenario::main(&["scenarios".to_string()], &workspace_root(), build_node)?;
+    // The simulator must catch a broken quorum rule, and the real one must
+    // survive a minute of seeds. Only the safety phase runs here for now:
+    // the liveness phase finds open liveness bugs (see docs/testing.md).
+    sim::main(&["--self-test".to_string()])?;
+    sim::main(&[
+        "--budget-secs".to_string(),
+        "60".to_string(),
+        "--from".to_string(),
+        "0".to_string(),
+        "--safety-only".to_string(),
+    ])?;
     eprintln!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }

@@ -233,6 +233,33 @@ impl<S: Service> Cluster<S> {
         self.faults = faults.map(FaultyNetwork::new);
     }
 
+    /// Takes every message in flight off the network, oldest first, for a
+    /// caller that runs its own network (a simulator). Deliver them with
+    /// [`deliver`](Self::deliver).
+    pub fn take_in_flight(&mut self) -> Vec<Envelope> {
+        self.in_flight.drain(..).collect()
+    }
+
+    /// Delivers `envelope` now, bypassing the network's queue, filter and
+    /// faults. An envelope to a non-member is dropped.
+    pub fn deliver(&mut self, envelope: Envelope) {
+        if envelope.to.index() < self.replicas.len() {
+            self.delivered += 1;
+            let input = Input::Message {
+                from: envelope.from,
+                signed: envelope.signed,
+            };
+            self.step(envelope.to, input);
+        }
+    }
+
+    /// Gives replica `id` one tick.
+    pub fn tick(&mut self, id: ReplicaId) {
+        if id.index() < self.replicas.len() {
+            self.step(id, Input::Tick);
+        }
+    }
+
     /// Delivers the next message in flight: the oldest, unless faults
     /// reorder them. Returns false when none is in flight.
     pub fn deliver_next(&mut self) -> bool {

@@ -29,6 +29,10 @@ pub struct Config {
     /// suspects the primary and starts a view change (§4.4). Doubled for
     /// each view change that fails to install.
     pub view_change_timeout: u64,
+    /// **Testing aid, deliberately unsafe.** Replaces the quorum size with
+    /// this one, so that the simulator's self-test can show it catches a
+    /// broken quorum rule. `None` (the default) in any real use.
+    pub broken_quorum_for_self_test: Option<usize>,
 }
 
 impl Config {
@@ -40,6 +44,7 @@ impl Config {
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             window: 2 * DEFAULT_CHECKPOINT_INTERVAL,
             view_change_timeout: DEFAULT_VIEW_CHANGE_TIMEOUT,
+            broken_quorum_for_self_test: None,
         }
     }
 

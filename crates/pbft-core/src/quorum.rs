@@ -30,6 +30,16 @@ impl Quorums {
         Quorums { n, f, quorum }
     }
 
+    /// **Deliberately unsafe**: the same thresholds with the quorum set to
+    /// `quorum` (at least 1). Only for the simulator's self-test, which
+    /// must show that it catches a broken quorum rule.
+    pub fn with_broken_quorum(self, quorum: usize) -> Quorums {
+        Quorums {
+            quorum: quorum.max(1),
+            ..self
+        }
+    }
+
     /// The number of replicas.
     pub fn n(&self) -> usize {
         self.n

@@ -61,7 +61,10 @@ impl<S: Service> Replica<S> {
         };
         let mut replica = Replica {
             id,
-            quorums: Quorums::new(config.n),
+            quorums: match config.broken_quorum_for_self_test {
+                None => Quorums::new(config.n),
+                Some(q) => Quorums::new(config.n).with_broken_quorum(q),
+            },
             view: View(0),
             last_assigned: Seq(0),
             last_executed: Seq(0),

@@ -7,7 +7,10 @@
 
 use std::sync::Arc;
 
-use pbft_core::{Batch, Digest, Message, PrePrepare, Replica, ReplicaId, Service, Signed};
+use pbft_core::{
+    Batch, Digest, Message, PrePrepare, PreparedCertificate, Replica, ReplicaId, Request, Service,
+    Signed, View, Vote,
+};
 
 /// How a faulty replica misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +24,12 @@ pub enum Behaviour {
     BadDigest,
     /// Sends each prepare and commit also in another replica's name.
     ForgeVotes,
+    /// Sends its pre-prepares, prepares and commits labelled with the view
+    /// before the current one.
+    StaleView,
+    /// Puts a fabricated prepared certificate (a batch nobody proposed,
+    /// with prepares in other replicas' names) into its view changes.
+    FabricateCertificate,
 }
 
 impl Behaviour {
@@ -31,6 +40,8 @@ impl Behaviour {
             "equivocate" => Behaviour::Equivocate,
             "bad-digest" => Behaviour::BadDigest,
             "forge-votes" => Behaviour::ForgeVotes,
+            "stale-view" => Behaviour::StaleView,
+            "fabricate-certificate" => Behaviour::FabricateCertificate,
             _ => return None,
         })
     }
@@ -86,7 +97,73 @@ impl Behaviour {
                     .flat_map(|to| [(to, signed.clone()), (to, forged.clone())])
                     .collect()
             }
+            (Behaviour::StaleView, message) => {
+                let stale = |view: View| View(view.0.saturating_sub(1));
+                let altered = match message {
+                    Message::PrePrepare(pp) => Message::PrePrepare(PrePrepare {
+                        view: stale(pp.view),
+                        ..pp.clone()
+                    }),
+                    Message::Prepare(v) => Message::Prepare(Vote {
+                        view: stale(v.view),
+                        ..*v
+                    }),
+                    Message::Commit(v) => Message::Commit(Vote {
+                        view: stale(v.view),
+                        ..*v
+                    }),
+                    other => other.clone(),
+                };
+                let altered = replica.sign(altered);
+                targets
+                    .into_iter()
+                    .map(|to| (to, altered.clone()))
+                    .collect()
+            }
+            (Behaviour::FabricateCertificate, Message::ViewChange(vc)) => {
+                let n = replica.quorums().n() as u32;
+                let seq = vc.checkpoint.seq.next();
+                let view = View(vc.new_view.0.saturating_sub(1));
+                let batch = Batch::single(Request::new("fabricated", Some(1), "set evil=1"));
+                let pp = PrePrepare::new(view, seq, Arc::new(batch));
+                let prepares = (0..n)
+                    .map(ReplicaId)
+                    .filter(|r| *r != replica.quorums().primary(view))
+                    .map(|r| {
+                        replica.sign(Message::Prepare(Vote {
+                            view,
+                            seq,
+                            digest: pp.digest,
+                            replica: r,
+                        }))
+                    })
+                    .collect();
+                let cert = PreparedCertificate {
+                    pre_prepare: replica.sign(Message::PrePrepare(pp)),
+                    prepares,
+                };
+                let mut fabricated = vc.clone();
+                fabricated
+                    .prepared
+                    .retain(|c| c.pre_prepare().is_some_and(|p| p.seq != seq));
+                fabricated.prepared.insert(0, cert);
+                let fabricated = replica.sign(Message::ViewChange(fabricated));
+                targets
+                    .into_iter()
+                    .map(|to| (to, fabricated.clone()))
+                    .collect()
+            }
             _ => targets.into_iter().map(|to| (to, signed.clone())).collect(),
         }
     }
+
+    /// Every behaviour, for simulators that pick one.
+    pub const ALL: [Behaviour; 6] = [
+        Behaviour::Silent,
+        Behaviour::Equivocate,
+        Behaviour::BadDigest,
+        Behaviour::ForgeVotes,
+        Behaviour::StaleView,
+        Behaviour::FabricateCertificate,
+    ];
 }

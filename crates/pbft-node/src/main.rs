@@ -42,7 +42,8 @@ struct Args {
     #[arg(long, default_value_t = pbft_core::DEFAULT_CHECKPOINT_INTERVAL)]
     checkpoint_interval: u64,
     /// TESTING AID ONLY: make this replica Byzantine (silent, equivocate,
-    /// bad-digest or forge-votes), to test that the others survive it.
+    /// bad-digest, forge-votes, stale-view or fabricate-certificate), to
+    /// test that the others survive it.
     #[arg(long, value_name = "BEHAVIOUR")]
     byzantine: Option<String>,
 }
@@ -137,8 +138,8 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
         Some(name) => {
             let behaviour = pbft_node::byzantine::Behaviour::parse(name).ok_or_else(|| {
                 format!(
-                    "unknown --byzantine behaviour {name:?}: silent, equivocate, bad-digest or \
-                     forge-votes"
+                    "unknown --byzantine behaviour {name:?}: silent, equivocate, bad-digest, \
+                     forge-votes, stale-view or fabricate-certificate"
                 )
             })?;
             log::warn!("TESTING AID: this replica is Byzantine ({name}); never use in production");

@@ -233,7 +233,14 @@ impl Scenario {
             if !known(&b.node) {
                 return Err(format!("byzantine node {:?} is unknown", b.node));
             }
-            let behaviours = ["silent", "equivocate", "bad-digest", "forge-votes"];
+            let behaviours = [
+                "silent",
+                "equivocate",
+                "bad-digest",
+                "forge-votes",
+                "stale-view",
+                "fabricate-certificate",
+            ];
             if !behaviours.contains(&b.behaviour.as_str()) {
                 return Err(format!("byzantine behaviour must be one of {behaviours:?}"));
             }

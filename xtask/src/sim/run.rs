@@ -1,0 +1,434 @@
+//! One simulated run: a signed in-process cluster, a network and faults
+//! drawn from the seed, and a checker after every step.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use pbft_core::{
+    Cluster, ClusterAuth, Config, Digest, Envelope, Event, ExecResult, KvService, Output,
+    ReplicaId, Request, Seq, SlotPhase,
+};
+
+use super::profile::Profile;
+
+/// Steps between ticks of every replica.
+const TICK_EVERY: u64 = 10;
+/// Steps a client waits before retrying at every honest replica.
+const RETRY_EVERY: u64 = 400;
+/// The liveness bound: steps after the faults stop.
+pub const LIVENESS_STEPS: u64 = 30_000;
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The seed.
+    pub seed: u64,
+    /// The faults it drew.
+    pub profile: Profile,
+    /// The first violation, if any.
+    pub failure: Option<String>,
+    /// Steps taken.
+    pub steps: u64,
+    /// Messages delivered.
+    pub delivered: u64,
+    /// The last events before the end, for a failure report.
+    pub trace: VecDeque<String>,
+    /// A digest of every event, to show that a seed replays exactly.
+    pub fingerprint: Digest,
+}
+
+struct Sim {
+    profile: Profile,
+    cluster: Cluster<KvService>,
+    rng: fastrand::Rng,
+    queue: Vec<(u64, Envelope)>,
+    step: u64,
+    crashed: Option<usize>,
+    partitioned: Option<Vec<usize>>,
+    faults_on: bool,
+    requests: Vec<(Request, u64)>,
+    checker: Checker,
+    trace: VecDeque<String>,
+    fingerprint: Vec<u8>,
+}
+
+/// Runs seed `seed`. With `broken_quorum`, the replicas use a deliberately
+/// wrong quorum (the self-test). With `safety_only`, the run ends after the
+/// safety phase.
+pub fn run(seed: u64, broken_quorum: bool, safety_only: bool) -> Outcome {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let profile = Profile::draw(&mut rng);
+    let mut config = Config::new(profile.n).with_checkpoint_interval(profile.k);
+    if broken_quorum {
+        // Commit on f + 1 instead of 2f + 1.
+        config.broken_quorum_for_self_test = Some((profile.n - 1) / 3 + 1);
+    }
+    let cluster = Cluster::new(&config, ClusterAuth::Seeded(seed), |_| KvService::default())
+        .expect("the profile's configuration is valid");
+    let honest: BTreeSet<usize> = (0..profile.n)
+        .filter(|r| profile.byzantine(*r).is_none())
+        .collect();
+    let mut sim = Sim {
+        checker: Checker::new(honest, profile.n),
+        profile,
+        cluster,
+        rng,
+        queue: Vec::new(),
+        step: 0,
+        crashed: None,
+        partitioned: None,
+        faults_on: true,
+        requests: Vec::new(),
+        trace: VecDeque::new(),
+        fingerprint: Vec::new(),
+    };
+    let failure = sim.play(safety_only).err();
+    Outcome {
+        seed,
+        delivered: sim.cluster.delivered(),
+        steps: sim.step,
+        trace: sim.trace,
+        fingerprint: Digest::of(&sim.fingerprint),
+        profile: sim.profile,
+        failure,
+    }
+}
+
+impl Sim {
+    fn play(&mut self, safety_only: bool) -> Result<(), String> {
+        let plan: Vec<u64> = {
+            let end = self.profile.safety_steps * 2 / 3;
+            let mut at: Vec<u64> = (0..self.profile.requests)
+                .map(|_| self.rng.u64(0..end))
+                .collect();
+            at.sort_unstable();
+            at
+        };
+        // Safety phase: faults on.
+        while self.step < self.profile.safety_steps {
+            self.faults();
+            while self.requests.len() < plan.len() && plan[self.requests.len()] <= self.step {
+                self.submit_new();
+            }
+            self.advance()?;
+        }
+        if safety_only {
+            return Ok(());
+        }
+        // Liveness phase: the network heals, the crashed replica restarts;
+        // Byzantine replicas stay Byzantine.
+        self.faults_on = false;
+        self.partitioned = None;
+        if let Some(r) = self.crashed.take() {
+            self.restart(r);
+        }
+        let deadline = self.step + LIVENESS_STEPS;
+        while !self
+            .checker
+            .all_executed(self.requests.len(), self.profile.n)
+        {
+            if self.step >= deadline {
+                let missing = self.checker.missing(self.requests.len(), self.profile.n);
+                return Err(format!(
+                    "liveness: requests {missing:?} not executed by f + 1 honest replicas \
+                     within {LIVENESS_STEPS} steps of the faults stopping"
+                ));
+            }
+            if self.step % RETRY_EVERY == 0 {
+                self.retry();
+            }
+            self.advance()?;
+        }
+        Ok(())
+    }
+
+    /// One step: a tick now and then, then one message delivered.
+    fn advance(&mut self) -> Result<(), String> {
+        self.step += 1;
+        if self.step % TICK_EVERY == 0 {
+            for r in 0..self.profile.n {
+                if self.crashed != Some(r) {
+                    self.cluster.tick(ReplicaId(r as u32));
+                }
+            }
+        }
+        self.collect_sends();
+        self.deliver_one();
+        self.observe()
+    }
+
+    fn faults(&mut self) {
+        if let Some((r, at, back)) = self.profile.crash {
+            if self.step == at {
+                self.crashed = Some(r);
+                self.note(format!("crash r{r}"));
+            }
+            if self.step == back {
+                self.crashed = None;
+                self.restart(r);
+            }
+        }
+        if let Some((side, at, heal)) = self.profile.partition.clone() {
+            if self.step == at {
+                self.partitioned = Some(side.clone());
+                self.note(format!("partition {side:?}"));
+            }
+            if self.step == heal {
+                self.partitioned = None;
+                self.note("heal".into());
+            }
+        }
+    }
+
+    fn restart(&mut self, r: usize) {
+        self.note(format!("restart r{r} with empty memory"));
+        let _ = self
+            .cluster
+            .restart(ReplicaId(r as u32), KvService::default());
+        self.checker.restarted(r);
+    }
+
+    fn honest_target(&mut self) -> usize {
+        loop {
+            let r = self.rng.usize(0..self.profile.n);
+            if self.profile.byzantine(r).is_none() && self.crashed != Some(r) {
+                return r;
+            }
+        }
+    }
+
+    fn submit_new(&mut self) {
+        let i = self.requests.len();
+        let request = Request::new(&format!("c{i}"), Some(1), &format!("set k{i}={i}"));
+        let to = self.honest_target();
+        self.note(format!("client c{i} -> r{to}"));
+        self.cluster.submit(ReplicaId(to as u32), request.clone());
+        self.requests.push((request, self.step));
+    }
+
+    /// Clients whose request has not executed widely enough send it again
+    /// to every honest replica, as PBFT clients do.
+    fn retry(&mut self) {
+        let missing = self.checker.missing(self.requests.len(), self.profile.n);
+        for i in missing {
+            let request = self.requests[i].0.clone();
+            for r in 0..self.profile.n {
+                if self.profile.byzantine(r).is_none() {
+                    self.cluster.submit(ReplicaId(r as u32), request.clone());
+                }
+            }
+        }
+    }
+
+    /// Moves the cluster's outgoing messages onto the simulated network,
+    /// through the Byzantine behaviours and the network's faults.
+    fn collect_sends(&mut self) {
+        let sent = self.cluster.take_in_flight();
+        let mut i = 0;
+        while i < sent.len() {
+            // Consecutive envelopes with one message are one multicast.
+            let mut j = i + 1;
+            while j < sent.len() && sent[j].from == sent[i].from && sent[j].signed == sent[i].signed
+            {
+                j += 1;
+            }
+            let from = sent[i].from;
+            let targets: Vec<ReplicaId> = sent[i..j].iter().map(|e| e.to).collect();
+            let outgoing = match self.profile.byzantine(from.index()) {
+                Some(behaviour) => {
+                    behaviour.apply(self.cluster.replica(from), targets, sent[i].signed.clone())
+                }
+                None => targets
+                    .into_iter()
+                    .map(|t| (t, sent[i].signed.clone()))
+                    .collect(),
+            };
+            for (to, signed) in outgoing {
+                let envelope = Envelope { from, to, signed };
+                if self.faults_on && self.rng.u32(0..1000) < self.profile.loss {
+                    continue;
+                }
+                let copies = if self.faults_on && self.rng.u32(0..1000) < self.profile.duplicate {
+                    2
+                } else {
+                    1
+                };
+                for _ in 0..copies {
+                    let delay = if self.faults_on {
+                        self.rng.u64(0..=self.profile.max_delay)
+                    } else {
+                        0
+                    };
+                    self.queue.push((self.step + delay, envelope.clone()));
+                }
+            }
+            i = j;
+        }
+    }
+
+    fn deliver_one(&mut self) {
+        let due: Vec<usize> = (0..self.queue.len())
+            .filter(|&k| self.queue[k].0 <= self.step)
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let pick = if self.profile.reorder && self.faults_on {
+            due[self.rng.usize(0..due.len())]
+        } else {
+            due[0]
+        };
+        let (_, envelope) = self.queue.remove(pick);
+        let (from, to) = (envelope.from.index(), envelope.to.index());
+        if self.crashed == Some(to) || self.crashed == Some(from) {
+            return;
+        }
+        if let Some(side) = &self.partitioned {
+            if side.contains(&from) != side.contains(&to) {
+                return;
+            }
+        }
+        self.fingerprint
+            .extend_from_slice(&pbft_core::message_bytes(&envelope.signed.message));
+        self.note(format!(
+            "r{from} -> r{to}: {}",
+            envelope.signed.message.kind()
+        ));
+        self.cluster.deliver(envelope);
+    }
+
+    fn observe(&mut self) -> Result<(), String> {
+        let events = self.cluster.take_events();
+        for event in &events {
+            self.fingerprint
+                .extend_from_slice(format!("{:?}", event.output).as_bytes());
+            if let Output::Executed(x) = &event.output {
+                self.note(format!(
+                    "r{} executed #{} {:?}",
+                    event.replica.0, x.seq.0, x.digest
+                ));
+            }
+        }
+        self.checker.observe(&self.cluster, &events)
+    }
+
+    fn note(&mut self, line: String) {
+        if self.trace.len() == 40 {
+            self.trace.pop_front();
+        }
+        self.trace.push_back(format!("step {}: {line}", self.step));
+    }
+}
+
+/// The safety checks, after every step.
+struct Checker {
+    honest: BTreeSet<usize>,
+    /// The digest executed at each number by any honest replica.
+    chosen: BTreeMap<Seq, Digest>,
+    /// Each honest replica's last executed number.
+    last: Vec<Seq>,
+    /// The digest of every stable checkpoint an honest replica reached.
+    stable: BTreeMap<Seq, Digest>,
+    /// The result of each executed request.
+    results: BTreeMap<String, ExecResult>,
+    /// Which honest replicas executed each request (by client).
+    executed_by: BTreeMap<String, BTreeSet<usize>>,
+}
+
+impl Checker {
+    fn new(honest: BTreeSet<usize>, n: usize) -> Checker {
+        Checker {
+            honest,
+            chosen: BTreeMap::new(),
+            last: vec![Seq(0); n],
+            stable: BTreeMap::new(),
+            results: BTreeMap::new(),
+            executed_by: BTreeMap::new(),
+        }
+    }
+
+    fn restarted(&mut self, r: usize) {
+        self.last[r] = Seq(0);
+    }
+
+    fn observe(&mut self, cluster: &Cluster<KvService>, events: &[Event]) -> Result<(), String> {
+        for event in events
+            .iter()
+            .filter(|e| self.honest.contains(&e.replica.index()))
+        {
+            let r = event.replica.index();
+            match &event.output {
+                Output::Restored { seq, .. } => self.last[r] = *seq,
+                Output::Executed(x) => {
+                    if x.seq != self.last[r].next() {
+                        return Err(format!(
+                            "gap: r{r} executed {} after {}",
+                            x.seq, self.last[r]
+                        ));
+                    }
+                    self.last[r] = x.seq;
+                    let first = *self.chosen.entry(x.seq).or_insert(x.digest);
+                    if first != x.digest {
+                        return Err(format!(
+                            "agreement: r{r} executed {:?} at {}, another honest replica {:?}",
+                            x.digest, x.seq, first
+                        ));
+                    }
+                    let phase = cluster.replica(event.replica).status(x.seq).phase;
+                    if !matches!(phase, SlotPhase::Committed | SlotPhase::Checkpointed) {
+                        return Err(format!(
+                            "r{r} executed {} without a commit certificate ({phase})",
+                            x.seq
+                        ));
+                    }
+                    for (request, result) in x.batch.requests().iter().zip(&x.results) {
+                        let client = request.client.as_str().to_string();
+                        self.results
+                            .entry(client.clone())
+                            .or_insert_with(|| result.clone());
+                        self.executed_by.entry(client).or_default().insert(r);
+                    }
+                }
+                Output::Answered {
+                    request, result, ..
+                } => {
+                    let client = request.client.as_str();
+                    if self
+                        .results
+                        .get(client)
+                        .is_some_and(|first| first != result)
+                    {
+                        return Err(format!(
+                            "r{r} answered {client} with {result}, not what was executed"
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for &r in &self.honest {
+            let stable = cluster.replica(ReplicaId(r as u32)).stable_checkpoint();
+            let first = *self.stable.entry(stable.seq).or_insert(stable.digest);
+            if first != stable.digest {
+                return Err(format!("stable checkpoints disagree at {}", stable.seq));
+            }
+        }
+        Ok(())
+    }
+
+    /// Requests not yet executed by f + 1 honest replicas.
+    fn missing(&self, requests: usize, n: usize) -> Vec<usize> {
+        let weak = (n - 1) / 3 + 1;
+        (0..requests)
+            .filter(|i| {
+                self.executed_by
+                    .get(&format!("c{i}"))
+                    .map_or(0, |s| s.len())
+                    < weak
+            })
+            .collect()
+    }
+
+    fn all_executed(&self, requests: usize, n: usize) -> bool {
+        self.missing(requests, n).is_empty()
+    }
+}
