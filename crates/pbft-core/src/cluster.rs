@@ -288,14 +288,7 @@ impl<S: Service> Cluster<S> {
                 return true;
             }
         }
-        if envelope.to.index() < self.replicas.len() {
-            self.delivered += 1;
-            let input = Input::Message {
-                from: envelope.from,
-                signed: envelope.signed,
-            };
-            self.step(envelope.to, input);
-        }
+        self.deliver(envelope);
         true
     }
 
