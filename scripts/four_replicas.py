@@ -49,20 +49,23 @@ def main():
     def client(dest, body, src="c1"):
         send(dest, json.dumps({"src": src, "dest": dest, "body": body}, separators=(",", ":")))
 
+    def route(line):
+        # A line for a node goes to its stdin; anything else is a client reply.
+        message = json.loads(line)
+        if message["dest"] in NODES:
+            send(message["dest"], line)
+        else:
+            replies.append(message)
+
     def route_until(done, limit=10.0):
         deadline = time.time() + limit
         while not done():
             if time.time() > deadline:
                 sys.exit("timed out waiting for replies")
             try:
-                line = lines.get(timeout=0.05)
+                route(lines.get(timeout=0.05))
             except queue.Empty:
                 continue
-            message = json.loads(line)
-            if message["dest"] in NODES:
-                send(message["dest"], line)
-            else:
-                replies.append(message)
 
     def reply(dest, in_reply_to):
         return next((r for r in replies if r["dest"] == dest and r["body"].get("in_reply_to") == in_reply_to), None)
@@ -79,14 +82,9 @@ def main():
     # commits reach every replica before it is asked.
     while True:
         try:
-            line = lines.get(timeout=0.3)
+            route(lines.get(timeout=0.3))
         except queue.Empty:
             break
-        message = json.loads(line)
-        if message["dest"] in NODES:
-            send(message["dest"], line)
-        else:
-            replies.append(message)
 
     for i, node in enumerate(NODES):
         ack = reply("c1", 10 + i)

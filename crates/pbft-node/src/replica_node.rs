@@ -116,7 +116,11 @@ impl ReplicaNode {
                 node_id,
                 node_ids,
             } => vec![self.init(me, src, msg_id, node_id, node_ids)],
-            Body::PbftRequest { msg_id, .. } | Body::PbftStatus { msg_id, .. }
+            Body::PbftRequest { msg_id, .. }
+            | Body::PbftStatus { msg_id, .. }
+            | Body::Read { msg_id, .. }
+            | Body::Write { msg_id, .. }
+            | Body::Cas { msg_id, .. }
                 if self.hosted.is_none() =>
             {
                 let text = "the node is not initialised yet: send init first".to_string();
@@ -152,18 +156,6 @@ impl ReplicaNode {
                     dest: src,
                     body: reply,
                 }]
-            }
-            Body::Read { msg_id, .. } | Body::Write { msg_id, .. } | Body::Cas { msg_id, .. }
-                if self.hosted.is_none() =>
-            {
-                let text = "the node is not initialised yet: send init first".to_string();
-                vec![self.ids.error(
-                    me,
-                    src,
-                    Some(msg_id),
-                    ErrorCode::TemporarilyUnavailable,
-                    text,
-                )]
             }
             body @ (Body::Read { .. } | Body::Write { .. } | Body::Cas { .. }) => {
                 match linkv::request(&src, &body) {
