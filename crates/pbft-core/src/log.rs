@@ -78,9 +78,15 @@ impl Log {
         self.slots.get(&seq)
     }
 
-    /// The slot for `seq` in `view`, created empty if needed.
+    /// The slot for `seq` in `view`, created empty if needed. A slot held
+    /// from an earlier view (one adopted with its committed certificate,
+    /// say) starts over first, so that votes from two views never mix.
     pub fn slot_mut(&mut self, view: View, seq: Seq) -> &mut Slot {
-        self.slots.entry(seq).or_insert_with(|| Slot::new(view))
+        let slot = self.slots.entry(seq).or_insert_with(|| Slot::new(view));
+        if slot.view != view {
+            slot.reset(view, None);
+        }
+        slot
     }
 
     /// The slot for `seq` if it exists.

@@ -148,7 +148,9 @@ pub struct NewView {
 /// A request for state: the sender is behind `seq`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FetchState {
-    /// The stable checkpoint the sender knows it lacks.
+    /// The first number the sender has not executed: it asks for a stable
+    /// checkpoint at or above it, or for the committed certificates from
+    /// it on.
     pub seq: Seq,
     /// The sender.
     pub replica: ReplicaId,

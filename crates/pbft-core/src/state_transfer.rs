@@ -10,6 +10,15 @@
 //! executes the committed batches in order, so it never executes anything
 //! out of order and never trusts a single peer. The others never wait for
 //! it.
+//!
+//! A replica can also miss a few messages in the middle of an interval:
+//! then a number it accepted a pre-prepare for does not execute, because
+//! prepares or commits for it (or for a number before it) never arrived.
+//! When execution stalls like that for half a base timeout, it asks for
+//! the numbers after its last executed one, and a peer answers with the
+//! committed certificates it has for them (and no snapshot, which the
+//! replica does not need). Each certificate carries its own quorum of
+//! signed commits, so it is checked on its own.
 
 use crate::auth::Signature;
 use crate::canonical::state_bytes;
@@ -40,6 +49,14 @@ pub enum StateError {
     DigestMismatch,
     /// The snapshots do not decode.
     Snapshot(String),
+    /// The committed certificate for the next number to execute is missing
+    /// or does not check.
+    Committed {
+        /// The number this replica needs next.
+        seq: Seq,
+        /// What is wrong with the certificate, if there is one.
+        error: Option<CertificateError>,
+    },
 }
 
 impl std::fmt::Display for StateError {
@@ -51,6 +68,13 @@ impl std::fmt::Display for StateError {
             StateError::Proof(e) => write!(f, "checkpoint proof: {e}"),
             StateError::DigestMismatch => f.write_str("the state does not match its digest"),
             StateError::Snapshot(e) => write!(f, "the snapshot does not decode: {e}"),
+            StateError::Committed { seq, error: None } => {
+                write!(f, "no committed certificate for {seq}")
+            }
+            StateError::Committed {
+                seq,
+                error: Some(e),
+            } => write!(f, "committed certificate for {seq}: {e}"),
         }
     }
 }
@@ -67,6 +91,9 @@ pub(crate) struct Transfer {
     served: Vec<Option<u64>>,
     /// The highest checkpoint each peer announced beyond the window.
     ahead: Vec<Option<Seq>>,
+    /// Execution stalled with a pre-prepared number waiting:
+    /// `last_executed` when the stall was first seen, and the tick.
+    stall: Option<(Seq, u64)>,
 }
 
 impl Transfer {
@@ -76,6 +103,7 @@ impl Transfer {
             last_fetch: None,
             served: vec![None; n],
             ahead: vec![None; n],
+            stall: None,
         }
     }
 }
@@ -105,33 +133,61 @@ impl<S: Service> Replica<S> {
     }
 
     /// On each tick: asks for state when behind, at most once per
-    /// view-change timeout.
+    /// view-change timeout. A replica that asked for nothing for two
+    /// timeouts asks anyway, as a status report (the BFT library's status
+    /// messages, Castro's thesis §5.2): only a peer that holds something it
+    /// lacks answers, so a replica that missed every message for the last
+    /// numbers still learns them.
     pub(crate) fn fetch_if_behind(&mut self, out: &mut Vec<Output>) {
-        let Some(target) = self.transfer.target else {
-            return;
-        };
-        if target <= self.last_executed {
-            self.transfer.target = None;
-            return;
-        }
-        let wait = self.config_timeout();
+        self.note_stall();
         if self
             .transfer
-            .last_fetch
-            .is_some_and(|t| self.ticks < t.saturating_add(wait))
+            .target
+            .is_some_and(|t| t <= self.last_executed)
         {
+            self.transfer.target = None;
+        }
+        let wait = self.config_timeout();
+        let since = self
+            .ticks
+            .saturating_sub(self.transfer.last_fetch.unwrap_or(0));
+        let due = match self.transfer.target {
+            Some(_) => self.transfer.last_fetch.is_none() || since >= wait,
+            None => since >= wait.saturating_mul(2),
+        };
+        if !due {
             return;
         }
         self.transfer.last_fetch = Some(self.ticks);
         let fetch = FetchState {
-            seq: target,
+            seq: self.last_executed.next(),
             replica: self.id,
         };
         self.send(Destination::Others, Message::FetchState(fetch), out);
     }
 
-    /// A peer asks for state: answer with the stable checkpoint if it is at
-    /// least what the peer lacks.
+    /// Notes a stall (see the module documentation): once execution has
+    /// waited half a base timeout with a pre-prepared number pending, this
+    /// replica is behind by the number after its last executed one.
+    fn note_stall(&mut self) {
+        if !self.has_unexecuted_pre_prepare() {
+            self.transfer.stall = None;
+            return;
+        }
+        match self.transfer.stall {
+            Some((at, since)) if at == self.last_executed => {
+                let wait = (self.config_timeout() / 2).max(1);
+                if self.ticks >= since.saturating_add(wait) {
+                    self.note_behind(self.last_executed.next());
+                }
+            }
+            _ => self.transfer.stall = Some((self.last_executed, self.ticks)),
+        }
+    }
+
+    /// A peer asks for state from `fetch.seq` on: answer with the stable
+    /// checkpoint if it reaches that far, or else with the committed
+    /// certificates from `fetch.seq` on, when there are any.
     pub(crate) fn on_fetch_state(
         &mut self,
         from: ReplicaId,
@@ -144,7 +200,14 @@ impl<S: Service> Replica<S> {
             });
         }
         let stable = self.checkpoints.stable.clone();
-        if stable.seq == Seq(0) || stable.seq < fetch.seq {
+        let whole = stable.seq > Seq(0) && stable.seq >= fetch.seq;
+        let committed = if whole {
+            self.committed_after(stable.seq)
+        } else {
+            // The peer executed everything before `fetch.seq`.
+            self.committed_after(Seq(fetch.seq.0.saturating_sub(1)))
+        };
+        if !whole && committed.is_empty() {
             // Nothing to offer yet; a peer further ahead will answer.
             return Ok(());
         }
@@ -154,14 +217,18 @@ impl<S: Service> Replica<S> {
             return Err(Rejection::TooFrequent);
         }
         *last = Some(self.ticks);
-        let Some(snapshot) = self.checkpoints.own_snapshot(stable.seq).cloned() else {
-            return Ok(());
+        let (service, clients) = if whole {
+            let Some(snapshot) = self.checkpoints.own_snapshot(stable.seq).cloned() else {
+                return Ok(());
+            };
+            (snapshot.service, snapshot.clients)
+        } else {
+            (Default::default(), Default::default())
         };
-        let committed = self.committed_after(stable.seq);
         let state = StateTransfer {
             checkpoint: stable,
-            service: snapshot.service,
-            clients: snapshot.clients,
+            service,
+            clients,
             committed,
             replica: self.id,
         };
@@ -215,10 +282,23 @@ impl<S: Service> Replica<S> {
         let checkpoint = state.checkpoint;
         let seq = checkpoint.seq;
         if seq <= self.last_executed {
-            return Err(Rejection::InvalidState(StateError::Stale {
-                offered: seq,
-                executed: self.last_executed,
-            }));
+            // Only the committed certificates can help: each proves itself.
+            let executed = self.last_executed;
+            let certs: Vec<CommittedCertificate> = state
+                .committed
+                .into_iter()
+                .filter(|cert| cert.pre_prepare().is_some_and(|pp| pp.seq > executed))
+                .collect();
+            if certs.is_empty() {
+                return Err(Rejection::InvalidState(StateError::Stale {
+                    offered: seq,
+                    executed,
+                }));
+            }
+            return match self.adopt_committed(executed, certs) {
+                (0, Some(error)) => Err(Rejection::InvalidState(error)),
+                _ => Ok(()),
+            };
         }
         checkpoint
             .check(&self.quorums, &*self.auth)
@@ -250,33 +330,71 @@ impl<S: Service> Replica<S> {
         if self.transfer.target.is_some_and(|t| t <= seq) {
             self.transfer.target = None;
         }
-        self.adopt_committed(seq, state.committed);
+        // Certificates that do not check are simply not taken: the restored
+        // state stands on its own proof.
+        let _ = self.adopt_committed(seq, state.committed);
         Ok(())
     }
 
     /// Takes the committed batches after a restored checkpoint, in order,
     /// stopping at the first that does not check or leaves a gap; the
-    /// caller's `step` then executes them in order.
-    fn adopt_committed(&mut self, after: Seq, certs: Vec<CommittedCertificate>) {
+    /// caller's `step` then executes them in order. Returns how many it
+    /// took, and why it stopped early, if it did.
+    fn adopt_committed(
+        &mut self,
+        after: Seq,
+        certs: Vec<CommittedCertificate>,
+    ) -> (usize, Option<StateError>) {
+        let n = self.quorums.n();
         let mut next = after.next();
+        let mut adopted = 0;
         for cert in certs {
-            let Some(pp) = cert.pre_prepare().cloned() else {
-                return;
+            let pp = match cert.pre_prepare() {
+                Some(pp) if pp.seq == next => pp.clone(),
+                _ => {
+                    let error = StateError::Committed {
+                        seq: next,
+                        error: None,
+                    };
+                    return (adopted, Some(error));
+                }
             };
-            if pp.seq != next || cert.check(&self.quorums, &*self.auth).is_err() {
-                return;
+            if let Err(e) = cert.check(&self.quorums, &*self.auth) {
+                let error = StateError::Committed {
+                    seq: next,
+                    error: Some(e),
+                };
+                return (adopted, Some(error));
             }
             let signature: Option<Signature> = cert.pre_prepare.signature;
-            let view = self.view;
+            // A prepared certificate this replica holds for the number
+            // outlives the adoption: view changes must still carry it, or a
+            // new view could miss a number that committed (§4.4). Found by
+            // the simulator, seed 18.
+            let carried = self.prepared_certificate(pp.seq);
+            // The slot keeps the certificate's view: its commits were cast
+            // in it.
+            let view = pp.view;
             let slot = self.log.slot_mut(view, pp.seq);
-            slot.reset(view, None);
+            slot.reset(view, carried);
+            // The commits stay with the slot, so that this replica can
+            // pass the certificate on in turn.
+            for commit in &cert.commits {
+                if let Message::Commit(vote) = &commit.message {
+                    let _ = slot
+                        .commits
+                        .record(n, vote.replica, vote.digest, commit.signature);
+                }
+            }
             slot.pre_prepare = Some(pp);
             slot.pre_prepare_signature = signature;
             slot.commit_sent = true;
             slot.committed = true;
             self.last_assigned = self.last_assigned.max(next);
             next = next.next();
+            adopted += 1;
         }
+        (adopted, None)
     }
 
     fn config_timeout(&self) -> u64 {

@@ -14,6 +14,15 @@
 //! above its own joins the smallest of them; each view change that fails
 //! to install doubles the timeout; the timeout is back to its base once a
 //! request executes in the new view.
+//!
+//! Lost messages (as the BFT library does with its status messages, in
+//! Castro's thesis §5.2): a replica that is changing views sends its view
+//! change again every base timeout, and a replica that hears a view change
+//! for a view it has already passed answers the sender, at most once per
+//! base timeout: the primary of an installed view with its new view, any
+//! other replica with its own latest view change. A replica left behind in
+//! an old view thus collects `f + 1` view changes for a later one, or the
+//! new view itself, and catches up.
 
 use std::fmt;
 use std::sync::Arc;
@@ -174,10 +183,23 @@ pub(crate) struct ViewChanges {
     deadline: Option<u64>,
     /// `last_executed` when the timer last (re)started.
     progress: Seq,
+    /// False from sending a view change until a request executes in a view
+    /// installed after it: the view change has not yet shown that it
+    /// worked, so the next one waits twice as long (§4.5.2).
+    proven: bool,
     /// The latest valid view change from each replica.
     latest: Vec<Option<(ViewChange, Signed)>>,
     /// As primary: the new view installed last, signed.
     installed: Option<Signed>,
+    /// The view change this replica sent last, kept after the new view
+    /// installs so that it can vouch for the view to replicas left behind.
+    own: Option<(View, Signed)>,
+    /// While changing views: the tick at which the view change goes out
+    /// again.
+    resend_at: Option<u64>,
+    /// The tick each peer was last helped to catch up, to bound the work a
+    /// peer can demand.
+    helped: Vec<Option<u64>>,
 }
 
 impl ViewChanges {
@@ -188,8 +210,12 @@ impl ViewChanges {
             timeout,
             deadline: None,
             progress: Seq(0),
+            proven: true,
             latest: vec![None; n],
             installed: None,
+            own: None,
+            resend_at: None,
+            helped: vec![None; n],
         }
     }
 }
@@ -266,10 +292,12 @@ impl<S: Service> Replica<S> {
     pub(crate) fn on_tick(&mut self, out: &mut Vec<Output>) {
         self.ticks += 1;
         self.fetch_if_behind(out);
+        self.resend_view_change(out);
         let due = self.vc.deadline.is_some_and(|d| self.ticks >= d);
         if due {
-            if !self.vc.active {
-                // The view change to `self.view` did not install in time.
+            if !self.vc.proven {
+                // The last view change did not install in time, or its view
+                // executed nothing new before the timer fired.
                 self.vc.timeout = self.vc.timeout.saturating_mul(2);
             }
             self.start_view_change(self.view.next(), out);
@@ -291,6 +319,7 @@ impl<S: Service> Replica<S> {
         if progressed {
             // A request executed in this view: the view works.
             self.vc.timeout = self.vc.base_timeout;
+            self.vc.proven = true;
         }
         if self.is_primary() {
             self.vc.deadline = None;
@@ -305,7 +334,7 @@ impl<S: Service> Replica<S> {
         }
     }
 
-    fn has_unexecuted_pre_prepare(&self) -> bool {
+    pub(crate) fn has_unexecuted_pre_prepare(&self) -> bool {
         self.log
             .after(self.last_executed)
             .any(|(_, slot)| slot.pre_prepare.is_some() && slot.results.is_none())
@@ -336,6 +365,7 @@ impl<S: Service> Replica<S> {
         self.clients.requeue_unexecuted(self.ticks);
         self.view = target;
         self.vc.active = false;
+        self.vc.proven = false;
     }
 
     /// Sends a view change for `target` (§4.4).
@@ -362,9 +392,114 @@ impl<S: Service> Replica<S> {
             to: Destination::Others,
             signed: signed.clone(),
         });
+        self.vc.own = Some((target, signed.clone()));
+        self.vc.resend_at = Some(self.ticks.saturating_add(self.resend_interval()));
         self.vc.latest[self.id.index()] = Some((vc, signed));
-        self.vc.deadline = Some(self.ticks.saturating_add(self.vc.timeout));
+        self.vc.deadline = None;
+        self.arm_view_change_timer();
         self.try_new_view(out);
+    }
+
+    /// §4.5.2: the timer for a view change starts only once a quorum of
+    /// replicas asked for this view or a later one, so that a replica that
+    /// moved on alone waits for the others instead of running further
+    /// ahead. (A replica already asking for a later view no longer counts
+    /// for this one in `latest`, but it clearly wants this one gone.)
+    fn arm_view_change_timer(&mut self) {
+        if self.vc.active || self.vc.deadline.is_some() {
+            return;
+        }
+        let view = self.view;
+        let votes = self
+            .vc
+            .latest
+            .iter()
+            .flatten()
+            .filter(|(vc, _)| vc.new_view >= view)
+            .count();
+        if votes >= self.quorums.quorum() {
+            self.vc.deadline = Some(self.ticks.saturating_add(self.vc.timeout));
+        }
+    }
+
+    /// While changing views, sends this replica's view change again every
+    /// base timeout: the first may have been lost, and the new primary
+    /// needs a quorum of them.
+    fn resend_view_change(&mut self, out: &mut Vec<Output>) {
+        if self.vc.active || self.vc.resend_at.is_some_and(|t| self.ticks < t) {
+            return;
+        }
+        let Some((view, signed)) = &self.vc.own else {
+            return;
+        };
+        if *view != self.view {
+            return;
+        }
+        out.push(Output::Send {
+            to: Destination::Others,
+            signed: signed.clone(),
+        });
+        self.vc.resend_at = Some(self.ticks.saturating_add(self.resend_interval()));
+    }
+
+    /// How often a view change goes out again: half the base timeout, so
+    /// that a lost message is replaced before the timer gives up on the
+    /// view.
+    fn resend_interval(&self) -> u64 {
+        (self.vc.base_timeout / 2).max(1)
+    }
+
+    /// `from` sent a view change for `received`, a view this replica has
+    /// passed or installed: it missed what moved the others on. The primary
+    /// of the installed view sends its new view, which the sender can check
+    /// and install directly; any other replica sends its own latest view
+    /// change, so that `f + 1` of them make the sender join (§4.5.2). At
+    /// most once per base timeout for each peer.
+    fn help_catch_up(&mut self, from: ReplicaId, received: View, out: &mut Vec<Output>) {
+        let wait = self.vc.base_timeout;
+        let last = self.vc.helped[from.index()];
+        if last.is_some_and(|t| self.ticks < t.saturating_add(wait)) {
+            return;
+        }
+        let mut help = Vec::new();
+        if self.vc.active && self.is_primary() {
+            if let Some(nv) = &self.vc.installed {
+                help.push(nv.clone());
+                // The pre-prepares issued since: the sender refused them
+                // while it waited for the new view.
+                help.extend(self.current_pre_prepares());
+            }
+        }
+        if help.is_empty() {
+            let own = self.vc.own.as_ref().filter(|(view, _)| *view > received);
+            help.extend(own.map(|(_, signed)| signed.clone()));
+        }
+        if !help.is_empty() {
+            self.vc.helped[from.index()] = Some(self.ticks);
+        }
+        for signed in help {
+            out.push(Output::Send {
+                to: Destination::Replica(from),
+                signed,
+            });
+        }
+    }
+
+    /// The pre-prepares of the current view in the log, signed as sent.
+    fn current_pre_prepares(&self) -> Vec<Signed> {
+        self.log
+            .after(self.checkpoints.low())
+            .filter_map(|(_, slot)| {
+                let pp = slot
+                    .pre_prepare
+                    .as_ref()
+                    .filter(|pp| pp.view == self.view)?;
+                Some(Signed {
+                    message: Message::PrePrepare(pp.clone()),
+                    signature: slot.pre_prepare_signature,
+                })
+            })
+            .collect()
     }
 
     /// Checks a view change: first its shape (certificates in order, inside
@@ -419,16 +554,8 @@ impl<S: Service> Replica<S> {
             });
         }
         let installed = self.vc.active && vc.new_view <= self.view;
-        if installed && vc.new_view == self.view && self.is_primary() {
-            // The sender missed this view's new view: send it again.
-            if let Some(nv) = self.vc.installed.clone() {
-                out.push(Output::Send {
-                    to: Destination::Replica(from),
-                    signed: nv,
-                });
-            }
-        }
         if installed || vc.new_view < self.view {
+            self.help_catch_up(from, vc.new_view, out);
             return Err(Rejection::StaleViewChange {
                 current: self.view,
                 received: vc.new_view,
@@ -465,6 +592,7 @@ impl<S: Service> Replica<S> {
                 self.start_view_change(smallest, out);
             }
         }
+        self.arm_view_change_timer();
         self.try_new_view(out);
         Ok(())
     }
@@ -657,6 +785,17 @@ impl<S: Service> Replica<S> {
     /// The view changes this replica holds, latest per replica.
     pub fn view_changes(&self) -> impl Iterator<Item = &ViewChange> {
         self.vc.latest.iter().flatten().map(|(vc, _)| vc)
+    }
+
+    /// The current view-change timeout in ticks: the configured one,
+    /// doubled by each consecutive view change that failed to install.
+    pub fn view_change_timeout(&self) -> u64 {
+        self.vc.timeout
+    }
+
+    /// The tick at which the view-change timer fires, when it runs.
+    pub fn view_change_deadline(&self) -> Option<u64> {
+        self.vc.deadline
     }
 
     /// False while a view change is in progress: the replica has moved to

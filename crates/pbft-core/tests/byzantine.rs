@@ -225,30 +225,34 @@ fn lost_duplicated_and_reordered_messages_delay_but_never_split() {
         tick(&mut c, 20);
         events.extend(c.take_events());
         // Delivery resumes: every request executes on at least a quorum.
+        // A client whose request has not executed sends it to every
+        // replica (§4.1), as a PBFT client does: the one replica it first
+        // asked may have moved on to a view the others never join.
         c.set_faults(None);
+        let holders = |c: &Cluster<KvService>, t: usize| {
+            let key = format!("k{t}");
+            c.replicas()
+                .iter()
+                .filter(|r| r.service().get(&key).is_some())
+                .count()
+        };
         for _ in 0..40 {
             tick(&mut c, 10);
             events.extend(c.take_events());
-            let done = (1..=12).all(|t| {
-                let key = format!("k{t}");
-                c.replicas()
-                    .iter()
-                    .filter(|r| r.service().get(&key).is_some())
-                    .count()
-                    >= 3
-            });
-            if done {
+            for (i, request) in requests.iter().enumerate() {
+                if holders(&c, i + 1) < 3 {
+                    for r in [R0, R1, R2, R3] {
+                        c.submit(r, request.clone());
+                    }
+                }
+            }
+            if (1..=12).all(|t| holders(&c, t) >= 3) {
                 break;
             }
         }
         assert_agreement(&events, &[R0, R1, R2, R3]);
         for t in 1..=12 {
-            let key = format!("k{t}");
-            let holders = c
-                .replicas()
-                .iter()
-                .filter(|r| r.service().get(&key).is_some())
-                .count();
+            let holders = holders(&c, t);
             assert!(
                 holders >= 3,
                 "seed {seed}: request {t} executed on {holders} replicas"

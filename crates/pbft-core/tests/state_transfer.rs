@@ -168,3 +168,39 @@ fn state_that_does_not_match_its_proof_is_refused() {
         [Rejection::InvalidState(StateError::Stale { .. })]
     ));
 }
+
+#[test]
+fn a_replica_that_missed_one_number_fetches_its_committed_certificate() {
+    // No checkpoint comes to the rescue here: the interval is the default.
+    let mut c = cluster(4);
+    // R3 misses every prepare and commit for number 1, so it can never
+    // commit it, while number 2 commits at R3 as usual.
+    c.set_filter(|e| {
+        let vote = match &e.signed.message {
+            Message::Prepare(vote) | Message::Commit(vote) => Some(vote),
+            _ => None,
+        };
+        !(e.to == R3 && vote.is_some_and(|v| v.seq == Seq(1)))
+    });
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    c.clear_filter();
+    c.submit(R0, req("c2", 1, "set y=2"));
+    c.stabilize();
+    assert_eq!(c.replica(R3).last_executed(), Seq(0), "a gap at 1");
+    assert_eq!(c.replica(R3).status(Seq(2)).phase.to_string(), "committed");
+    // Half a view-change timeout later it asks its peers, checks the
+    // certificates they send, and executes both numbers in order.
+    for _ in 0..pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT {
+        c.tick_all();
+        c.stabilize();
+    }
+    let events = c.take_events();
+    assert_eq!(
+        progress(&events, R3),
+        vec![("executed", 1), ("executed", 2)]
+    );
+    assert_eq!(c.replica(R3).service().get("x"), Some("1"));
+    assert_eq!(c.replica(R3).service().get("y"), Some("2"));
+    assert_eq!(c.replica(R3).view(), pbft_core::View(0), "no view change");
+}

@@ -7,6 +7,7 @@
 //! liveness phase with the faults stopped. The same seed replays the same
 //! run, event for event. See docs/testing.md.
 
+mod describe;
 mod profile;
 mod run;
 
@@ -17,7 +18,8 @@ pub const SELF_TEST_SEEDS: u64 = 300;
 
 /// Runs the simulator with `args`: `--seed S`, `--seeds N [--from S]`,
 /// `--budget-secs T [--from S]`, or `--self-test`; `--safety-only` skips
-/// the liveness phase.
+/// the liveness phase; `--verbose`, with `--seed`, prints every control
+/// message and rejection.
 pub fn main(args: &[String]) -> Result<(), String> {
     let value = |flag: &str| -> Result<Option<u64>, String> {
         match args.iter().position(|a| a == flag) {
@@ -34,7 +36,8 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     let safety_only = args.iter().any(|a| a == "--safety-only");
     if let Some(seed) = value("--seed")? {
-        let outcome = run::run(seed, false, safety_only);
+        let verbose = args.iter().any(|a| a == "--verbose");
+        let outcome = run::run(seed, false, safety_only, verbose);
         return report_one(&outcome);
     }
     let from = match value("--from")? {
@@ -68,7 +71,7 @@ fn run_many(
         if budget.is_some_and(|b| started.elapsed() >= b) {
             break;
         }
-        let outcome = run::run(seed, false, safety_only);
+        let outcome = run::run(seed, false, safety_only, false);
         ran += 1;
         delivered += outcome.delivered;
         bar.inc(1);
@@ -115,7 +118,7 @@ fn report_one(outcome: &run::Outcome) -> Result<(), String> {
 /// find a violation within [`SELF_TEST_SEEDS`] seeds.
 fn self_test() -> Result<(), String> {
     for seed in 0..SELF_TEST_SEEDS {
-        let outcome = run::run(seed, true, true);
+        let outcome = run::run(seed, true, true, false);
         if let Some(failure) = outcome.failure.filter(|f| !f.starts_with("liveness")) {
             println!(
                 "sim self-test: with a broken quorum rule, seed {seed} fails as it must: {failure}"
@@ -135,13 +138,16 @@ mod tests {
     #[test]
     fn a_seed_replays_event_for_event() {
         for seed in [1, 2, 3] {
-            let (a, b) = (run::run(seed, false, false), run::run(seed, false, false));
+            let (a, b) = (
+                run::run(seed, false, false, false),
+                run::run(seed, false, false, false),
+            );
             assert_eq!(a.fingerprint, b.fingerprint, "seed {seed}");
             assert_eq!((a.steps, a.delivered), (b.steps, b.delivered));
         }
         assert_ne!(
-            run::run(1, false, true).fingerprint,
-            run::run(2, false, true).fingerprint
+            run::run(1, false, true, false).fingerprint,
+            run::run(2, false, true, false).fingerprint
         );
     }
 }

@@ -29,6 +29,8 @@ pub struct Profile {
     pub requests: u64,
     /// Steps of the safety phase (faults on).
     pub safety_steps: u64,
+    /// The replicas' view-change timeout, in ticks.
+    pub view_change_timeout: u64,
 }
 
 impl Profile {
@@ -77,6 +79,7 @@ impl Profile {
             partition,
             requests: rng.u64(10..40),
             safety_steps,
+            view_change_timeout: rng.u64(20..=60),
         }
     }
 

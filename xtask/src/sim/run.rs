@@ -8,14 +8,15 @@ use pbft_core::{
     ReplicaId, Request, Seq, SlotPhase,
 };
 
+use super::describe::describe;
 use super::profile::Profile;
 
 /// Steps between ticks of every replica.
 const TICK_EVERY: u64 = 10;
 /// Steps a client waits before retrying at every honest replica.
-const RETRY_EVERY: u64 = 400;
+const RETRY_EVERY: u64 = 1000;
 /// The liveness bound: steps after the faults stop.
-pub const LIVENESS_STEPS: u64 = 30_000;
+pub const LIVENESS_STEPS: u64 = 60_000;
 
 /// How a run ended.
 #[derive(Debug)]
@@ -49,15 +50,18 @@ struct Sim {
     checker: Checker,
     trace: VecDeque<String>,
     fingerprint: Vec<u8>,
+    verbose: bool,
 }
 
 /// Runs seed `seed`. With `broken_quorum`, the replicas use a deliberately
 /// wrong quorum (the self-test). With `safety_only`, the run ends after the
-/// safety phase.
-pub fn run(seed: u64, broken_quorum: bool, safety_only: bool) -> Outcome {
+/// safety phase. With `verbose`, every control message sent and every
+/// rejection is printed to stderr.
+pub fn run(seed: u64, broken_quorum: bool, safety_only: bool, verbose: bool) -> Outcome {
     let mut rng = fastrand::Rng::with_seed(seed);
     let profile = Profile::draw(&mut rng);
     let mut config = Config::new(profile.n).with_checkpoint_interval(profile.k);
+    config.view_change_timeout = profile.view_change_timeout;
     if broken_quorum {
         // Commit on f + 1 instead of 2f + 1.
         config.broken_quorum_for_self_test = Some((profile.n - 1) / 3 + 1);
@@ -80,6 +84,7 @@ pub fn run(seed: u64, broken_quorum: bool, safety_only: bool) -> Outcome {
         requests: Vec::new(),
         trace: VecDeque::new(),
         fingerprint: Vec::new(),
+        verbose,
     };
     let failure = sim.play(safety_only).err();
     Outcome {
@@ -122,15 +127,13 @@ impl Sim {
             self.restart(r);
         }
         let deadline = self.step + LIVENESS_STEPS;
-        while !self
-            .checker
-            .all_executed(self.requests.len(), self.profile.n)
-        {
+        while !self.checker.all_executed(self.requests.len()) {
             if self.step >= deadline {
-                let missing = self.checker.missing(self.requests.len(), self.profile.n);
+                let missing = self.checker.missing_anywhere(self.requests.len());
                 return Err(format!(
-                    "liveness: requests {missing:?} not executed by f + 1 honest replicas \
-                     within {LIVENESS_STEPS} steps of the faults stopping"
+                    "liveness: requests {missing:?} not executed on every honest replica \
+                     within {LIVENESS_STEPS} steps of the faults stopping\n{}",
+                    self.replica_states()
                 ));
             }
             if self.step % RETRY_EVERY == 0 {
@@ -233,6 +236,9 @@ impl Sim {
             }
             let from = sent[i].from;
             let targets: Vec<ReplicaId> = sent[i..j].iter().map(|e| e.to).collect();
+            if self.verbose {
+                self.print_send(from, &targets, &sent[i].signed.message);
+            }
             let outgoing = match self.profile.byzantine(from.index()) {
                 Some(behaviour) => {
                     behaviour.apply(self.cluster.replica(from), targets, sent[i].signed.clone())
@@ -307,8 +313,91 @@ impl Sim {
                     event.replica.0, x.seq.0, x.digest
                 ));
             }
+            if self.verbose {
+                let replica = self.cluster.replica(event.replica);
+                match &event.output {
+                    Output::Executed(x) => eprintln!(
+                        "step {} tick {}: r{} executed {} {:?} ({} requests, {} {})",
+                        self.step,
+                        self.step / TICK_EVERY,
+                        event.replica.0,
+                        x.seq,
+                        x.digest,
+                        x.batch.requests().len(),
+                        x.view,
+                        replica.view()
+                    ),
+                    Output::Restored { seq, .. } => eprintln!(
+                        "step {} tick {}: r{} restored {seq}",
+                        self.step,
+                        self.step / TICK_EVERY,
+                        event.replica.0
+                    ),
+                    _ => {}
+                }
+                if let Output::Rejected { from, kind, reason } = &event.output {
+                    eprintln!(
+                        "step {} tick {}: r{} rejected {kind} from r{}: {reason}",
+                        self.step,
+                        self.step / TICK_EVERY,
+                        event.replica.0,
+                        from.0
+                    );
+                }
+            }
         }
         self.checker.observe(&self.cluster, &events)
+    }
+
+    /// With `--verbose`: a control message as it leaves its sender.
+    fn print_send(&self, from: ReplicaId, to: &[ReplicaId], message: &pbft_core::Message) {
+        let Some(what) = describe(message) else {
+            return;
+        };
+        let to: Vec<u32> = to.iter().map(|r| r.0).collect();
+        let sender = self.cluster.replica(from);
+        eprintln!(
+            "step {} tick {}: r{} sends {what} to {to:?} (it is in {}{}; queue {})",
+            self.step,
+            self.step / TICK_EVERY,
+            from.0,
+            sender.view(),
+            if sender.view_active() {
+                ""
+            } else {
+                ", changing"
+            },
+            self.queue.len()
+        );
+    }
+
+    /// One line per replica: where it stands, for a liveness report.
+    fn replica_states(&self) -> String {
+        let mut lines = Vec::new();
+        for replica in self.cluster.replicas() {
+            let r = replica.id().index();
+            let role = match self.profile.byzantine(r) {
+                Some(behaviour) => format!("byzantine {behaviour:?}"),
+                None => "honest".to_string(),
+            };
+            lines.push(format!(
+                "  r{r} ({role}): {} {}, executed {}, stable checkpoint {}, behind {:?}, \
+                 timeout {}, timer {:?} at tick {}",
+                replica.view(),
+                if replica.view_active() {
+                    "active"
+                } else {
+                    "changing"
+                },
+                replica.last_executed(),
+                replica.stable_checkpoint().seq,
+                replica.behind(),
+                replica.view_change_timeout(),
+                replica.view_change_deadline(),
+                replica.ticks(),
+            ));
+        }
+        lines.join("\n")
     }
 
     fn note(&mut self, line: String) {
@@ -332,6 +421,8 @@ struct Checker {
     results: BTreeMap<String, ExecResult>,
     /// Which honest replicas executed each request (by client).
     executed_by: BTreeMap<String, BTreeSet<usize>>,
+    /// The number each request executed at (by client).
+    executed_at: BTreeMap<String, Seq>,
 }
 
 impl Checker {
@@ -343,6 +434,7 @@ impl Checker {
             stable: BTreeMap::new(),
             results: BTreeMap::new(),
             executed_by: BTreeMap::new(),
+            executed_at: BTreeMap::new(),
         }
     }
 
@@ -385,6 +477,7 @@ impl Checker {
                         self.results
                             .entry(client.clone())
                             .or_insert_with(|| result.clone());
+                        self.executed_at.entry(client.clone()).or_insert(x.seq);
                         self.executed_by.entry(client).or_default().insert(r);
                     }
                 }
@@ -415,7 +508,20 @@ impl Checker {
         Ok(())
     }
 
-    /// Requests not yet executed by f + 1 honest replicas.
+    /// Requests whose effects some honest replica's state does not hold
+    /// yet: not executed anywhere, or executed at a number beyond some
+    /// honest replica's last executed (or restored) one.
+    fn missing_anywhere(&self, requests: usize) -> Vec<usize> {
+        (0..requests)
+            .filter(|i| match self.executed_at.get(&format!("c{i}")) {
+                None => true,
+                Some(seq) => self.honest.iter().any(|&r| self.last[r] < *seq),
+            })
+            .collect()
+    }
+
+    /// Requests not yet executed by f + 1 honest replicas: their clients
+    /// do not have the `f + 1` matching replies they wait for.
     fn missing(&self, requests: usize, n: usize) -> Vec<usize> {
         let weak = (n - 1) / 3 + 1;
         (0..requests)
@@ -428,7 +534,7 @@ impl Checker {
             .collect()
     }
 
-    fn all_executed(&self, requests: usize, n: usize) -> bool {
-        self.missing(requests, n).is_empty()
+    fn all_executed(&self, requests: usize) -> bool {
+        self.missing_anywhere(requests).is_empty()
     }
 }

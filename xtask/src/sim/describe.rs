@@ -1,0 +1,37 @@
+//! One-line descriptions of the protocol's control messages, for
+//! `cargo xtask sim --seed S --verbose`.
+
+use pbft_core::Message;
+
+/// Describes a view change, new view, pre-prepare or state-transfer
+/// message; `None` for the normal-case votes and forwards, which are too
+/// many to print.
+pub fn describe(message: &Message) -> Option<String> {
+    Some(match message {
+        Message::ViewChange(vc) => format!(
+            "view-change {} (checkpoint {}, {} prepared)",
+            vc.new_view,
+            vc.checkpoint.seq,
+            vc.prepared.len()
+        ),
+        Message::NewView(nv) => format!(
+            "new-view {} ({} view changes, {} pre-prepares)",
+            nv.view,
+            nv.view_changes.len(),
+            nv.pre_prepares.len()
+        ),
+        Message::PrePrepare(pp) => format!(
+            "pre-prepare {} {} ({} requests)",
+            pp.view,
+            pp.seq,
+            pp.batch.requests().len()
+        ),
+        Message::FetchState(fetch) => format!("fetch-state {}", fetch.seq),
+        Message::State(state) => format!(
+            "state {} ({} committed)",
+            state.checkpoint.seq,
+            state.committed.len()
+        ),
+        _ => return None,
+    })
+}
