@@ -1,27 +1,14 @@
 //! Every example in `docs/protocol.md` decodes, re-encodes to the same JSON,
 //! and every body type has an example.
 
+mod common;
+
 use std::collections::BTreeSet;
 
+use common::protocol_examples as examples;
 use pbft_core::Message;
 use pbft_wire::{decode, encode, Body, Directory};
 use serde_json::Value;
-
-fn examples() -> Vec<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/protocol.md");
-    let text = std::fs::read_to_string(path).expect("docs/protocol.md is readable");
-    let mut lines = Vec::new();
-    let mut in_json = false;
-    for line in text.lines() {
-        match line.trim() {
-            "```json" => in_json = true,
-            "```" => in_json = false,
-            example if in_json && !example.is_empty() => lines.push(example.to_string()),
-            _ => {}
-        }
-    }
-    lines
-}
 
 #[test]
 fn every_example_decodes_and_round_trips() {
