@@ -2,12 +2,16 @@
 //!
 //! Tasks:
 //! - `ci`: rustfmt check, clippy with warnings denied, every test in the
-//!   workspace, and the shipped scenarios. This is what CI runs.
+//!   workspace, the shipped scenarios, the simulator's self-test and two
+//!   minutes of seeds, and a quick benchmark run. This is what CI runs.
 //! - `scenario`: runs scenario files against real replica processes (see
 //!   `docs/scenarios.md`).
+//! - `sim`: deterministic simulation (see `docs/testing.md`).
+//! - `bench`: throughput, latency and memory (see `docs/performance.md`).
 //!
 //! Cargo is called through `$CARGO`.
 
+mod bench;
 mod scenario;
 mod sim;
 
@@ -20,12 +24,16 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci                  rustfmt check, clippy (warnings denied), every test, the scenarios
+  ci                  rustfmt check, clippy (warnings denied), every test, the scenarios,
+                      the simulator, a quick benchmark
   scenario [--json] <file or directory>...
                       run scenarios against real replica processes
-  sim --seed S | --seeds N [--from S] | --budget-secs T [--from S] | --self-test
-      [--safety-only]
+  sim --seed S [--verbose] | --seeds N [--from S] | --budget-secs T [--from S]
+      | --self-test [--safety-only]
                       deterministic simulation on the in-process cluster
+  bench [--mode embedded|embedded-wire|processes|memory|all] [--requests N]
+        [--quick] [--json]
+                      throughput, latency, messages per request and memory
   help                this text";
 
 fn main() -> ExitCode {
@@ -34,6 +42,7 @@ fn main() -> ExitCode {
         Some("ci") if args.len() == 1 => ci(),
         Some("scenario") => scenario::main(&args[1..], &workspace_root(), build_node),
         Some("sim") => sim::main(&args[1..]),
+        Some("bench") => bench::main(&args[1..], &workspace_root(), build_node),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -66,16 +75,18 @@ fn ci() -> Result<(), String> {
     cargo(&["test", "--workspace", "--locked"])?;
     scenario::main(&["scenarios".to_string()], &workspace_root(), build_node)?;
     // The simulator must catch a broken quorum rule, and the real one must
-    // survive a minute of seeds. Only the safety phase runs here for now:
-    // the liveness phase finds open liveness bugs (see docs/testing.md).
+    // survive two minutes of seeds, each through its safety and liveness
+    // phases.
     sim::main(&["--self-test".to_string()])?;
     sim::main(&[
         "--budget-secs".to_string(),
-        "60".to_string(),
+        "120".to_string(),
         "--from".to_string(),
         "0".to_string(),
-        "--safety-only".to_string(),
     ])?;
+    // A short benchmark run of every mode, so that the benchmark cannot
+    // rot; it sets no timing thresholds.
+    bench::main(&["--quick".to_string()], &workspace_root(), build_node)?;
     eprintln!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }

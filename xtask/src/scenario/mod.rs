@@ -5,7 +5,7 @@
 mod check;
 mod clients;
 mod linearizable;
-mod processes;
+pub(crate) mod processes;
 mod run;
 mod spec;
 
@@ -118,10 +118,25 @@ fn node_flags(scenario: &Scenario, binary: &Path, keys: &Path) -> Result<Vec<Vec
             .name
             .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let files = keygen(binary, &ids, &dir)?;
+    Ok(ids
+        .iter()
+        .zip(files)
+        .map(|(id, file)| {
+            let mut flags = common.clone();
+            flags.extend(["--keys".to_string(), file.display().to_string()]);
+            byzantine(id, flags)
+        })
+        .collect())
+}
+
+/// Generates a fresh key set for `ids` in `dir` with the node binary's
+/// `keygen`, and returns each node's key file, in the order of `ids`.
+pub(crate) fn keygen(binary: &Path, ids: &[String], dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let _ = std::fs::remove_dir_all(dir);
     let status = std::process::Command::new(binary)
         .args(["keygen", "--node-ids", &ids.join(","), "--out"])
-        .arg(&dir)
+        .arg(dir)
         .stdout(std::process::Stdio::null())
         .status()
         .map_err(|e| format!("cannot run keygen: {e}"))?;
@@ -130,14 +145,7 @@ fn node_flags(scenario: &Scenario, binary: &Path, keys: &Path) -> Result<Vec<Vec
     }
     Ok(ids
         .iter()
-        .map(|id| {
-            let mut flags = common.clone();
-            flags.extend([
-                "--keys".to_string(),
-                dir.join(format!("{id}.keys.json")).display().to_string(),
-            ]);
-            byzantine(id, flags)
-        })
+        .map(|id| dir.join(format!("{id}.keys.json")))
         .collect())
 }
 

@@ -95,6 +95,11 @@ impl Processes {
         self.children[i].is_some()
     }
 
+    /// The operating system's process id of node `i`, if it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.children[i].as_ref().map(|(child, _)| child.id())
+    }
+
     /// The current generation of node `i`.
     pub fn generation(&self, i: usize) -> u64 {
         self.generation[i]
@@ -103,7 +108,8 @@ impl Processes {
     /// Writes a line to node `i`, if it runs.
     pub fn write(&mut self, i: usize, line: &str) {
         let broken = match self.children[i].as_mut() {
-            Some((_, stdin)) => writeln!(stdin, "{line}").is_err(),
+            // One write per line: the pipe is unbuffered.
+            Some((_, stdin)) => stdin.write_all(format!("{line}\n").as_bytes()).is_err(),
             None => false,
         };
         if broken {

@@ -1,0 +1,194 @@
+//! `cargo xtask bench`: throughput (committed requests per second), p50 and
+//! p99 latency, messages per request and peak memory, for the replicas
+//! in-process and as processes. `docs/performance.md` describes the method
+//! and keeps the figures.
+//!
+//! | file | concern |
+//! |---|---|
+//! | `cli` | the command line, and how many requests each run makes |
+//! | `release` | running optimised: the release re-run, a release node |
+//! | `embedded` | closed-loop clients on the in-process cluster |
+//! | `wire` | the JSON-lines round trip of embedded-wire |
+//! | `processes` | closed-loop clients on replica processes behind a router |
+//! | `soak` | the memory mode: a million requests, memory sampled |
+//! | `latency` | a fixed-size latency histogram |
+//! | `memory` | resident memory from `/proc` |
+//! | `report` | the table and the JSON |
+
+mod cli;
+mod embedded;
+mod latency;
+mod memory;
+mod processes;
+mod release;
+mod report;
+mod soak;
+mod wire;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use cli::{Mode, Options};
+use embedded::{Carrier, InMemory};
+use report::{Machine, Report, Row};
+use wire::JsonLines;
+
+/// Clients of a loaded run on the in-process cluster: enough to keep the
+/// primary's window (256 numbers) full with requests waiting, well below
+/// the 4096 it holds back before refusing.
+const EMBEDDED_CLIENTS: usize = 1024;
+
+/// Clients of a loaded run on processes. Fewer than the checkpoint
+/// interval (128), so the primary is unlikely to run so far ahead that its
+/// pre-prepares fall outside a backup's window: the backup would drop them
+/// for good, since nothing retransmits them (see docs/performance.md).
+const PROCESS_CLIENTS: usize = 64;
+
+/// Runs the bench with `args` (after `bench`). `build_debug_node` builds
+/// the debug node binary, used when this xtask is itself a debug build.
+pub fn main(
+    args: &[String],
+    root: &Path,
+    build_debug_node: impl Fn() -> Result<PathBuf, String>,
+) -> Result<(), String> {
+    let options = Options::parse(args)?;
+    // A smoke run stays in the build it was given, so CI compiles nothing
+    // more; a real run is only worth it optimised.
+    if !options.quick && !release::optimised() {
+        return release::rerun_optimised(args, root);
+    }
+    let started = Instant::now();
+    let mut report = Report {
+        build: release::build_name(),
+        machine: Machine::now(),
+        ..Report::default()
+    };
+    for mode in &options.modes {
+        match mode {
+            Mode::Embedded => {
+                let n = options.count(200_000, 300);
+                let row = in_process(*mode, "unbatched", 1, n, &mut InMemory)?;
+                report.rows.push(row);
+                let n = options.count(500_000, 2_000);
+                let row = in_process(*mode, "loaded", EMBEDDED_CLIENTS, n, &mut InMemory)?;
+                report.rows.push(row);
+            }
+            Mode::EmbeddedWire => {
+                for (run, clients, n) in [
+                    ("unbatched", 1, options.count(50_000, 200)),
+                    ("loaded", EMBEDDED_CLIENTS, options.count(150_000, 1_000)),
+                ] {
+                    let mut codec = JsonLines::new(4)?;
+                    let mut row = in_process(*mode, run, clients, n, &mut codec)?;
+                    let per_message = codec.bytes as f64 / row.messages.max(1) as f64;
+                    row.notes
+                        .push(format!("{per_message:.0} bytes of JSON per message"));
+                    report.rows.push(row);
+                }
+            }
+            Mode::Processes => {
+                let binary = if release::optimised() {
+                    release::build_node(root)?
+                } else {
+                    build_debug_node()?
+                };
+                let none = processes::flags(None);
+                let n = options.count(10_000, 100);
+                let run = on_processes("unbatched, auth none", &binary, &none, 1, n)?;
+                report.push(run);
+                let n = options.count(100_000, 500);
+                let run = on_processes("loaded, auth none", &binary, &none, PROCESS_CLIENTS, n)?;
+                report.push(run);
+                report.push(signed(&binary, options.count(30_000, 300))?);
+            }
+            Mode::Memory => {
+                let n = options.count(1_000_000, 5_000);
+                eprintln!("bench: memory, {n} requests, {EMBEDDED_CLIENTS} clients");
+                let (row, check) = soak::run(EMBEDDED_CLIENTS, n)?;
+                report.rows.push(row);
+                report.memory = Some(check);
+            }
+        }
+    }
+    report.elapsed = started.elapsed();
+    if options.json {
+        println!("{}", report.json());
+    } else {
+        println!("{}", report.table());
+    }
+    if report.failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("runs failed: {}", report.failures.join("; ")))
+    }
+}
+
+/// One run on the in-process cluster, with its messages carried by
+/// `carrier`.
+fn in_process(
+    mode: Mode,
+    run: &str,
+    clients: usize,
+    requests: u64,
+    carrier: &mut dyn Carrier,
+) -> Result<Row, String> {
+    eprintln!(
+        "bench: {} {run}, {requests} requests, {clients} client(s)",
+        mode.name()
+    );
+    memory::reset_own_peak();
+    // Read while the cluster still exists: freeing it may lower the peak
+    // the kernel reports.
+    let mut peak = None;
+    let mut progress = |done| {
+        if done == requests {
+            peak = memory::own_peak();
+        }
+    };
+    let outcome = embedded::run(clients, requests, carrier, &mut progress)?;
+    let mut row = Row::new(mode.name(), run, clients, &outcome.latency);
+    row.elapsed = outcome.elapsed;
+    row.messages = outcome.messages;
+    row.peak = peak.max(memory::own_peak());
+    if outcome.refused > 0 {
+        row.notes
+            .push(format!("{} refusals, submitted again", outcome.refused));
+    }
+    Ok(row)
+}
+
+/// One run on four replica processes.
+fn on_processes(
+    run: &str,
+    binary: &Path,
+    flags: &[Vec<String>],
+    clients: usize,
+    requests: u64,
+) -> Result<(Row, Option<String>), String> {
+    eprintln!("bench: processes {run}, {requests} requests, {clients} client(s)");
+    let outcome = processes::run(binary, flags.to_vec(), clients, requests)?;
+    let mut row = Row::new("processes", run, clients, &outcome.latency);
+    row.elapsed = outcome.elapsed;
+    row.messages = outcome.messages;
+    row.peak = outcome.peak;
+    if outcome.errors > 0 {
+        row.notes
+            .push(format!("{} error replies, sent again", outcome.errors));
+    }
+    let failure = outcome.stalled.map(|why| {
+        row.notes.push(format!("STALLED: {why}"));
+        format!("processes {run} stalled: {why}")
+    });
+    Ok((row, failure))
+}
+
+/// The loaded run with Ed25519 signatures, keys from `pbft-node keygen`.
+fn signed(binary: &Path, requests: u64) -> Result<(Row, Option<String>), String> {
+    let dir = std::env::temp_dir().join(format!("pbft-bench-keys-{}", std::process::id()));
+    let ids: Vec<String> = (1..=4).map(|i| format!("n{i}")).collect();
+    let files = crate::scenario::keygen(binary, &ids, &dir)?;
+    let flags = processes::flags(Some(&files));
+    let row = on_processes("loaded, signed", binary, &flags, PROCESS_CLIENTS, requests);
+    let _ = std::fs::remove_dir_all(&dir);
+    row
+}

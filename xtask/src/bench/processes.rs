@@ -1,0 +1,236 @@
+//! Drives four `pbft-node --mode replica` processes behind a router, with
+//! closed-loop lin-kv clients, and measures them.
+//!
+//! The processes are the scenario runner's ([`Processes`]): every line a
+//! node prints arrives tagged with the node, and the router here writes it
+//! to the node its `dest` names, with no faults. Clients send `write`s to
+//! `n1`, the primary of view 0, one outstanding each; `n1` answers
+//! `write_ok` once it has executed the write. A request's latency is the
+//! router's wall time from writing the request line to reading the reply
+//! line, so it includes both pipes and the router itself.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::RecvTimeoutError;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::latency::Histogram;
+use super::memory::{self, Kib};
+use crate::scenario::processes::Processes;
+
+/// How long the run may go without a completed request before it is
+/// called stalled.
+const STALL: Duration = Duration::from_secs(10);
+
+/// What a run measured.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Requests completed.
+    pub completed: u64,
+    /// From the first request to the last reply.
+    pub elapsed: Duration,
+    /// Why the run stopped before every request completed, if it did.
+    pub stalled: Option<String>,
+    /// Per-request latencies.
+    pub latency: Histogram,
+    /// Replica-to-replica lines routed.
+    pub messages: u64,
+    /// Error replies (each request was sent again).
+    pub errors: u64,
+    /// The largest peak resident memory of the four processes.
+    pub peak: Option<Kib>,
+}
+
+/// The fields of a line the router looks at; the rest is skipped.
+#[derive(Deserialize)]
+struct Line<'a> {
+    #[serde(borrow)]
+    dest: Cow<'a, str>,
+    #[serde(borrow)]
+    body: Head<'a>,
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    in_reply_to: Option<u64>,
+}
+
+/// One client's request in flight.
+struct Outstanding {
+    msg_id: u64,
+    sent: Instant,
+}
+
+/// The node ids.
+fn ids() -> Vec<String> {
+    (1..=4).map(|i| format!("n{i}")).collect()
+}
+
+/// Each node's command line: unsigned, or signed with the key files
+/// `keys` (one per node, in order).
+pub fn flags(keys: Option<&[PathBuf]>) -> Vec<Vec<String>> {
+    // A long view-change timeout: a loaded two-core machine must not make
+    // backups suspect a primary that is only slow.
+    let common = ["--mode", "replica", "--view-change-timeout-ms", "60000"].map(String::from);
+    (0..4)
+        .map(|i| {
+            let mut flags = common.to_vec();
+            match keys {
+                Some(files) => {
+                    flags.push("--keys".into());
+                    flags.push(files[i].display().to_string());
+                }
+                None => flags.extend(["--auth".to_string(), "none".to_string()]),
+            }
+            flags
+        })
+        .collect()
+}
+
+/// Starts the nodes of `flags` from `binary` and pushes `requests` writes
+/// through them from `clients` closed-loop clients.
+pub fn run(
+    binary: &Path,
+    flags: Vec<Vec<String>>,
+    clients: usize,
+    requests: u64,
+) -> Result<Outcome, String> {
+    let ids = ids();
+    let mut procs = Processes::start(binary, flags)?;
+    init(&mut procs, &ids)?;
+    let clients = clients.max(1);
+    let names: Vec<String> = (0..clients).map(|c| format!("b{c}")).collect();
+    let mut waiting: Vec<Option<Outstanding>> = (0..clients).map(|_| None).collect();
+    let mut outcome = Outcome {
+        completed: 0,
+        elapsed: Duration::ZERO,
+        latency: Histogram::default(),
+        messages: 0,
+        errors: 0,
+        peak: None,
+        stalled: None,
+    };
+    let start = Instant::now();
+    let mut sent = 0;
+    for (client, slot) in waiting.iter_mut().enumerate() {
+        if sent < requests {
+            sent += 1;
+            *slot = Some(send(&mut procs, &names[client], client, 1));
+        }
+    }
+    let mut last_progress = Instant::now();
+    while outcome.completed < requests {
+        let (_, _, text) = match procs.lines.recv_timeout(Duration::from_millis(200)) {
+            Ok(printed) => printed,
+            Err(RecvTimeoutError::Timeout) => {
+                if last_progress.elapsed() > STALL {
+                    outcome.stalled = Some(format!(
+                        "no reply for {STALL:?} after {} of {requests} requests",
+                        outcome.completed
+                    ));
+                    break;
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return Err("the nodes went away".into()),
+        };
+        let line: Line = serde_json::from_str(&text)
+            .map_err(|e| format!("a node printed a line the router cannot read ({e}): {text}"))?;
+        if let Some(node) = node_index(&line.dest) {
+            outcome.messages += 1;
+            procs.write(node, &text);
+            if outcome.messages % 4096 == 0 {
+                // Nobody reads the execution log here; keep it from piling up.
+                procs.executed.try_iter().for_each(drop);
+            }
+            continue;
+        }
+        let Some(client) = line
+            .dest
+            .strip_prefix('b')
+            .and_then(|c| c.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        let Some(outstanding) = waiting.get(client).and_then(Option::as_ref) else {
+            continue;
+        };
+        if line.body.in_reply_to != Some(outstanding.msg_id) {
+            continue;
+        }
+        let next = outstanding.msg_id + 1;
+        match line.body.kind.as_ref() {
+            "write_ok" => {
+                outcome.latency.record(outstanding.sent.elapsed());
+                outcome.completed += 1;
+                last_progress = Instant::now();
+                waiting[client] = None;
+                if sent < requests {
+                    sent += 1;
+                    waiting[client] = Some(send(&mut procs, &names[client], client, next));
+                }
+            }
+            "error" => {
+                outcome.errors += 1;
+                if outcome.errors > requests.max(100) {
+                    return Err(format!("{} error replies: {text}", outcome.errors));
+                }
+                // Sent again as the client's next request.
+                waiting[client] = Some(send(&mut procs, &names[client], client, next));
+            }
+            _ => {}
+        }
+    }
+    outcome.elapsed = last_progress.duration_since(start);
+    outcome.peak = (0..ids.len())
+        .filter_map(|i| procs.pid(i).and_then(memory::peak_of))
+        .max();
+    Ok(outcome)
+}
+
+/// Sends client `client`, called `name`, its write number `msg_id`, to
+/// `n1`.
+fn send(procs: &mut Processes, name: &str, client: usize, msg_id: u64) -> Outstanding {
+    let body = json!({"type": "write", "msg_id": msg_id, "key": client, "value": msg_id});
+    let line = json!({"src": name, "dest": "n1", "body": body});
+    procs.write(0, &line.to_string());
+    Outstanding {
+        msg_id,
+        sent: Instant::now(),
+    }
+}
+
+/// Sends every node its `init` and waits for every `init_ok`.
+fn init(procs: &mut Processes, ids: &[String]) -> Result<(), String> {
+    for (i, id) in ids.iter().enumerate() {
+        let body = json!({"type": "init", "msg_id": 1, "node_id": id, "node_ids": ids});
+        let line = json!({"src": "c0", "dest": id, "body": body});
+        procs.write(i, &line.to_string());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ready = 0;
+    while ready < ids.len() {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let (from, _, text) = procs
+            .lines
+            .recv_timeout(timeout)
+            .map_err(|_| format!("only {ready} of {} nodes answered init", ids.len()))?;
+        match serde_json::from_str::<Line>(&text) {
+            Ok(line) if line.body.kind == "init_ok" => ready += 1,
+            _ => return Err(format!("{} answered init with {text}", ids[from])),
+        }
+    }
+    Ok(())
+}
+
+/// The index of node `n<i>`.
+fn node_index(dest: &str) -> Option<usize> {
+    let i: usize = dest.strip_prefix('n')?.parse().ok()?;
+    (1..=4).contains(&i).then(|| i - 1)
+}
