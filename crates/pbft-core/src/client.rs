@@ -334,17 +334,17 @@ impl<S: Service> Replica<S> {
         Ok(())
     }
 
-    /// As primary: orders `request` now if the window has room, or holds it
-    /// until a stable checkpoint moves the window (§4.3: the primary never
-    /// assigns a number above `H`). `ack` says whether a client waits here
-    /// for the acknowledgement.
+    /// As primary: orders `request` now, alone, if there is room for
+    /// another number in flight, or holds it until a number executes or a
+    /// stable checkpoint moves the window (§4.3: the primary never assigns
+    /// a number above `H`); held requests then go out in batches (§5.1).
+    /// `ack` says whether a client waits here for the acknowledgement.
     ///
     /// Returns false when the request could not even be held back because
     /// [`MAX_PENDING`] requests already are.
     fn order(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) -> bool {
-        let room = self.last_assigned.next() <= self.checkpoints.high();
-        if self.vc.active && self.pending.is_empty() && room {
-            self.propose_one(request, ack, out);
+        if self.vc.active && self.pending.is_empty() && self.room_in_flight() {
+            self.propose_batch(vec![(request, ack)], out);
             return true;
         }
         if let Some(held) = self.pending.iter_mut().find(|(r, _)| *r == request) {
@@ -363,37 +363,60 @@ impl<S: Service> Replica<S> {
         true
     }
 
-    fn propose_one(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) {
+    /// Whether the primary may assign another number now: one more stays
+    /// within the window and within `max_in_flight` numbers not yet
+    /// executed.
+    fn room_in_flight(&self) -> bool {
+        let next = self.last_assigned.next();
+        let in_flight = self.last_assigned.0.saturating_sub(self.last_executed.0);
+        next <= self.checkpoints.high() && in_flight < self.max_in_flight
+    }
+
+    /// Proposes `requests` as one batch, with the acknowledgements of the
+    /// ones a client waits for here placed before the pre-prepare they
+    /// announce.
+    fn propose_batch(&mut self, requests: Vec<(Request, bool)>, out: &mut Vec<Output>) {
         let at = out.len();
-        let acked = ack.then(|| request.clone());
-        let seq = self.propose(Batch::single(request), out);
-        if let Some(request) = acked {
+        let acked: Vec<Request> = requests
+            .iter()
+            .filter(|(_, ack)| *ack)
+            .map(|(request, _)| request.clone())
+            .collect();
+        let batch = Batch::new(requests.into_iter().map(|(request, _)| request).collect());
+        let seq = self.propose(batch, out);
+        let view = self.view;
+        for (i, request) in acked.into_iter().enumerate() {
             self.clients.note_acked(&request);
-            // The acknowledgement goes before the pre-prepare it announces.
-            let view = self.view;
-            out.insert(at, Output::Ordered(Ordered { request, view, seq }));
+            out.insert(at + i, Output::Ordered(Ordered { request, view, seq }));
         }
     }
 
-    /// Proposes held-back requests while the window has room.
+    /// Proposes held-back requests, in batches of at most `max_batch`,
+    /// while there is room in flight.
     pub(crate) fn propose_pending(&mut self, out: &mut Vec<Output>) {
         if !self.is_primary() || !self.vc.active {
             return;
         }
-        while self.last_assigned.next() <= self.checkpoints.high() {
-            let Some((request, ack)) = self.pending.pop_front() else {
-                return;
-            };
-            match self.clients.classify(&request) {
-                Known::New => self.propose_one(request, ack, out),
-                Known::Ordered { view, seq } if ack => {
-                    out.push(Output::Ordered(Ordered { request, view, seq }))
+        while !self.pending.is_empty() && self.room_in_flight() {
+            let mut batch = Vec::new();
+            while batch.len() < self.max_batch {
+                let Some((request, ack)) = self.pending.pop_front() else {
+                    break;
+                };
+                match self.clients.classify(&request) {
+                    Known::New => batch.push((request, ack)),
+                    Known::Ordered { view, seq } if ack => {
+                        out.push(Output::Ordered(Ordered { request, view, seq }))
+                    }
+                    Known::Stale { latest } if ack => out.push(Output::Refused {
+                        request,
+                        reason: Refusal::Stale { latest },
+                    }),
+                    Known::Ordered { .. } | Known::Stale { .. } => {}
                 }
-                Known::Stale { latest } if ack => out.push(Output::Refused {
-                    request,
-                    reason: Refusal::Stale { latest },
-                }),
-                Known::Ordered { .. } | Known::Stale { .. } => {}
+            }
+            if !batch.is_empty() {
+                self.propose_batch(batch, out);
             }
         }
     }

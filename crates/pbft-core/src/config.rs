@@ -13,6 +13,15 @@ pub const DEFAULT_VIEW_CHANGE_TIMEOUT: u64 = 10;
 /// The default checkpoint interval `K`.
 pub const DEFAULT_CHECKPOINT_INTERVAL: u64 = 128;
 
+/// The default most requests the primary puts in one batch.
+pub const DEFAULT_MAX_BATCH: usize = 256;
+
+/// The default most sequence numbers the primary keeps in flight.
+pub const DEFAULT_MAX_IN_FLIGHT: u64 = 4;
+
+/// The largest batch a configuration may set.
+pub const MAX_BATCH: usize = 4096;
+
 /// Settings every replica of a cluster must agree on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -29,6 +38,15 @@ pub struct Config {
     /// suspects the primary and starts a view change (§4.4). Doubled for
     /// each view change that fails to install.
     pub view_change_timeout: u64,
+    /// The most requests the primary puts in one pre-prepare (§5.1).
+    pub max_batch: usize,
+    /// The most sequence numbers the primary keeps in flight (assigned but
+    /// not yet executed here). While fewer are, a request is proposed at
+    /// once, alone; once that many are, requests wait and go out together,
+    /// up to [`max_batch`](Self::max_batch) in one pre-prepare, as soon as
+    /// a number executes. No timer is involved, so an idle cluster keeps
+    /// its one-request latency. Always within the window.
+    pub max_in_flight: u64,
     /// **Testing aid, deliberately unsafe.** Replaces the quorum size with
     /// this one, so that the simulator's self-test can show it catches a
     /// broken quorum rule. `None` (the default) in any real use.
@@ -37,14 +55,27 @@ pub struct Config {
 
 impl Config {
     /// A configuration for `n` replicas with default settings
-    /// (`K = 128`, `L = 2K`, a view-change timeout of 10 ticks).
+    /// (`K = 128`, `L = 2K`, a view-change timeout of 10 ticks, batches of
+    /// at most 256 requests, at most 4 numbers in flight).
     pub fn new(n: usize) -> Config {
         Config {
             n,
             checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
             window: 2 * DEFAULT_CHECKPOINT_INTERVAL,
             view_change_timeout: DEFAULT_VIEW_CHANGE_TIMEOUT,
+            max_batch: DEFAULT_MAX_BATCH,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             broken_quorum_for_self_test: None,
+        }
+    }
+
+    /// The same with batches of at most `max_batch` requests and at most
+    /// `max_in_flight` numbers in flight.
+    pub fn with_batching(self, max_batch: usize, max_in_flight: u64) -> Config {
+        Config {
+            max_batch,
+            max_in_flight,
+            ..self
         }
     }
 
@@ -80,6 +111,12 @@ impl Config {
                 window: self.window,
             });
         }
+        if self.max_batch == 0 || self.max_batch > MAX_BATCH || self.max_in_flight == 0 {
+            return Err(ConfigError::BadBatching {
+                max_batch: self.max_batch,
+                max_in_flight: self.max_in_flight,
+            });
+        }
         Ok(())
     }
 }
@@ -100,6 +137,14 @@ pub enum ConfigError {
         interval: u64,
         /// `L`.
         window: u64,
+    },
+    /// The batch size is 0 or above [`MAX_BATCH`], or no number may be in
+    /// flight.
+    BadBatching {
+        /// The batch size given.
+        max_batch: usize,
+        /// The numbers in flight given.
+        max_in_flight: u64,
     },
     /// The replica's own id is not below `n`.
     UnknownReplica {
@@ -122,6 +167,15 @@ impl fmt::Display for ConfigError {
                 f,
                 "the window ({window}) must be a positive multiple of the checkpoint \
                  interval ({interval}), at most {MAX_WINDOW}"
+            ),
+            ConfigError::BadBatching {
+                max_batch,
+                max_in_flight,
+            } => write!(
+                f,
+                "batches of {max_batch} requests with {max_in_flight} numbers in flight: \
+                 a batch holds 1 to {MAX_BATCH} requests, and at least 1 number must be \
+                 in flight"
             ),
             ConfigError::UnknownReplica { id, n } => {
                 write!(f, "replica {id} is not one of the {n} replicas")

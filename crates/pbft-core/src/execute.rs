@@ -7,7 +7,17 @@ use crate::service::Service;
 impl<S: Service> Replica<S> {
     /// Executes every committed slot that directly follows the last executed
     /// one. A committed slot after a gap waits until the gap is filled.
+    /// As primary, each number executed makes room in flight for the
+    /// requests held back meanwhile, which go out as one batch.
     pub(crate) fn execute_ready(&mut self, out: &mut Vec<Output>) {
+        let before = self.last_executed;
+        self.execute_committed(out);
+        if self.last_executed > before {
+            self.propose_pending(out);
+        }
+    }
+
+    fn execute_committed(&mut self, out: &mut Vec<Output>) {
         loop {
             let seq = self.last_executed.next();
             let Some(slot) = self.log.get_mut(seq) else {

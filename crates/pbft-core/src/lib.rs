@@ -162,7 +162,8 @@ pub use certificate::{CertificateError, CommittedCertificate, PreparedCertificat
 pub use checkpoint::{Snapshot, StableCheckpoint};
 pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
 pub use config::{
-    Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_VIEW_CHANGE_TIMEOUT, MAX_WINDOW,
+    Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_VIEW_CHANGE_TIMEOUT, MAX_BATCH, MAX_WINDOW,
 };
 pub use digest::Digest;
 pub use hex::ParseHexError;

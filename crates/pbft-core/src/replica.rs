@@ -41,6 +41,10 @@ pub struct Replica<S> {
     pub(crate) pending: VecDeque<(Request, bool)>,
     pub(crate) vc: ViewChanges,
     pub(crate) transfer: Transfer,
+    /// As primary: the most requests in one batch, and the most numbers
+    /// in flight.
+    pub(crate) max_batch: usize,
+    pub(crate) max_in_flight: u64,
 }
 
 impl<S: Service> Replica<S> {
@@ -77,6 +81,8 @@ impl<S: Service> Replica<S> {
             pending: VecDeque::new(),
             vc: ViewChanges::new(config.n, config.view_change_timeout),
             transfer: Transfer::new(config.n),
+            max_batch: config.max_batch,
+            max_in_flight: config.max_in_flight,
         };
         // The initial state is the checkpoint at 0, stable by definition.
         let initial = replica.current_snapshot();

@@ -11,8 +11,12 @@ use pbft_core::{
 };
 
 /// A signed 4-replica cluster with checkpoint interval `k` (window `2k`).
+/// One request per number, and as many numbers in flight as the window
+/// holds, so that the window alone holds the primary back.
 fn cluster_k(k: u64) -> Cluster<KvService> {
-    let config = Config::new(4).with_checkpoint_interval(k);
+    let config = Config::new(4)
+        .with_checkpoint_interval(k)
+        .with_batching(1, u64::MAX);
     Cluster::new(&config, ClusterAuth::Seeded(9), |_| KvService::default()).expect("valid")
 }
 
@@ -38,7 +42,9 @@ fn deliver_one(
 #[test]
 fn ten_thousand_requests_keep_the_log_within_the_window() {
     // Unsigned to keep the test quick; signing does not change the log.
-    let mut c = Cluster::kv(4).expect("valid");
+    // One request per number, as many in flight as the window holds.
+    let config = Config::new(4).with_batching(1, u64::MAX);
+    let mut c = Cluster::new(&config, ClusterAuth::None, |_| KvService::default()).expect("valid");
     let window = 2 * pbft_core::DEFAULT_CHECKPOINT_INTERVAL as usize;
     let mut longest = 0;
     let mut deliveries = 0u64;

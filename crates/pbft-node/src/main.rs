@@ -41,6 +41,14 @@ struct Args {
     /// Replica mode: take a checkpoint every this many sequence numbers.
     #[arg(long, default_value_t = pbft_core::DEFAULT_CHECKPOINT_INTERVAL)]
     checkpoint_interval: u64,
+    /// Replica mode: the most client requests the primary puts in one
+    /// pre-prepare.
+    #[arg(long, default_value_t = pbft_core::DEFAULT_MAX_BATCH)]
+    max_batch: usize,
+    /// Replica mode: the most sequence numbers the primary keeps in flight
+    /// before it holds requests back to batch them.
+    #[arg(long, default_value_t = pbft_core::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: u64,
     /// TESTING AID ONLY: make this replica Byzantine (silent, equivocate,
     /// bad-digest, forge-votes, stale-view or fabricate-certificate), to
     /// test that the others survive it.
@@ -133,6 +141,15 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
     if args.checkpoint_interval == 0 {
         return Err("--checkpoint-interval must be at least 1".to_string());
     }
+    if args.max_batch == 0 || args.max_batch > pbft_core::MAX_BATCH {
+        return Err(format!(
+            "--max-batch must be between 1 and {}",
+            pbft_core::MAX_BATCH
+        ));
+    }
+    if args.max_in_flight == 0 {
+        return Err("--max-in-flight must be at least 1".to_string());
+    }
     let byzantine = match &args.byzantine {
         None => None,
         Some(name) => {
@@ -150,6 +167,8 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
         byzantine,
         auth,
         checkpoint_interval: args.checkpoint_interval,
+        max_batch: args.max_batch,
+        max_in_flight: args.max_in_flight,
         view_change_timeout: (args.view_change_timeout_ms / args.tick_ms).max(1),
     })
 }

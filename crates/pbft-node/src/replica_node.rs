@@ -33,6 +33,10 @@ pub struct Settings {
     pub auth: Auth,
     /// Checkpoint interval `K`.
     pub checkpoint_interval: u64,
+    /// The most requests in one batch.
+    pub max_batch: usize,
+    /// The most sequence numbers the primary keeps in flight.
+    pub max_in_flight: u64,
     /// View-change timeout, in ticks.
     pub view_change_timeout: u64,
     /// A testing aid: misbehave this way. `None` in any real use.
@@ -447,7 +451,9 @@ impl Hosted {
             .ok_or_else(|| format!("node_id {node_id:?} is not in node_ids"))?;
         let config = Config {
             view_change_timeout: settings.view_change_timeout,
-            ..Config::new(directory.len()).with_checkpoint_interval(settings.checkpoint_interval)
+            ..Config::new(directory.len())
+                .with_checkpoint_interval(settings.checkpoint_interval)
+                .with_batching(settings.max_batch, settings.max_in_flight)
         };
         let auth: Box<dyn Authenticator> = match &settings.auth {
             Auth::Keys(file) => Box::new(
