@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use crate::canonical::{put_bytes, Reader};
 use crate::message::Message;
 use crate::output::{Destination, Ordered, Output, Refusal};
+use crate::pending::Held;
 use crate::rejection::Rejection;
 use crate::replica::Replica;
 use crate::request::{Batch, Request};
@@ -341,26 +342,24 @@ impl<S: Service> Replica<S> {
     /// `ack` says whether a client waits here for the acknowledgement.
     ///
     /// Returns false when the request could not even be held back because
-    /// [`MAX_PENDING`] requests already are.
+    /// [`MAX_PENDING`](crate::pending::MAX_PENDING) requests already are.
     fn order(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) -> bool {
         if self.vc.active && self.pending.is_empty() && self.room_in_flight() {
             self.propose_batch(vec![(request, ack)], out);
             return true;
         }
-        if let Some(held) = self.pending.iter_mut().find(|(r, _)| *r == request) {
-            held.1 |= ack;
-        } else if self.pending.len() < MAX_PENDING {
-            self.pending.push_back((request, ack));
-        } else {
-            if ack {
-                out.push(Output::Refused {
-                    request,
-                    reason: Refusal::Overloaded,
-                });
+        match self.pending.hold(request.clone(), ack) {
+            Held::Queued | Held::Merged => true,
+            Held::Full => {
+                if ack {
+                    out.push(Output::Refused {
+                        request,
+                        reason: Refusal::Overloaded,
+                    });
+                }
+                false
             }
-            return false;
         }
-        true
     }
 
     /// Whether the primary may assign another number now: one more stays
@@ -421,7 +420,3 @@ impl<S: Service> Replica<S> {
         }
     }
 }
-
-/// The most requests a primary holds back while its window is full; more
-/// are refused as [`Refusal::Overloaded`] so that memory stays bounded.
-pub const MAX_PENDING: usize = 4096;

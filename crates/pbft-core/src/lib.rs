@@ -145,6 +145,7 @@ mod message;
 mod network;
 mod normal;
 mod output;
+mod pending;
 mod quorum;
 mod rejection;
 mod replica;

@@ -1,7 +1,6 @@
 //! The replica: its state, its one entry point, and read-only accessors.
 
 use crate::auth::Authenticator;
-use std::collections::VecDeque;
 
 use crate::checkpoint::{Checkpoints, Snapshot};
 use crate::client::ClientTable;
@@ -10,9 +9,9 @@ use crate::digest::Digest;
 use crate::log::Log;
 use crate::message::{Message, Signed};
 use crate::output::{Destination, Input, Output};
+use crate::pending::Pending;
 use crate::quorum::Quorums;
 use crate::rejection::Rejection;
-use crate::request::Request;
 use crate::service::Service;
 use crate::state_transfer::Transfer;
 use crate::types::{ReplicaId, Seq, View};
@@ -38,7 +37,7 @@ pub struct Replica<S> {
     pub(crate) checkpoints: Checkpoints,
     /// Requests the primary holds back because the window is full, with
     /// whether a client waits here for the acknowledgement.
-    pub(crate) pending: VecDeque<(Request, bool)>,
+    pub(crate) pending: Pending,
     pub(crate) vc: ViewChanges,
     pub(crate) transfer: Transfer,
     /// As primary: the most requests in one batch, and the most numbers
@@ -78,7 +77,7 @@ impl<S: Service> Replica<S> {
             ticks: 0,
             auth: Box::new(auth),
             checkpoints: Checkpoints::new(config.checkpoint_interval, config.window, placeholder),
-            pending: VecDeque::new(),
+            pending: Pending::default(),
             vc: ViewChanges::new(config.n, config.view_change_timeout),
             transfer: Transfer::new(config.n),
             max_batch: config.max_batch,

@@ -11,7 +11,7 @@ use crate::types::ClientId;
 /// `timestamp` is the client's own increasing request number. Requests that
 /// carry one are deduplicated: the same `(client, timestamp)` is ordered and
 /// executed at most once. Requests without one are never deduplicated.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Request {
     /// Who sent it, as identified by the transport.
     pub client: ClientId,

@@ -33,7 +33,8 @@ use crate::checkpoint::StableCheckpoint;
 use crate::client::Known;
 use crate::digest::Digest;
 use crate::message::{Message, NewView, PrePrepare, Signed, ViewChange};
-use crate::output::{Destination, Output};
+use crate::output::{Destination, Output, Refusal};
+use crate::pending::Held;
 use crate::rejection::Rejection;
 use crate::replica::Replica;
 use crate::request::Batch;
@@ -357,7 +358,7 @@ impl<S: Service> Replica<S> {
         // requests acknowledged for numbers that may be reassigned wait for
         // the new view.
         // Forwarded ones (no client waits here) are the backups' to resend.
-        for (request, ack) in std::mem::take(&mut self.pending) {
+        for (request, ack) in self.pending.take_all() {
             if ack {
                 self.clients.await_order(request, self.ticks);
             }
@@ -763,7 +764,12 @@ impl<S: Service> Replica<S> {
             self.last_assigned = highest;
             // Requests this replica held as a backup are now its to order.
             for request in self.clients.take_awaiting() {
-                self.pending.push_back((request, true));
+                if self.pending.hold(request.clone(), true) == Held::Full {
+                    out.push(Output::Refused {
+                        request,
+                        reason: Refusal::Overloaded,
+                    });
+                }
             }
             self.propose_pending(out);
         } else {

@@ -1,0 +1,103 @@
+//! The requests a primary holds back while its pipeline or window is full,
+//! in arrival order, with a set beside the queue so that a retried request
+//! is found without scanning (§5.1: they go out together as one batch).
+
+use std::collections::{BTreeSet, VecDeque};
+
+use crate::request::Request;
+
+/// The most requests a primary holds back; more are refused as
+/// [`Refusal::Overloaded`](crate::Refusal::Overloaded) so that memory stays
+/// bounded.
+pub const MAX_PENDING: usize = 4096;
+
+/// Held-back requests, each with whether a client waits at this replica
+/// for its acknowledgement.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pending {
+    queue: VecDeque<(Request, bool)>,
+    held: BTreeSet<Request>,
+}
+
+/// What [`Pending::hold`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// Queued.
+    Queued,
+    /// Already held: only its `ack` was added.
+    Merged,
+    /// [`MAX_PENDING`] requests are already held.
+    Full,
+}
+
+impl Pending {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Holds `request` at the back of the queue, unless it is already held.
+    pub(crate) fn hold(&mut self, request: Request, ack: bool) -> Held {
+        if self.held.contains(&request) {
+            if ack {
+                if let Some(entry) = self.queue.iter_mut().find(|(r, _)| *r == request) {
+                    entry.1 = true;
+                }
+            }
+            return Held::Merged;
+        }
+        if self.queue.len() >= MAX_PENDING {
+            return Held::Full;
+        }
+        self.held.insert(request.clone());
+        self.queue.push_back((request, ack));
+        Held::Queued
+    }
+
+    /// The oldest held request.
+    pub(crate) fn pop_front(&mut self) -> Option<(Request, bool)> {
+        let (request, ack) = self.queue.pop_front()?;
+        self.held.remove(&request);
+        Some((request, ack))
+    }
+
+    /// Every held request, oldest first, leaving none.
+    pub(crate) fn take_all(&mut self) -> VecDeque<(Request, bool)> {
+        self.held.clear();
+        std::mem::take(&mut self.queue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_held_once_and_keeps_its_place() {
+        let mut pending = Pending::default();
+        let a = Request::new("c1", Some(1), "set x=1");
+        let b = Request::new("c2", Some(1), "set y=1");
+        assert_eq!(pending.hold(a.clone(), false), Held::Queued);
+        assert_eq!(pending.hold(b.clone(), false), Held::Queued);
+        assert_eq!(pending.hold(a.clone(), true), Held::Merged);
+        assert_eq!(pending.pop_front(), Some((a.clone(), true)));
+        assert_eq!(pending.hold(a.clone(), false), Held::Queued, "held again");
+        assert_eq!(pending.pop_front(), Some((b, false)));
+        assert_eq!(pending.pop_front(), Some((a, false)));
+        assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn at_most_max_pending_are_held() {
+        let mut pending = Pending::default();
+        for t in 0..MAX_PENDING as u64 {
+            assert_eq!(
+                pending.hold(Request::new("c", Some(t), "get x"), false),
+                Held::Queued
+            );
+        }
+        let extra = Request::new("c", Some(u64::MAX), "get x");
+        assert_eq!(pending.hold(extra, true), Held::Full);
+        assert_eq!(pending.take_all().len(), MAX_PENDING);
+        assert!(pending.is_empty());
+    }
+}
