@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::auth::Signature;
-use crate::certificate::PreparedCertificate;
+use crate::certificate::{CommittedCertificate, PreparedCertificate};
 use crate::message::PrePrepare;
 use crate::service::ExecResult;
 use crate::types::{Seq, View};
@@ -36,6 +36,9 @@ pub struct Slot {
     /// The latest prepared certificate from an earlier view, kept across
     /// view changes so that later view-change messages can carry it.
     pub carried: Option<PreparedCertificate>,
+    /// A committed certificate from an earlier view, kept across view
+    /// changes so that a peer that missed the number can still be sent it.
+    pub proof: Option<CommittedCertificate>,
 }
 
 impl Slot {
@@ -50,17 +53,21 @@ impl Slot {
             committed: false,
             results: None,
             carried: None,
+            proof: None,
         }
     }
 
     /// Starts the slot over in `view`, keeping only what outlives a view:
-    /// the results, and `carried`, the latest prepared certificate.
+    /// the results, `carried`, the latest prepared certificate, and the
+    /// committed certificate kept in `proof`.
     pub fn reset(&mut self, view: View, carried: Option<PreparedCertificate>) {
         let results = self.results.take();
         let carried = carried.or_else(|| self.carried.take());
+        let proof = self.proof.take();
         *self = Slot {
             results,
             carried,
+            proof,
             ..Slot::new(view)
         };
     }

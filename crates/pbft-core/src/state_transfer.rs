@@ -236,35 +236,42 @@ impl<S: Service> Replica<S> {
         Ok(())
     }
 
-    /// Committed certificates for the executed numbers after `seq`.
+    /// Committed certificates for the consecutive committed numbers after
+    /// `seq`.
     fn committed_after(&self, seq: Seq) -> Vec<CommittedCertificate> {
-        let mut certs = Vec::new();
-        for (n, slot) in self.log.after(seq) {
-            let (Some(pp), true) = (&slot.pre_prepare, slot.committed) else {
-                break;
-            };
-            let commits = slot
-                .commits
-                .signed_for(pp.digest)
-                .map(|(replica, signature)| Signed {
-                    message: Message::Commit(Vote {
-                        view: pp.view,
-                        seq: n,
-                        digest: pp.digest,
-                        replica,
-                    }),
-                    signature,
-                })
-                .collect();
-            certs.push(CommittedCertificate {
-                pre_prepare: Signed {
-                    message: Message::PrePrepare(pp.clone()),
-                    signature: slot.pre_prepare_signature,
-                },
-                commits,
-            });
-        }
-        certs
+        self.log
+            .after(seq)
+            .map_while(|(n, _)| self.committed_certificate(n))
+            .collect()
+    }
+
+    /// The committed certificate for `seq`: from the slot's own commits if
+    /// it committed in its view, or the one kept from an earlier view.
+    pub(crate) fn committed_certificate(&self, seq: Seq) -> Option<CommittedCertificate> {
+        let slot = self.log.get(seq)?;
+        let (Some(pp), true) = (&slot.pre_prepare, slot.committed) else {
+            return slot.proof.clone();
+        };
+        let commits = slot
+            .commits
+            .signed_for(pp.digest)
+            .map(|(replica, signature)| Signed {
+                message: Message::Commit(Vote {
+                    view: pp.view,
+                    seq,
+                    digest: pp.digest,
+                    replica,
+                }),
+                signature,
+            })
+            .collect();
+        Some(CommittedCertificate {
+            pre_prepare: Signed {
+                message: Message::PrePrepare(pp.clone()),
+                signature: slot.pre_prepare_signature,
+            },
+            commits,
+        })
     }
 
     /// State from a peer: checked against the proof, then restored.

@@ -204,3 +204,47 @@ fn a_replica_that_missed_one_number_fetches_its_committed_certificate() {
     assert_eq!(c.replica(R3).service().get("y"), Some("2"));
     assert_eq!(c.replica(R3).view(), pbft_core::View(0), "no view change");
 }
+
+#[test]
+fn a_number_committed_before_a_view_change_can_still_be_fetched_after_it() {
+    const TIMEOUT: u64 = pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT;
+    let mut c = cluster(4);
+    let missed_by_r3 = |e: &pbft_core::Envelope| {
+        let vote = match &e.signed.message {
+            Message::Prepare(vote) | Message::Commit(vote) => Some(vote),
+            _ => None,
+        };
+        e.to == R3 && vote.is_some_and(|v| v.seq == Seq(1))
+    };
+    // R3 misses the votes for number 1 and cannot ask for them yet.
+    c.set_filter(move |e| {
+        !missed_by_r3(e)
+            && !matches!(
+                e.signed.message,
+                Message::FetchState(_) | Message::Forward(_) | Message::NewView(_)
+            )
+    });
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    assert_eq!(c.replica(R1).last_executed(), Seq(1));
+    assert_eq!(c.replica(R3).last_executed(), Seq(0));
+    // A request the primary never sees makes R1 and R2 change views; the
+    // new view never arrives, so every slot has started over.
+    c.submit(R1, req("c2", 1, "set y=2"));
+    c.submit(R2, req("c2", 1, "set y=2"));
+    for _ in 0..2 * TIMEOUT {
+        c.tick_all();
+        c.stabilize();
+    }
+    let r1 = c.replica(R1);
+    assert!(r1.view() > pbft_core::View(0) && !r1.view_active());
+    // Now R3 may ask: the others still hold number 1's committed
+    // certificate from view 0, and R3 executes it.
+    c.set_filter(|e| !matches!(e.signed.message, Message::NewView(_)));
+    for _ in 0..2 * TIMEOUT {
+        c.tick_all();
+        c.stabilize();
+    }
+    assert_eq!(c.replica(R3).last_executed(), Seq(1));
+    assert_eq!(c.replica(R3).service().get("x"), Some("1"));
+}
