@@ -5,8 +5,9 @@
 //! never executed again: a retry of the latest one is answered with the
 //! sequence number it already has, and an older one is refused as stale.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
+use crate::by_client::ByClient;
 use crate::canonical::{put_bytes, Reader};
 use crate::message::Message;
 use crate::output::{Destination, Ordered, Output, Refusal};
@@ -46,11 +47,11 @@ pub(crate) struct ClientTable {
     /// Requests clients gave this replica (as a backup) that no accepted
     /// pre-prepare holds yet, with the tick the wait began: the
     /// view-change timer runs from the oldest (§4.4).
-    awaiting_order: HashMap<Request, u64>,
+    awaiting_order: ByClient<u64>,
     /// Requests whose clients this replica acknowledged, not executed yet.
     /// A view change can discard the pre-prepare they were acknowledged
     /// for; they then wait again.
-    acked: HashSet<Request>,
+    acked: ByClient<()>,
 }
 
 impl ClientTable {
@@ -122,7 +123,7 @@ impl ClientTable {
     /// Notes that a client waits here, since tick `now`, for `request` to
     /// be ordered. A retry keeps the original start.
     pub(crate) fn await_order(&mut self, request: Request, now: u64) {
-        self.awaiting_order.entry(request).or_insert(now);
+        self.awaiting_order.insert_if_absent(request, now);
     }
 
     /// The tick the oldest wait began, if a client waits here.
@@ -139,18 +140,16 @@ impl ClientTable {
 
     /// The requests clients wait for here, in a deterministic order.
     pub(crate) fn awaiting(&self) -> Vec<Request> {
-        let mut requests: Vec<Request> = self.awaiting_order.keys().cloned().collect();
-        requests.sort_by(|a, b| {
-            (&a.client, a.timestamp, &a.operation).cmp(&(&b.client, b.timestamp, &b.operation))
-        });
-        requests
+        self.awaiting_order.requests().cloned().collect()
     }
 
     /// Takes every request clients wait for here.
     pub(crate) fn take_awaiting(&mut self) -> Vec<Request> {
-        let requests = self.awaiting();
-        self.awaiting_order.clear();
-        requests
+        self.awaiting_order
+            .drain()
+            .into_iter()
+            .map(|(request, _)| request)
+            .collect()
     }
 
     /// The result of `request` if it is its client's latest executed one.
@@ -206,7 +205,7 @@ impl ClientTable {
 
     /// Notes that a client was told `request` has a number.
     pub(crate) fn note_acked(&mut self, request: &Request) {
-        self.acked.insert(request.clone());
+        self.acked.insert_if_absent(request.clone(), ());
     }
 
     /// Takes the last replies of a table restored from a checkpoint. Numbers
@@ -220,8 +219,8 @@ impl ClientTable {
     /// On a view change: numbers not yet executed may be reassigned, so
     /// acknowledged requests wait for the new view's pre-prepare again.
     pub(crate) fn requeue_unexecuted(&mut self, now: u64) {
-        for request in self.acked.drain() {
-            self.awaiting_order.entry(request).or_insert(now);
+        for (request, ()) in self.acked.drain() {
+            self.awaiting_order.insert_if_absent(request, now);
         }
         self.in_log.clear();
     }
@@ -241,10 +240,8 @@ impl ClientTable {
         self.in_log.remove(&(request.client.clone(), t));
         // Whatever happens below, this client no longer waits here for
         // this request or any older one.
-        let client = &request.client;
-        let settled = |r: &Request| &r.client == client && r.timestamp.is_some_and(|x| x <= t);
-        self.awaiting_order.retain(|r, _| !settled(r));
-        self.acked.retain(|r| !settled(r));
+        self.awaiting_order.settle(&request.client, t);
+        self.acked.settle(&request.client, t);
         if let Some(last) = self.last_reply.get(&request.client) {
             if t == last.timestamp {
                 return last.result.clone();

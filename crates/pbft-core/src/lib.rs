@@ -131,6 +131,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod by_client;
 mod canonical;
 mod certificate;
 mod checkpoint;
