@@ -151,6 +151,7 @@ mod quorum;
 mod rejection;
 mod replica;
 mod request;
+mod retransmit;
 mod service;
 mod state_transfer;
 mod status;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::auth::Signature;
 use crate::certificate::{CommittedCertificate, PreparedCertificate};
-use crate::message::PrePrepare;
+use crate::message::{Message, PrePrepare, Signed, Vote};
 use crate::service::ExecResult;
 use crate::types::{Seq, View};
 use crate::votes::Votes;
@@ -59,17 +59,48 @@ impl Slot {
 
     /// Starts the slot over in `view`, keeping only what outlives a view:
     /// the results, `carried`, the latest prepared certificate, and the
-    /// committed certificate kept in `proof`.
+    /// committed certificate, which moves to `proof`.
     pub fn reset(&mut self, view: View, carried: Option<PreparedCertificate>) {
         let results = self.results.take();
         let carried = carried.or_else(|| self.carried.take());
-        let proof = self.proof.take();
+        let proof = self.committed_certificate();
         *self = Slot {
             results,
             carried,
             proof,
             ..Slot::new(view)
         };
+    }
+}
+
+impl Slot {
+    /// The committed certificate for this number: from the slot's own
+    /// commits if it committed in its view, or else the one kept from an
+    /// earlier view.
+    pub fn committed_certificate(&self) -> Option<CommittedCertificate> {
+        let (Some(pp), true) = (&self.pre_prepare, self.committed) else {
+            return self.proof.clone();
+        };
+        let commits = self
+            .commits
+            .signed_for(pp.digest)
+            .map(|(replica, signature)| Signed {
+                message: Message::Commit(Vote {
+                    view: pp.view,
+                    seq: pp.seq,
+                    digest: pp.digest,
+                    replica,
+                }),
+                signature,
+            })
+            .collect();
+        Some(CommittedCertificate {
+            pre_prepare: Signed {
+                message: Message::PrePrepare(pp.clone()),
+                signature: self.pre_prepare_signature,
+            },
+            commits,
+        })
     }
 }
 
@@ -122,5 +153,41 @@ impl Log {
     /// How many sequence numbers the log holds.
     pub fn len(&self) -> usize {
         self.slots.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::request::{Batch, Request};
+    use crate::types::ReplicaId;
+
+    #[test]
+    fn a_committed_certificate_outlives_every_reset() {
+        let pp = PrePrepare::new(
+            View(3),
+            Seq(9),
+            Arc::new(Batch::single(Request::new("c", Some(1), "set x=1"))),
+        );
+        let mut log = Log::default();
+        let slot = log.slot_mut(View(3), Seq(9));
+        slot.pre_prepare = Some(pp.clone());
+        for r in 0..3 {
+            slot.commits
+                .record(4, ReplicaId(r), pp.digest, None)
+                .expect("first vote");
+        }
+        slot.committed = true;
+        let cert = slot.committed_certificate().expect("committed");
+        assert_eq!(cert.commits.len(), 3);
+        // A vote of a later view starts the slot over, and so does a view
+        // change: the certificate stays.
+        log.slot_mut(View(4), Seq(9));
+        log.get_mut(Seq(9)).expect("slot").reset(View(5), None);
+        let slot = log.get(Seq(9)).expect("slot");
+        assert_eq!((slot.view, slot.committed), (View(5), false));
+        assert_eq!(slot.committed_certificate(), Some(cert));
     }
 }

@@ -26,7 +26,7 @@ use crate::certificate::{CertificateError, CommittedCertificate};
 use crate::checkpoint::Snapshot;
 use crate::client::ClientTable;
 use crate::digest::Digest;
-use crate::message::{FetchState, Message, Signed, StateTransfer, Vote};
+use crate::message::{FetchState, Message, StateTransfer};
 use crate::output::{Destination, Output};
 use crate::rejection::Rejection;
 use crate::replica::Replica;
@@ -159,6 +159,9 @@ impl<S: Service> Replica<S> {
             return;
         }
         self.transfer.last_fetch = Some(self.ticks);
+        if self.transfer.stall.is_some() {
+            self.resend_stalled(out);
+        }
         let fetch = FetchState {
             seq: self.last_executed.next(),
             replica: self.id,
@@ -245,33 +248,9 @@ impl<S: Service> Replica<S> {
             .collect()
     }
 
-    /// The committed certificate for `seq`: from the slot's own commits if
-    /// it committed in its view, or the one kept from an earlier view.
+    /// The committed certificate for `seq`, if this replica holds one.
     pub(crate) fn committed_certificate(&self, seq: Seq) -> Option<CommittedCertificate> {
-        let slot = self.log.get(seq)?;
-        let (Some(pp), true) = (&slot.pre_prepare, slot.committed) else {
-            return slot.proof.clone();
-        };
-        let commits = slot
-            .commits
-            .signed_for(pp.digest)
-            .map(|(replica, signature)| Signed {
-                message: Message::Commit(Vote {
-                    view: pp.view,
-                    seq,
-                    digest: pp.digest,
-                    replica,
-                }),
-                signature,
-            })
-            .collect();
-        Some(CommittedCertificate {
-            pre_prepare: Signed {
-                message: Message::PrePrepare(pp.clone()),
-                signature: slot.pre_prepare_signature,
-            },
-            commits,
-        })
+        self.log.get(seq)?.committed_certificate()
     }
 
     /// State from a peer: checked against the proof, then restored.

@@ -350,12 +350,8 @@ impl<S: Service> Replica<S> {
             } else {
                 None
             };
-            let proof = self.committed_certificate(seq);
             if let Some(slot) = self.log.get_mut(seq) {
                 slot.reset(target, carried);
-                if proof.is_some() {
-                    slot.proof = proof;
-                }
             }
         }
         // Requests held back as primary now go to the next primary, and

@@ -248,3 +248,29 @@ fn a_number_committed_before_a_view_change_can_still_be_fetched_after_it() {
     assert_eq!(c.replica(R3).last_executed(), Seq(1));
     assert_eq!(c.replica(R3).service().get("x"), Some("1"));
 }
+
+#[test]
+fn a_stalled_primary_sends_its_pre_prepare_again() {
+    let mut c = cluster(4);
+    // The first pre-prepare reaches only R1: no quorum can prepare it, and
+    // no backup holds the client's request, so no view change comes.
+    let mut dropped = 0;
+    c.set_filter(move |e| {
+        let lost = matches!(e.signed.message, Message::PrePrepare(_)) && e.to != R1 && dropped < 2;
+        if lost {
+            dropped += 1;
+        }
+        !lost
+    });
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    assert_eq!(c.replica(R0).last_executed(), Seq(0));
+    for _ in 0..pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT {
+        c.tick_all();
+        c.stabilize();
+    }
+    for r in [R0, R1, R2, R3] {
+        assert_eq!(c.replica(r).last_executed(), Seq(1), "{r}");
+        assert_eq!(c.replica(r).view(), pbft_core::View(0), "{r}");
+    }
+}
