@@ -32,6 +32,7 @@ use crate::rejection::Rejection;
 use crate::replica::Replica;
 use crate::service::Service;
 use crate::types::{ReplicaId, Seq};
+use crate::view_change::backoff;
 
 /// Why a state transfer was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +95,11 @@ pub(crate) struct Transfer {
     /// Execution stalled with a pre-prepared number waiting:
     /// `last_executed` when the stall was first seen, and the tick.
     stall: Option<(Seq, u64)>,
+    /// How long to wait before asking again while nothing executes:
+    /// doubled by each request, back to the base timeout on progress.
+    wait: u64,
+    /// `last_executed` when `wait` was last set back.
+    progress: Seq,
 }
 
 impl Transfer {
@@ -104,6 +110,8 @@ impl Transfer {
             served: vec![None; n],
             ahead: vec![None; n],
             stall: None,
+            wait: 0,
+            progress: Seq(0),
         }
     }
 }
@@ -133,8 +141,9 @@ impl<S: Service> Replica<S> {
     }
 
     /// On each tick: asks for state when behind, at most once per
-    /// view-change timeout. A replica that asked for nothing for two
-    /// timeouts asks anyway, as a status report (the BFT library's status
+    /// view-change timeout, and less often while nothing executes (the
+    /// wait doubles, up to `MAX_BACKOFF` timeouts). A replica that asked
+    /// for nothing for two timeouts asks anyway, as a status report (the BFT library's status
     /// messages, Castro's thesis §5.2): only a peer that holds something it
     /// lacks answers, so a replica that missed every message for the last
     /// numbers still learns them.
@@ -147,18 +156,25 @@ impl<S: Service> Replica<S> {
         {
             self.transfer.target = None;
         }
-        let wait = self.config_timeout();
+        let base = self.config_timeout();
+        if self.transfer.wait == 0 || self.last_executed > self.transfer.progress {
+            self.transfer.wait = base;
+            self.transfer.progress = self.last_executed;
+        }
         let since = self
             .ticks
             .saturating_sub(self.transfer.last_fetch.unwrap_or(0));
         let due = match self.transfer.target {
-            Some(_) => self.transfer.last_fetch.is_none() || since >= wait,
-            None => since >= wait.saturating_mul(2),
+            Some(_) => self.transfer.last_fetch.is_none() || since >= self.transfer.wait,
+            None => since >= self.transfer.wait.max(base.saturating_mul(2)),
         };
         if !due {
             return;
         }
         self.transfer.last_fetch = Some(self.ticks);
+        // Asking again while nothing executes waits longer each time, so
+        // that a slow network is not flooded with requests and answers.
+        self.transfer.wait = backoff(self.transfer.wait, base);
         if self.transfer.stall.is_some() {
             self.resend_stalled(out);
         }

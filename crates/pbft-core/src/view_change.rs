@@ -196,8 +196,9 @@ pub(crate) struct ViewChanges {
     /// installs so that it can vouch for the view to replicas left behind.
     own: Option<(View, Signed)>,
     /// While changing views: the tick at which the view change goes out
-    /// again.
+    /// again, and the wait after that (doubled by each resend).
     resend_at: Option<u64>,
+    resend_wait: u64,
     /// The tick each peer was last helped to catch up, to bound the work a
     /// peer can demand.
     helped: Vec<Option<u64>>,
@@ -216,6 +217,7 @@ impl ViewChanges {
             installed: None,
             own: None,
             resend_at: None,
+            resend_wait: 0,
             helped: vec![None; n],
         }
     }
@@ -394,7 +396,8 @@ impl<S: Service> Replica<S> {
             signed: signed.clone(),
         });
         self.vc.own = Some((target, signed.clone()));
-        self.vc.resend_at = Some(self.ticks.saturating_add(self.resend_interval()));
+        self.vc.resend_wait = (self.vc.base_timeout / 2).max(1);
+        self.vc.resend_at = Some(self.ticks.saturating_add(self.vc.resend_wait));
         self.vc.latest[self.id.index()] = Some((vc, signed));
         self.vc.deadline = None;
         self.arm_view_change_timer();
@@ -423,9 +426,13 @@ impl<S: Service> Replica<S> {
         }
     }
 
-    /// While changing views, sends this replica's view change again every
-    /// base timeout: the first may have been lost, and the new primary
-    /// needs a quorum of them.
+    /// While changing views, sends this replica's view change again: the
+    /// first may have been lost, and the new primary needs a quorum of
+    /// them. The first resend comes after half a base timeout, so that a
+    /// lost message is replaced before the timer gives up on the view;
+    /// each later one waits twice as long as the one before, up to
+    /// [`MAX_BACKOFF`] base timeouts, so that resends cannot flood a
+    /// network that is merely slow.
     fn resend_view_change(&mut self, out: &mut Vec<Output>) {
         if self.vc.active || self.vc.resend_at.is_some_and(|t| self.ticks < t) {
             return;
@@ -440,14 +447,8 @@ impl<S: Service> Replica<S> {
             to: Destination::Others,
             signed: signed.clone(),
         });
-        self.vc.resend_at = Some(self.ticks.saturating_add(self.resend_interval()));
-    }
-
-    /// How often a view change goes out again: half the base timeout, so
-    /// that a lost message is replaced before the timer gives up on the
-    /// view.
-    fn resend_interval(&self) -> u64 {
-        (self.vc.base_timeout / 2).max(1)
+        self.vc.resend_wait = backoff(self.vc.resend_wait, self.vc.base_timeout);
+        self.vc.resend_at = Some(self.ticks.saturating_add(self.vc.resend_wait));
     }
 
     /// `from` sent a view change for `received`, a view this replica has
@@ -809,6 +810,16 @@ impl<S: Service> Replica<S> {
     pub fn view_active(&self) -> bool {
         self.vc.active
     }
+}
+
+/// The most base timeouts a resend waits.
+pub(crate) const MAX_BACKOFF: u64 = 16;
+
+/// `wait` doubled, up to [`MAX_BACKOFF`] times `base`.
+pub(crate) fn backoff(wait: u64, base: u64) -> u64 {
+    wait.saturating_mul(2)
+        .min(base.saturating_mul(MAX_BACKOFF))
+        .max(1)
 }
 
 fn as_view_change(signed: &Signed) -> Option<&ViewChange> {

@@ -202,13 +202,23 @@ fn a_replica_that_moved_on_alone_waits_for_the_others() {
     // Only R3 holds the request, and the primary ignores it: R3 alone
     // asks for view 1. No quorum of view changes for view 1 arrives, so
     // its timer does not run, and it does not race through later views.
-    c.set_filter(|e| !(e.from == R3 && matches!(e.signed.message, Message::Forward(_))));
+    let sent = std::rc::Rc::new(std::cell::Cell::new(0));
+    let count = sent.clone();
+    c.set_filter(move |e| {
+        if e.from == R3 && e.to == R0 && matches!(e.signed.message, Message::ViewChange(_)) {
+            count.set(count.get() + 1);
+        }
+        !(e.from == R3 && matches!(e.signed.message, Message::Forward(_)))
+    });
     c.submit(R3, req("c1", 1, "set x=1"));
     c.stabilize();
     tick(&mut c, 20 * TIMEOUT);
     let r3 = c.replica(R3);
     assert_eq!((r3.view(), r3.view_active()), (View(1), false));
     assert_eq!(r3.view_change_deadline(), None);
+    // It sends its view change again, each time waiting twice as long:
+    // after T/2, then T, 2T, 4T and 8T more, within 20T of the first.
+    assert_eq!(sent.get(), 6, "the first and five resends");
     for r in [R0, R1, R2] {
         assert_eq!(c.replica(r).view(), View(0), "{r} stays in view 0");
     }

@@ -42,7 +42,7 @@ const EMBEDDED_CLIENTS: usize = 1024;
 /// interval (128), so the primary is unlikely to run so far ahead that its
 /// pre-prepares fall outside a backup's window: the backup would drop them
 /// for good, since nothing retransmits them (see docs/performance.md).
-const PROCESS_CLIENTS: usize = 64;
+const PROCESS_CLIENTS: usize = 256;
 
 /// Runs the bench with `args` (after `bench`). `build_debug_node` builds
 /// the debug node binary, used when this xtask is itself a debug build.

@@ -382,7 +382,7 @@ impl Sim {
             };
             lines.push(format!(
                 "  r{r} ({role}): {} {}, executed {}, stable checkpoint {}, behind {:?}, \
-                 timeout {}, timer {:?} at tick {}",
+                 timeout {}, timer {:?} at tick {}, view changes held {:?}",
                 replica.view(),
                 if replica.view_active() {
                     "active"
@@ -395,6 +395,10 @@ impl Sim {
                 replica.view_change_timeout(),
                 replica.view_change_deadline(),
                 replica.ticks(),
+                replica
+                    .view_changes()
+                    .map(|vc| (vc.replica.0, vc.new_view.0))
+                    .collect::<Vec<_>>(),
             ));
         }
         lines.join("\n")
