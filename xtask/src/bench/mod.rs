@@ -38,10 +38,7 @@ use wire::JsonLines;
 /// the 4096 it holds back before refusing.
 const EMBEDDED_CLIENTS: usize = 1024;
 
-/// Clients of a loaded run on processes. Fewer than the checkpoint
-/// interval (128), so the primary is unlikely to run so far ahead that its
-/// pre-prepares fall outside a backup's window: the backup would drop them
-/// for good, since nothing retransmits them (see docs/performance.md).
+/// Clients of a loaded run on processes.
 const PROCESS_CLIENTS: usize = 256;
 
 /// Runs the bench with `args` (after `bench`). `build_debug_node` builds

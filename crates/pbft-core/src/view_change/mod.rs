@@ -11,166 +11,44 @@
 //! ```
 //!
 //! Liveness (§4.5.2): a replica that sees `f + 1` view changes for views
-//! above its own joins the smallest of them; each view change that fails
-//! to install doubles the timeout; the timeout is back to its base once a
+//! above its own joins the smallest of them; the timer for a view change
+//! starts once `2f + 1` replicas ask for the view (or a later one); each
+//! view change that neither installs nor executes a request before the
+//! timer fires doubles the timeout; the timeout is back to its base once a
 //! request executes in the new view.
 //!
-//! Lost messages (as the BFT library does with its status messages, in
-//! Castro's thesis §5.2): a replica that is changing views sends its view
-//! change again every base timeout, and a replica that hears a view change
-//! for a view it has already passed answers the sender, at most once per
-//! base timeout: the primary of an installed view with its new view, any
-//! other replica with its own latest view change. A replica left behind in
-//! an old view thus collects `f + 1` view changes for a later one, or the
-//! new view itself, and catches up.
+//! Lost messages (`catch_up.rs`, as the BFT library does with its status
+//! messages, in Castro's thesis §5.2): a replica that is changing views
+//! sends its view change again, backing off, and a replica that hears a
+//! view change for a view it has already passed answers the sender, at
+//! most once per base timeout: the primary of an installed view with its
+//! new view, any other replica with its own latest view change. A replica
+//! left behind in an old view thus collects `f + 1` view changes for a
+//! later one, or the new view itself, and catches up.
+//!
+//! `determine.rs` computes `O` from `V`; `errors.rs` says why a view change
+//! or a new view is refused.
 
-use std::fmt;
-use std::sync::Arc;
+mod catch_up;
+mod determine;
+mod errors;
 
-use crate::auth::{AuthFailure, Signature};
+pub(crate) use catch_up::backoff;
+pub use errors::{NewViewError, ViewChangeError};
+
+use determine::determine;
+
+use crate::auth::Signature;
 use crate::certificate::CertificateError;
 use crate::checkpoint::StableCheckpoint;
 use crate::client::Known;
-use crate::digest::Digest;
-use crate::message::{Message, NewView, PrePrepare, Signed, ViewChange};
+use crate::message::{Message, NewView, Signed, ViewChange};
 use crate::output::{Destination, Output, Refusal};
 use crate::pending::Held;
 use crate::rejection::Rejection;
 use crate::replica::Replica;
-use crate::request::Batch;
 use crate::service::Service;
 use crate::types::{ReplicaId, Seq, View};
-
-/// Why a view-change message is invalid.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ViewChangeError {
-    /// The stable checkpoint's proof does not check.
-    Checkpoint(CertificateError),
-    /// A prepared certificate does not check.
-    Prepared {
-        /// Its sequence number.
-        seq: Seq,
-        /// What is wrong with it.
-        error: CertificateError,
-    },
-    /// A certificate lies outside the window above the checkpoint, or the
-    /// certificates are not in increasing sequence order (two for one
-    /// number, say).
-    PreparedOutOfOrder {
-        /// The number at fault.
-        seq: Seq,
-    },
-    /// A certificate from a view at or after the view being changed to.
-    PreparedFromFuture {
-        /// The number.
-        seq: Seq,
-        /// The certificate's view.
-        view: View,
-    },
-}
-
-impl fmt::Display for ViewChangeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ViewChangeError::Checkpoint(e) => write!(f, "checkpoint proof: {e}"),
-            ViewChangeError::Prepared { seq, error } => {
-                write!(f, "prepared certificate for {seq}: {error}")
-            }
-            ViewChangeError::PreparedOutOfOrder { seq } => {
-                write!(
-                    f,
-                    "prepared certificate for {seq} is out of order or window"
-                )
-            }
-            ViewChangeError::PreparedFromFuture { seq, view } => {
-                write!(f, "prepared certificate for {seq} is from {view}, too late")
-            }
-        }
-    }
-}
-
-/// Why a new-view message is invalid.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NewViewError {
-    /// A member of `V` is not a view change for this view.
-    NotAViewChange {
-        /// Its position.
-        index: usize,
-    },
-    /// A member of `V` names a replica outside the cluster.
-    NonMember {
-        /// The replica named.
-        replica: ReplicaId,
-    },
-    /// Two members of `V` from the same replica.
-    Duplicate {
-        /// The replica.
-        replica: ReplicaId,
-    },
-    /// A member of `V` is not signed by the replica it names.
-    Unauthentic {
-        /// The replica named.
-        replica: ReplicaId,
-        /// What is wrong with the signature.
-        failure: AuthFailure,
-    },
-    /// A member of `V` is an invalid view change.
-    InvalidViewChange {
-        /// Its sender.
-        replica: ReplicaId,
-        /// What is wrong with it.
-        error: ViewChangeError,
-    },
-    /// Fewer view changes than a quorum.
-    TooFew {
-        /// How many valid ones.
-        have: usize,
-        /// How many are needed.
-        need: usize,
-    },
-    /// `O` is not what `V` determines.
-    WrongPrePrepares,
-    /// A pre-prepare in `O` is not signed by the new primary.
-    UnsignedPrePrepare {
-        /// Its number.
-        seq: Seq,
-        /// What is wrong with the signature.
-        failure: AuthFailure,
-    },
-}
-
-impl fmt::Display for NewViewError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NewViewError::NotAViewChange { index } => {
-                write!(f, "member {index} is not a view change for this view")
-            }
-            NewViewError::NonMember { replica } => write!(f, "{replica} is not a member"),
-            NewViewError::Duplicate { replica } => write!(f, "two view changes from {replica}"),
-            NewViewError::Unauthentic { replica, failure } => {
-                write!(
-                    f,
-                    "the view change of {replica} is not authentic: {failure}"
-                )
-            }
-            NewViewError::InvalidViewChange { replica, error } => {
-                write!(f, "the view change of {replica} is invalid: {error}")
-            }
-            NewViewError::TooFew { have, need } => {
-                write!(f, "{have} valid view changes, {need} needed")
-            }
-            NewViewError::WrongPrePrepares => {
-                f.write_str("the pre-prepares are not the ones the view changes determine")
-            }
-            NewViewError::UnsignedPrePrepare { seq, failure } => {
-                write!(
-                    f,
-                    "the pre-prepare for {seq} is not the primary's: {failure}"
-                )
-            }
-        }
-    }
-}
 
 /// The timer and the view changes a replica has seen.
 #[derive(Clone, Debug)]
@@ -220,67 +98,6 @@ impl ViewChanges {
             resend_wait: 0,
             helped: vec![None; n],
         }
-    }
-}
-
-/// What `V` determines: the latest stable checkpoint in it, and `O`.
-struct Determined {
-    checkpoint: StableCheckpoint,
-    pre_prepares: Vec<PrePrepare>,
-}
-
-/// Computes `O` from the view changes `V` (§4.4): one pre-prepare for
-/// `view` at every number from the latest checkpoint to the highest
-/// prepared number, with the batch of the certificate from the latest
-/// view, or the null request when no certificate covers the number.
-fn determine(view: View, vcs: &[&ViewChange]) -> Determined {
-    let checkpoint = vcs
-        .iter()
-        .map(|vc| &vc.checkpoint)
-        .max_by_key(|cp| cp.seq)
-        .cloned()
-        .unwrap_or(StableCheckpoint {
-            seq: Seq(0),
-            digest: Digest::default(),
-            proof: Vec::new(),
-        });
-    let min_s = checkpoint.seq;
-    // For each number above min_s, the certificate from the latest view.
-    let mut chosen: std::collections::BTreeMap<Seq, &PrePrepare> = Default::default();
-    for vc in vcs {
-        for cert in &vc.prepared {
-            let Some(pp) = cert.pre_prepare() else {
-                continue;
-            };
-            if pp.seq <= min_s {
-                continue;
-            }
-            let replace = match chosen.get(&pp.seq) {
-                None => true,
-                Some(current) => (pp.view, pp.digest) > (current.view, current.digest),
-            };
-            if replace {
-                chosen.insert(pp.seq, pp);
-            }
-        }
-    }
-    let max_s = chosen.keys().next_back().copied().unwrap_or(min_s);
-    // min_s + 1 ..= max_s, written so that it cannot overflow.
-    let pre_prepares = (min_s.0..max_s.0)
-        .map(|n| Seq(n + 1))
-        .map(|seq| match chosen.get(&seq) {
-            Some(pp) => PrePrepare {
-                view,
-                seq,
-                digest: pp.digest,
-                batch: Arc::clone(&pp.batch),
-            },
-            None => PrePrepare::new(view, seq, Arc::new(Batch::new(Vec::new()))),
-        })
-        .collect();
-    Determined {
-        checkpoint,
-        pre_prepares,
     }
 }
 
@@ -424,84 +241,6 @@ impl<S: Service> Replica<S> {
         if votes >= self.quorums.quorum() {
             self.vc.deadline = Some(self.ticks.saturating_add(self.vc.timeout));
         }
-    }
-
-    /// While changing views, sends this replica's view change again: the
-    /// first may have been lost, and the new primary needs a quorum of
-    /// them. The first resend comes after half a base timeout, so that a
-    /// lost message is replaced before the timer gives up on the view;
-    /// each later one waits twice as long as the one before, up to
-    /// [`MAX_BACKOFF`] base timeouts, so that resends cannot flood a
-    /// network that is merely slow.
-    fn resend_view_change(&mut self, out: &mut Vec<Output>) {
-        if self.vc.active || self.vc.resend_at.is_some_and(|t| self.ticks < t) {
-            return;
-        }
-        let Some((view, signed)) = &self.vc.own else {
-            return;
-        };
-        if *view != self.view {
-            return;
-        }
-        out.push(Output::Send {
-            to: Destination::Others,
-            signed: signed.clone(),
-        });
-        self.vc.resend_wait = backoff(self.vc.resend_wait, self.vc.base_timeout);
-        self.vc.resend_at = Some(self.ticks.saturating_add(self.vc.resend_wait));
-    }
-
-    /// `from` sent a view change for `received`, a view this replica has
-    /// passed or installed: it missed what moved the others on. The primary
-    /// of the installed view sends its new view, which the sender can check
-    /// and install directly; any other replica sends its own latest view
-    /// change, so that `f + 1` of them make the sender join (§4.5.2). At
-    /// most once per base timeout for each peer.
-    fn help_catch_up(&mut self, from: ReplicaId, received: View, out: &mut Vec<Output>) {
-        let wait = self.vc.base_timeout;
-        let last = self.vc.helped[from.index()];
-        if last.is_some_and(|t| self.ticks < t.saturating_add(wait)) {
-            return;
-        }
-        let mut help = Vec::new();
-        if self.vc.active && self.is_primary() {
-            if let Some(nv) = &self.vc.installed {
-                help.push(nv.clone());
-                // The pre-prepares issued since: the sender refused them
-                // while it waited for the new view.
-                help.extend(self.current_pre_prepares());
-            }
-        }
-        if help.is_empty() {
-            let own = self.vc.own.as_ref().filter(|(view, _)| *view > received);
-            help.extend(own.map(|(_, signed)| signed.clone()));
-        }
-        if !help.is_empty() {
-            self.vc.helped[from.index()] = Some(self.ticks);
-        }
-        for signed in help {
-            out.push(Output::Send {
-                to: Destination::Replica(from),
-                signed,
-            });
-        }
-    }
-
-    /// The pre-prepares of the current view in the log, signed as sent.
-    fn current_pre_prepares(&self) -> Vec<Signed> {
-        self.log
-            .after(self.checkpoints.low())
-            .filter_map(|(_, slot)| {
-                let pp = slot
-                    .pre_prepare
-                    .as_ref()
-                    .filter(|pp| pp.view == self.view)?;
-                Some(Signed {
-                    message: Message::PrePrepare(pp.clone()),
-                    signature: slot.pre_prepare_signature,
-                })
-            })
-            .collect()
     }
 
     /// Checks a view change: first its shape (certificates in order, inside
@@ -810,16 +549,6 @@ impl<S: Service> Replica<S> {
     pub fn view_active(&self) -> bool {
         self.vc.active
     }
-}
-
-/// The most base timeouts a resend waits.
-pub(crate) const MAX_BACKOFF: u64 = 16;
-
-/// `wait` doubled, up to [`MAX_BACKOFF`] times `base`.
-pub(crate) fn backoff(wait: u64, base: u64) -> u64 {
-    wait.saturating_mul(2)
-        .min(base.saturating_mul(MAX_BACKOFF))
-        .max(1)
 }
 
 fn as_view_change(signed: &Signed) -> Option<&ViewChange> {
