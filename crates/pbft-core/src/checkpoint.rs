@@ -26,7 +26,7 @@ use crate::votes::{NotRecorded, Votes};
 /// A replica's own checkpoint: the state it had after executing `seq`.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    /// The state digest: SHA-256 over [`state_bytes`] of the two parts.
+    /// The state digest: SHA-256 over the canonical encoding of the two parts.
     pub digest: Digest,
     /// The service's snapshot.
     pub service: Arc<Vec<u8>>,
