@@ -1,0 +1,4 @@
+//! Generators and mutators for `fuzz_decode.rs`.
+
+pub mod generate;
+pub mod mutate;
