@@ -214,6 +214,11 @@ impl ClientTable {
     pub(crate) fn replace_replies(&mut self, restored: ClientTable) {
         self.last_reply = restored.last_reply;
         self.in_log.clear();
+        // Requests the restored state executed are no longer waited for.
+        for (client, last) in &self.last_reply {
+            self.awaiting_order.settle(client, last.timestamp);
+            self.acked.settle(client, last.timestamp);
+        }
     }
 
     /// On a view change: numbers not yet executed may be reassigned, so

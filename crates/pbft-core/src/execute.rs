@@ -20,16 +20,14 @@ impl<S: Service> Replica<S> {
     fn execute_committed(&mut self, out: &mut Vec<Output>) {
         loop {
             let seq = self.last_executed.next();
-            let Some(slot) = self.log.get_mut(seq) else {
+            let Some(pp) = self
+                .log
+                .get(seq)
+                .and_then(|slot| slot.committed_pre_prepare())
+                .cloned()
+            else {
                 return;
             };
-            if !slot.committed {
-                return;
-            }
-            let pp = slot
-                .pre_prepare
-                .clone()
-                .expect("a committed slot has a pre-prepare");
             let results: Vec<_> = pp
                 .batch
                 .requests()

@@ -74,6 +74,29 @@ impl Slot {
 }
 
 impl Slot {
+    /// The batch this number committed, if it did: the slot's own
+    /// pre-prepare once committed in its view, or the one a kept committed
+    /// certificate proves.
+    pub fn committed_pre_prepare(&self) -> Option<&PrePrepare> {
+        match (&self.pre_prepare, self.committed) {
+            (Some(pp), true) => Some(pp),
+            _ => self
+                .proof
+                .as_ref()
+                .and_then(CommittedCertificate::pre_prepare),
+        }
+    }
+
+    /// Whether `digest` contradicts the batch a kept committed certificate
+    /// proves for this number: no honest replica prepares or commits
+    /// another batch there.
+    pub fn contradicts_proof(&self, digest: crate::digest::Digest) -> bool {
+        self.proof
+            .as_ref()
+            .and_then(CommittedCertificate::pre_prepare)
+            .is_some_and(|proven| proven.digest != digest)
+    }
+
     /// The committed certificate for this number: from the slot's own
     /// commits if it committed in its view, or else the one kept from an
     /// earlier view.

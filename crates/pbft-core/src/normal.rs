@@ -29,9 +29,15 @@ impl<S: Service> Replica<S> {
     pub(crate) fn propose(&mut self, batch: Batch, out: &mut Vec<Output>) -> Seq {
         debug_assert!(self.is_primary());
         let mut seq = self.last_assigned.next();
-        // Numbers already holding a pre-prepare in this view (adopted with
-        // a state transfer, say) are never assigned twice.
-        while self.log.get(seq).is_some_and(|s| s.pre_prepare.is_some()) && seq < Seq(u64::MAX) {
+        // Numbers already holding a pre-prepare in this view, or a committed
+        // certificate (adopted with a state transfer, say), are never
+        // assigned twice.
+        while self
+            .log
+            .get(seq)
+            .is_some_and(|s| s.pre_prepare.is_some() || s.proof.is_some())
+            && seq < Seq(u64::MAX)
+        {
             seq = seq.next();
         }
         self.last_assigned = seq;
@@ -76,6 +82,21 @@ impl<S: Service> Replica<S> {
                 seq: pp.seq,
                 claimed: pp.digest,
                 actual,
+            });
+        }
+        if let Some(proven) = self
+            .log
+            .get(pp.seq)
+            .and_then(|s| s.proof.as_ref())
+            .and_then(|c| c.pre_prepare())
+            .filter(|proven| proven.digest != pp.digest)
+        {
+            // A committed certificate proves another batch at this number.
+            return Err(Rejection::ConflictingPrePrepare {
+                view: pp.view,
+                seq: pp.seq,
+                accepted: proven.digest,
+                offered: pp.digest,
             });
         }
         if let Some(existing) = self.log.get(pp.seq).and_then(|s| s.pre_prepare.as_ref()) {
@@ -238,6 +259,9 @@ impl<S: Service> Replica<S> {
         let Some(digest) = slot.pre_prepare.as_ref().map(|pp| pp.digest) else {
             return;
         };
+        if slot.contradicts_proof(digest) {
+            return;
+        }
         if !slot.commit_sent && slot.prepares.matching(digest) >= prepares_needed {
             let commit = self.sign(Message::Commit(Vote {
                 view: slot.view,

@@ -20,7 +20,6 @@
 //! replica does not need). Each certificate carries its own quorum of
 //! signed commits, so it is checked on its own.
 
-use crate::auth::Signature;
 use crate::canonical::state_bytes;
 use crate::certificate::{CertificateError, CommittedCertificate};
 use crate::checkpoint::Snapshot;
@@ -347,7 +346,6 @@ impl<S: Service> Replica<S> {
         after: Seq,
         certs: Vec<CommittedCertificate>,
     ) -> (usize, Option<StateError>) {
-        let n = self.quorums.n();
         let mut next = after.next();
         let mut adopted = 0;
         for cert in certs {
@@ -368,30 +366,13 @@ impl<S: Service> Replica<S> {
                 };
                 return (adopted, Some(error));
             }
-            let signature: Option<Signature> = cert.pre_prepare.signature;
-            // A prepared certificate this replica holds for the number
-            // outlives the adoption: view changes must still carry it, or a
-            // new view could miss a number that committed (§4.4). Found by
-            // the simulator, seed 18.
-            let carried = self.prepared_certificate(pp.seq);
-            // The slot keeps the certificate's view: its commits were cast
-            // in it.
-            let view = pp.view;
-            let slot = self.log.slot_mut(view, pp.seq);
-            slot.reset(view, carried);
-            // The commits stay with the slot, so that this replica can
-            // pass the certificate on in turn.
-            for commit in &cert.commits {
-                if let Message::Commit(vote) = &commit.message {
-                    let _ = slot
-                        .commits
-                        .record(n, vote.replica, vote.digest, commit.signature);
-                }
-            }
-            slot.pre_prepare = Some(pp);
-            slot.pre_prepare_signature = signature;
-            slot.commit_sent = true;
-            slot.committed = true;
+            // The certificate is kept beside whatever this replica holds
+            // for the number in its current view, which stays as it is: a
+            // pre-prepare it accepted there keeps refusing a conflicting
+            // one, and its prepared certificate stays for view changes to
+            // carry (§4.4). Execution takes the certified batch.
+            let view = self.view;
+            self.log.slot_mut(view, pp.seq).proof = Some(cert);
             self.last_assigned = self.last_assigned.max(next);
             next = next.next();
             adopted += 1;

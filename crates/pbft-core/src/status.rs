@@ -88,20 +88,25 @@ impl<S: Service> Replica<S> {
                 results: None,
             };
         };
-        let digest = slot.pre_prepare.as_ref().map(|pp| pp.digest);
+        // A number committed through a kept certificate reports the
+        // certified batch.
+        let proven = slot.proof.as_ref().and_then(|c| c.pre_prepare());
+        let shown = slot.pre_prepare.as_ref().or(proven);
+        let digest = shown.map(|pp| pp.digest);
         let count = |votes: &crate::votes::Votes| match digest {
             Some(d) => votes.matching(d),
             None => votes.len(),
         };
-        let phase = match (&slot.pre_prepare, slot.commit_sent, slot.committed) {
+        let phase = match (shown, slot.commit_sent, slot.committed) {
             (None, _, _) => SlotPhase::None,
             (Some(_), _, true) => SlotPhase::Committed,
+            (Some(_), _, false) if proven.is_some() => SlotPhase::Committed,
             (Some(_), true, false) => SlotPhase::Prepared,
             (Some(_), false, false) => SlotPhase::PrePrepare,
         };
         SlotStatus {
             seq,
-            view: slot.pre_prepare.as_ref().map(|pp| pp.view),
+            view: shown.map(|pp| pp.view),
             phase,
             digest,
             prepares_received: count(&slot.prepares),

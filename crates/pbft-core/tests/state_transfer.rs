@@ -274,3 +274,43 @@ fn a_stalled_primary_sends_its_pre_prepare_again() {
         assert_eq!(c.replica(r).view(), pbft_core::View(0), "{r}");
     }
 }
+
+#[test]
+fn a_wait_for_a_request_executed_inside_a_restored_checkpoint_ends() {
+    let config = Config::new(4).with_checkpoint_interval(4);
+    let mut c =
+        Cluster::new(&config, ClusterAuth::Seeded(11), |_| KvService::default()).expect("valid");
+    c.set_filter(|e| e.to != R3);
+    c.submit(R3, req("bob", 1, "set b=1"));
+    c.stabilize();
+    // The others execute bob's request and move three checkpoints on,
+    // without a tick.
+    for t in 1..=12 {
+        c.submit(R0, req("c1", t, &format!("set k={t}")));
+        c.stabilize();
+    }
+    assert_eq!(c.replica(R0).stable_checkpoint().seq, Seq(12));
+    c.clear_filter();
+    for t in 13..=20 {
+        c.submit(R0, req("c1", t, &format!("set k={t}")));
+        c.stabilize();
+        c.tick_all();
+        c.stabilize();
+    }
+    assert_eq!(
+        c.replica(R3).last_executed(),
+        c.replica(R0).last_executed(),
+        "R3 caught up"
+    );
+    for _ in 0..(3 * pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT) {
+        c.tick_all();
+        c.stabilize();
+    }
+    let (r0, r3) = (c.replica(R0), c.replica(R3));
+    assert_eq!(
+        (r3.view(), r3.view_active()),
+        (r0.view(), true),
+        "R3 timed out on a request executed long ago (deadline {:?})",
+        r3.view_change_deadline()
+    );
+}

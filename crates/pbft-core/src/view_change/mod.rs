@@ -498,6 +498,16 @@ impl<S: Service> Replica<S> {
             if pp.seq <= self.checkpoints.low() {
                 continue;
             }
+            // A checked new view never contradicts a committed certificate
+            // (§4.4: some member of V carries the number's prepared
+            // certificate); refuse to prepare one that would.
+            if self
+                .log
+                .get(pp.seq)
+                .is_some_and(|slot| slot.contradicts_proof(pp.digest))
+            {
+                continue;
+            }
             self.accept_pre_prepare(pp, signed.signature, out);
         }
         if self.is_primary() {
