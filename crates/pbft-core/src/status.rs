@@ -88,10 +88,10 @@ impl<S: Service> Replica<S> {
                 results: None,
             };
         };
-        // A number committed through a kept certificate reports the
-        // certified batch.
-        let proven = slot.proof.as_ref().and_then(|c| c.pre_prepare());
-        let shown = slot.pre_prepare.as_ref().or(proven);
+        // A committed number reports the batch that committed, even where
+        // a kept certificate proves it against a pre-prepare accepted here.
+        let committed = slot.committed_pre_prepare();
+        let shown = committed.or(slot.pre_prepare.as_ref());
         let digest = shown.map(|pp| pp.digest);
         let count = |votes: &crate::votes::Votes| match digest {
             Some(d) => votes.matching(d),
@@ -100,7 +100,7 @@ impl<S: Service> Replica<S> {
         let phase = match (shown, slot.commit_sent, slot.committed) {
             (None, _, _) => SlotPhase::None,
             (Some(_), _, true) => SlotPhase::Committed,
-            (Some(_), _, false) if proven.is_some() => SlotPhase::Committed,
+            (Some(_), _, false) if committed.is_some() => SlotPhase::Committed,
             (Some(_), true, false) => SlotPhase::Prepared,
             (Some(_), false, false) => SlotPhase::PrePrepare,
         };

@@ -151,3 +151,34 @@ fn an_adopted_certificate_keeps_a_byzantine_primary_from_reusing_its_number() {
         "honest R0 executed a different batch at 1 than honest R2 and R3 (d = {d:?})"
     );
 }
+
+/// The primary equivocates: R3 accepts the null request at 1 while the
+/// others commit a client's batch there. R3 stalls, fetches the committed
+/// certificate, and executes the certified batch; its status for 1 then
+/// reports that batch, not the pre-prepare it had accepted.
+#[test]
+fn status_reports_the_certified_batch_over_an_equivocated_pre_prepare() {
+    let mut c: Cluster<KvService> = cluster(4);
+    let null = PrePrepare::new(View(0), Seq(1), Arc::new(Batch::new(Vec::new())));
+    c.inject(R0, R3, Message::PrePrepare(null.clone()));
+    c.stabilize();
+    c.set_filter(|e| !(e.to == R3 && matches!(e.signed.message, Message::PrePrepare(_))));
+    c.submit(R0, req("alice", 1, "set x=1"));
+    c.stabilize();
+    let certified = c
+        .replica(R1)
+        .status(Seq(1))
+        .digest
+        .expect("committed at R1");
+    assert_ne!(certified, null.digest);
+    assert_eq!(c.replica(R3).status(Seq(1)).digest, Some(null.digest));
+    for _ in 0..TIMEOUT {
+        c.tick_all();
+        c.stabilize();
+    }
+    let r3 = c.replica(R3).status(Seq(1));
+    assert!(r3.executed);
+    assert_eq!(r3.phase.to_string(), "committed");
+    assert_eq!(r3.digest, Some(certified));
+    assert_eq!(c.replica(R3).service().get("x"), Some("1"));
+}

@@ -68,6 +68,9 @@ impl Processes {
         thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { return };
+                if std::env::var_os("SCENARIO_NODE_LOGS").is_some() {
+                    eprintln!("n{}: {line}", i + 1);
+                }
                 if let Some(executed) = parse_executed(&line) {
                     if send_executed.send((i, executed.0, executed.1)).is_err() {
                         return;

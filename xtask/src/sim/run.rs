@@ -469,11 +469,18 @@ impl Checker {
                             x.digest, x.seq, first
                         ));
                     }
-                    let phase = cluster.replica(event.replica).status(x.seq).phase;
+                    let status = cluster.replica(event.replica).status(x.seq);
+                    let phase = status.phase;
                     if !matches!(phase, SlotPhase::Committed | SlotPhase::Checkpointed) {
                         return Err(format!(
                             "r{r} executed {} without a commit certificate ({phase})",
                             x.seq
+                        ));
+                    }
+                    if phase == SlotPhase::Committed && status.digest != Some(x.digest) {
+                        return Err(format!(
+                            "r{r} executed {:?} at {} but its status reports {:?}",
+                            x.digest, x.seq, status.digest
                         ));
                     }
                     for (request, result) in x.batch.requests().iter().zip(&x.results) {
