@@ -65,9 +65,9 @@ pub fn agreement(outcome: &Outcome) -> Verdict {
 /// Convergence: once everything has settled, every live node executed at
 /// least through the last checkpoint the most advanced node reached, so a
 /// restarted or cut-off node has caught up. Numbers after that checkpoint
-/// may still be missing at a node that lost their messages: lost messages
-/// are not retransmitted, and the next checkpoint's state transfer brings
-/// them. With a Byzantine replica, an honest one may trail further (PBFT
+/// may still be missing at a node that lost their messages: it fetches
+/// them when it next asks its peers (see docs/scenarios.md), which can take
+/// longer than the quiet period. With a Byzantine replica, an honest one may trail further (PBFT
 /// promises progress to a quorum), so the check then only reports.
 pub fn convergence(outcome: &Outcome, interval: u64, byzantine: bool) -> Verdict {
     let executed_through = |statuses: &Vec<serde_json::Value>| {
