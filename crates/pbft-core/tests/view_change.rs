@@ -504,3 +504,62 @@ fn a_view_change_with_a_forged_certificate_is_rejected() {
         "{got:?}"
     );
 }
+
+#[test]
+fn a_new_primary_orders_held_requests_only_after_the_new_view() {
+    // Checkpoints every 2 numbers. R1 never hears the others' checkpoint
+    // votes, so its low watermark stays at 0 after #2 executes everywhere.
+    let config = pbft_core::Config::new(4).with_checkpoint_interval(2);
+    let mut c = Cluster::new(&config, pbft_core::ClusterAuth::None, |_| {
+        KvService::default()
+    })
+    .expect("valid config");
+    c.set_filter(|e| !(e.to == R1 && matches!(e.signed.message, Message::Checkpoint(_))));
+    for t in 1..=2 {
+        c.submit(R0, req("c1", t, &format!("set x={t}")));
+        c.stabilize();
+    }
+    assert_eq!(c.replica(R1).last_executed(), Seq(2));
+    assert_eq!(c.replica(R1).stable_checkpoint().seq, Seq(0));
+    assert_eq!(c.replica(R2).stable_checkpoint().seq, Seq(2));
+    // R0 falls silent, and R1, the next primary, hears no view change yet.
+    c.set_filter(|e| {
+        e.from != R0 && !(e.to == R1 && matches!(e.signed.message, Message::ViewChange(_)))
+    });
+    submit_to_backups(&mut c, &req("c2", 1, "set y=1"));
+    c.stabilize();
+    tick(&mut c, TIMEOUT);
+    assert_eq!(
+        (c.replica(R1).view(), c.replica(R1).view_active()),
+        (View(1), false)
+    );
+    // A request reaches R1 while it waits for the view changes: it holds it.
+    let held = req("c3", 1, "set z=1");
+    c.submit(R1, held.clone());
+    c.stabilize();
+    c.take_events();
+    // The view changes arrive (resent). Installing the new view adopts
+    // checkpoint #2 and moves R1's window; only then may R1 order what it
+    // holds, after the numbers the new view re-issues.
+    c.set_filter(|e| e.from != R0);
+    tick(&mut c, TIMEOUT);
+    let events = c.take_events();
+    for r in [R1, R2, R3] {
+        let replica = c.replica(r);
+        assert_eq!((replica.view(), replica.view_active()), (View(1), true));
+        assert_eq!(replica.service().get("z"), Some("1"), "{r}");
+        assert_eq!(replica.service().get("y"), Some("1"), "{r}");
+        let outside: Vec<_> = rejections(&events, r)
+            .into_iter()
+            .filter(|(_, why)| matches!(why, Rejection::OutsideWindow { .. }))
+            .collect();
+        assert!(outside.is_empty(), "{r} rejected {outside:?}");
+    }
+    let acked = acks(&events, R1);
+    assert!(
+        acked
+            .iter()
+            .any(|o| o.request == held && o.view == View(1) && o.seq > Seq(2)),
+        "{acked:?}"
+    );
+}

@@ -116,6 +116,7 @@ impl Sim {
             }
             self.advance()?;
         }
+        self.checker.status_history(&self.cluster)?;
         if safety_only {
             return Ok(());
         }
@@ -141,7 +142,7 @@ impl Sim {
             }
             self.advance()?;
         }
-        Ok(())
+        self.checker.status_history(&self.cluster)
     }
 
     /// One step: a tick now and then, then one message delivered.
@@ -440,6 +441,29 @@ impl Checker {
             executed_by: BTreeMap::new(),
             executed_at: BTreeMap::new(),
         }
+    }
+
+    /// Status tells the truth about the past: every number an honest
+    /// replica executed still reports executed, with the batch chosen
+    /// there (or as collected by a checkpoint), whatever view changes came
+    /// after.
+    fn status_history(&self, cluster: &Cluster<KvService>) -> Result<(), String> {
+        for &r in &self.honest {
+            let replica = cluster.replica(ReplicaId(r as u32));
+            for n in 1..=self.last[r].0 {
+                let status = replica.status(Seq(n));
+                let chosen = self.chosen.get(&Seq(n));
+                let digest_ok = status.digest.is_none() || status.digest.as_ref() == chosen;
+                if !status.executed || !digest_ok {
+                    return Err(format!(
+                        "r{r} executed through {} but its status for {n} reports {} \
+                         (executed: {}, digest {:?})",
+                        self.last[r], status.phase, status.executed, status.digest
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn restarted(&mut self, r: usize) {

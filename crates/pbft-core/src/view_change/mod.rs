@@ -476,7 +476,6 @@ impl<S: Service> Replica<S> {
         let installed = self
             .is_primary()
             .then(|| self.sign(Message::NewView(nv.clone())));
-        self.vc.active = true;
         self.vc.deadline = None;
         self.vc.progress = self.last_executed;
         for held in &mut self.vc.latest {
@@ -510,6 +509,11 @@ impl<S: Service> Replica<S> {
             }
             self.accept_pre_prepare(pp, signed.signature, out);
         }
+        // The view is active only now. Until here nothing may be proposed:
+        // adopting the checkpoint moves the window, and a primary ordering
+        // its held requests then would number them before it knows the
+        // numbers O re-issues (§4.4), or below its new low watermark.
+        self.vc.active = true;
         if self.is_primary() {
             self.last_assigned = highest;
             // Requests this replica held as a backup are now its to order.
