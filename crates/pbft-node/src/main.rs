@@ -174,10 +174,11 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
 }
 
 fn serve_replica(settings: Settings, args: &Args) -> ExitCode {
-    let stdin = BufReader::new(io::stdin());
-    let stdout = io::stdout().lock();
+    let stdin = BufReader::new(io::stdin().lock());
+    // Standard output is shared with the tick thread, so it is not locked
+    // here; each input's lines go out in one write.
     let tick = Duration::from_millis(args.tick_ms);
-    match pbft_node::runtime::serve(settings, tick, stdin, stdout) {
+    match pbft_node::runtime::serve(settings, tick, stdin, io::stdout()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {

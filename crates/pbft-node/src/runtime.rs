@@ -1,67 +1,127 @@
-//! Replica mode's main loop: one thread reads stdin, one turns wall time
-//! into ticks, and the main thread selects over both, so the core sees
-//! one input at a time and stays deterministic.
+//! Replica mode's main loop. The calling thread reads input lines and
+//! handles each as it arrives; a second thread turns wall time into ticks.
+//! Both take the same lock around the node and its output, so the core
+//! sees one input at a time and stays deterministic, and a line is handled
+//! on the thread that read it, with no hand-over to another thread on the
+//! way.
 
 use std::io::{self, BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, select, tick, Receiver};
 use log::warn;
+use pbft_wire::Envelope;
 
 use crate::lines::{next_line, Line, MAX_LINE_BYTES};
 use crate::replica_node::{ReplicaNode, Settings};
+
+/// The node and where its messages go, behind one lock.
+struct Shared<W> {
+    node: ReplicaNode,
+    output: W,
+    /// Each envelope's line is built here, then written with the others of
+    /// the same input.
+    buffer: String,
+}
+
+impl<W: Write> Shared<W> {
+    /// Writes `envelopes`, one line each, in a single write, and flushes.
+    fn emit(&mut self, envelopes: Vec<Envelope>) -> io::Result<()> {
+        if envelopes.is_empty() {
+            return Ok(());
+        }
+        self.buffer.clear();
+        for envelope in &envelopes {
+            self.buffer.push_str(&pbft_wire::encode(envelope));
+            self.buffer.push('\n');
+        }
+        self.output.write_all(self.buffer.as_bytes())?;
+        self.output.flush()
+    }
+}
 
 /// Serves replica mode until `input` ends, ticking every `tick_every`.
 pub fn serve(
     settings: Settings,
     tick_every: Duration,
-    input: impl BufRead + Send + 'static,
-    mut output: impl Write,
+    mut input: impl BufRead,
+    output: impl Write + Send,
 ) -> io::Result<()> {
-    let lines = spawn_reader(input);
-    let ticks = tick(tick_every);
-    let mut node = ReplicaNode::new(settings);
-    loop {
-        let out = select! {
-            recv(lines) -> line => match line {
-                Ok(Ok(line)) => node.handle_line(&line),
-                Ok(Err(error)) => return Err(error),
-                // The reader finished: end of input.
-                Err(_) => return Ok(()),
-            },
-            recv(ticks) -> _ => node.tick(),
-        };
-        for envelope in out {
-            let mut line = pbft_wire::encode(&envelope);
-            line.push('\n');
-            output.write_all(line.as_bytes())?;
-        }
-        output.flush()?;
-    }
+    let shared = Mutex::new(Shared {
+        node: ReplicaNode::new(settings),
+        output,
+        buffer: String::new(),
+    });
+    let done = AtomicBool::new(false);
+    thread::scope(|scope| {
+        let ticker = scope.spawn(|| tick_until_done(&shared, &done, tick_every));
+        let read = read_until_end(&mut input, &shared);
+        done.store(true, Ordering::Relaxed);
+        let ticked = ticker
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the tick thread panicked")));
+        read.and(ticked)
+    })
 }
 
-/// Reads lines on a thread of their own; skips unusable ones with a log.
-fn spawn_reader(mut input: impl BufRead + Send + 'static) -> Receiver<io::Result<String>> {
-    let (send, receive) = bounded(1024);
-    thread::spawn(move || loop {
-        let item = match next_line(&mut input) {
-            Ok(Some(Line::Text(text))) => Ok(text),
-            Ok(Some(Line::TooLong)) => {
+/// Handles every input line as it arrives; skips unusable ones with a log.
+/// Returns at end of input or on the first failure to read or write.
+fn read_until_end<W: Write>(input: &mut impl BufRead, shared: &Mutex<Shared<W>>) -> io::Result<()> {
+    loop {
+        let line = match next_line(input)? {
+            Some(Line::Text(text)) => text,
+            Some(Line::TooLong) => {
                 warn!("skipped a line longer than {MAX_LINE_BYTES} bytes");
                 continue;
             }
-            Ok(Some(Line::NotUtf8)) => {
+            Some(Line::NotUtf8) => {
                 warn!("skipped a line that is not UTF-8");
                 continue;
             }
-            Ok(None) => return,
-            Err(error) => Err(error),
+            None => return Ok(()),
         };
-        let failed = item.is_err();
-        if send.send(item).is_err() || failed {
-            return;
+        let mut shared = lock(shared);
+        let out = shared.node.handle_line(&line);
+        shared.emit(out)?;
+    }
+}
+
+/// Ticks the node every `every` until `done`, or until writing fails.
+/// Ticks follow a fixed schedule, so a slow tick does not push the later
+/// ones back. (If writing fails here, the reader fails on its next line's
+/// output, or ends with the input.)
+fn tick_until_done<W: Write>(
+    shared: &Mutex<Shared<W>>,
+    done: &AtomicBool,
+    every: Duration,
+) -> io::Result<()> {
+    let mut next = Instant::now() + every;
+    while !done.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if now < next {
+            thread::sleep(next - now);
+            continue;
         }
-    });
-    receive
+        // Ticks missed while the node was busy are dropped, not run in a
+        // burst.
+        next = if now >= next + every {
+            now + every
+        } else {
+            next + every
+        };
+        let mut shared = lock(shared);
+        let out = shared.node.tick();
+        shared.emit(out)?;
+    }
+    Ok(())
+}
+
+/// The lock, even if the other thread panicked while holding it: the node
+/// never panics on input, and a panic there ends the process anyway.
+fn lock<W>(shared: &Mutex<Shared<W>>) -> MutexGuard<'_, Shared<W>> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

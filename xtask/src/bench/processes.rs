@@ -1,13 +1,14 @@
 //! Drives four `pbft-node --mode replica` processes behind a router, with
 //! closed-loop lin-kv clients, and measures them.
 //!
-//! The processes are the scenario runner's ([`Processes`]): every line a
-//! node prints arrives tagged with the node, and the router here writes it
-//! to the node its `dest` names, with no faults. Clients send `write`s to
-//! `n1`, the primary of view 0, one outstanding each; `n1` answers
-//! `write_ok` once it has executed the write. A request's latency is the
-//! router's wall time from writing the request line to reading the reply
-//! line, so it includes both pipes and the router itself.
+//! The processes are the scenario runner's ([`Processes`]), routed
+//! directly: the thread that reads a node's output writes each line
+//! addressed to another node to that node's input, with no faults, like a
+//! network link of its own. Lines for clients come here. Clients send
+//! `write`s to `n1`, the primary of view 0, one outstanding each; `n1`
+//! answers `write_ok` once it has executed the write. A request's latency
+//! is the wall time from writing the request line to reading the reply
+//! line, so it includes the pipes and the routing threads.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ use serde_json::json;
 
 use super::latency::Histogram;
 use super::memory::{self, Kib};
-use crate::scenario::processes::Processes;
+use crate::scenario::processes::{Options, Processes};
 
 /// How long the run may go without a completed request before it is
 /// called stalled.
@@ -102,7 +103,14 @@ pub fn run(
     requests: u64,
 ) -> Result<Outcome, String> {
     let ids = ids();
-    let mut procs = Processes::start(binary, flags)?;
+    // Nodes pass their messages to each other straight from the threads
+    // that read them, and log warnings only: nobody reads the execution
+    // log here.
+    let options = Options {
+        log: "warn",
+        direct: true,
+    };
+    let mut procs = Processes::start_with(binary, flags, options)?;
     init(&mut procs, &ids)?;
     let clients = clients.max(1);
     let names: Vec<String> = (0..clients).map(|c| format!("b{c}")).collect();
@@ -142,15 +150,6 @@ pub fn run(
         };
         let line: Line = serde_json::from_str(&text)
             .map_err(|e| format!("a node printed a line the router cannot read ({e}): {text}"))?;
-        if let Some(node) = node_index(&line.dest) {
-            outcome.messages += 1;
-            procs.write(node, &text);
-            if outcome.messages % 4096 == 0 {
-                // Nobody reads the execution log here; keep it from piling up.
-                procs.executed.try_iter().for_each(drop);
-            }
-            continue;
-        }
         let Some(client) = line
             .dest
             .strip_prefix('b')
@@ -188,6 +187,7 @@ pub fn run(
         }
     }
     outcome.elapsed = last_progress.duration_since(start);
+    outcome.messages = procs.routed();
     outcome.peak = (0..ids.len())
         .filter_map(|i| procs.pid(i).and_then(memory::peak_of))
         .max();
@@ -227,10 +227,4 @@ fn init(procs: &mut Processes, ids: &[String]) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// The index of node `n<i>`.
-fn node_index(dest: &str) -> Option<usize> {
-    let i: usize = dest.strip_prefix('n')?.parse().ok()?;
-    (1..=4).contains(&i).then(|| i - 1)
 }

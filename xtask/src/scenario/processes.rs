@@ -4,6 +4,8 @@
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -16,11 +18,39 @@ pub type Printed = (usize, u64, String);
 /// batch digest.
 pub type Executed = (usize, u64, String);
 
+/// How the processes run.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// The nodes' `RUST_LOG`. At `info` they log every execution, which
+    /// [`Processes::executed`] reports.
+    pub log: &'static str,
+    /// Lines a node addresses to another node (`n<i>`) go straight to it
+    /// from the thread that read them, with no faults, and only the other
+    /// lines reach [`Processes::lines`]. Otherwise every line does, for a
+    /// router to pass on.
+    pub direct: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            log: "info",
+            direct: false,
+        }
+    }
+}
+
+/// Each node's standard input, shared with the threads that route to it.
+type Stdins = Arc<Vec<Mutex<Option<ChildStdin>>>>;
+
 /// The running replica processes.
 pub struct Processes {
     binary: PathBuf,
     flags: Vec<Vec<String>>,
-    children: Vec<Option<(Child, ChildStdin)>>,
+    options: Options,
+    children: Vec<Option<Child>>,
+    stdins: Stdins,
+    routed: Arc<AtomicU64>,
     generation: Vec<u64>,
     send: Sender<Printed>,
     send_executed: Sender<Executed>,
@@ -31,15 +61,28 @@ pub struct Processes {
 }
 
 impl Processes {
-    /// Starts one process per entry of `flags`.
+    /// Starts one process per entry of `flags`, logging at `info`, every
+    /// line for a router.
     pub fn start(binary: &Path, flags: Vec<Vec<String>>) -> Result<Processes, String> {
+        Processes::start_with(binary, flags, Options::default())
+    }
+
+    /// Starts one process per entry of `flags`, run as `options` says.
+    pub fn start_with(
+        binary: &Path,
+        flags: Vec<Vec<String>>,
+        options: Options,
+    ) -> Result<Processes, String> {
         let (send, lines) = unbounded();
         let (send_executed, executed) = unbounded();
         let n = flags.len();
         let mut processes = Processes {
             binary: binary.to_path_buf(),
             flags,
+            options,
             children: (0..n).map(|_| None).collect(),
+            stdins: Arc::new((0..n).map(|_| Mutex::new(None)).collect()),
+            routed: Arc::new(AtomicU64::new(0)),
             generation: vec![0; n],
             send,
             send_executed,
@@ -55,7 +98,7 @@ impl Processes {
     fn spawn(&mut self, i: usize) -> Result<(), String> {
         let mut child = Command::new(&self.binary)
             .args(&self.flags[i])
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", self.options.log)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -81,16 +124,34 @@ impl Processes {
         self.generation[i] += 1;
         let generation = self.generation[i];
         let send = self.send.clone();
+        let direct = self
+            .options
+            .direct
+            .then(|| (self.stdins.clone(), self.routed.clone()));
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };
+                if let Some((stdins, routed)) = &direct {
+                    if let Some(to) = node_dest(&line).filter(|to| *to < stdins.len()) {
+                        routed.fetch_add(1, Ordering::Relaxed);
+                        write_line(&stdins[to], &line);
+                        continue;
+                    }
+                }
                 if send.send((i, generation, line)).is_err() {
                     return;
                 }
             }
         });
-        self.children[i] = Some((child, stdin));
+        *lock(&self.stdins[i]) = Some(stdin);
+        self.children[i] = Some(child);
         Ok(())
+    }
+
+    /// How many lines went straight from node to node (see
+    /// [`Options::direct`]).
+    pub fn routed(&self) -> u64 {
+        self.routed.load(Ordering::Relaxed)
     }
 
     /// Whether node `i` is running.
@@ -100,7 +161,7 @@ impl Processes {
 
     /// The operating system's process id of node `i`, if it runs.
     pub fn pid(&self, i: usize) -> Option<u32> {
-        self.children[i].as_ref().map(|(child, _)| child.id())
+        self.children[i].as_ref().map(Child::id)
     }
 
     /// The current generation of node `i`.
@@ -110,20 +171,15 @@ impl Processes {
 
     /// Writes a line to node `i`, if it runs.
     pub fn write(&mut self, i: usize, line: &str) {
-        let broken = match self.children[i].as_mut() {
-            // One write per line: the pipe is unbuffered.
-            Some((_, stdin)) => stdin.write_all(format!("{line}\n").as_bytes()).is_err(),
-            None => false,
-        };
-        if broken {
+        if !write_line(&self.stdins[i], line) {
             self.kill(i);
         }
     }
 
     /// Kills node `i`.
     pub fn kill(&mut self, i: usize) {
-        if let Some((mut child, stdin)) = self.children[i].take() {
-            drop(stdin);
+        drop(lock(&self.stdins[i]).take());
+        if let Some(mut child) = self.children[i].take() {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -142,6 +198,34 @@ impl Drop for Processes {
             self.kill(i);
         }
     }
+}
+
+/// Writes `line` to a node's input in one write (the pipe is unbuffered).
+/// False if the node is gone.
+fn write_line(stdin: &Mutex<Option<ChildStdin>>, line: &str) -> bool {
+    match lock(stdin).as_mut() {
+        Some(stdin) => stdin.write_all(format!("{line}\n").as_bytes()).is_ok(),
+        None => true,
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The node index `i` of a line addressed to `n<i + 1>`, read from its
+/// `dest` without decoding the rest.
+fn node_dest(line: &str) -> Option<usize> {
+    #[derive(serde::Deserialize)]
+    struct Dest<'a> {
+        #[serde(borrow)]
+        dest: std::borrow::Cow<'a, str>,
+    }
+    let dest: Dest = serde_json::from_str(line).ok()?;
+    let i: usize = dest.dest.strip_prefix('n')?.parse().ok()?;
+    i.checked_sub(1)
 }
 
 /// Reads `executed #N digest D ...` from a node's log line.
