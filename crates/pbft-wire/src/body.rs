@@ -20,7 +20,10 @@ pub struct Envelope {
 }
 
 /// A message body, tagged by its `type` field.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+///
+/// Written by serde's derive; read by hand (see `tagged.rs`), which
+/// dispatches on `type` without buffering the body.
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Body {
     /// Maelstrom's first message: who this node is and who its peers are.

@@ -35,6 +35,8 @@ mod convert;
 mod decode;
 mod directory;
 mod hex;
+mod tagged;
+mod variants;
 
 pub use body::{
     Body, Envelope, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward,
