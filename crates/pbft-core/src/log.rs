@@ -1,11 +1,14 @@
 //! The message log: what a replica knows about each sequence number.
 //!
-//! Slots are kept in an ordered map keyed by sequence number; each slot
-//! holds the state of the replica's current view for that number (votes for
-//! other views are rejected before they reach the log). Lookups are by key,
-//! never by scanning.
+//! Slots are kept in order of sequence number; each slot holds the state
+//! of the replica's current view for that number (votes for other views are
+//! rejected before they reach the log). The numbers in the log are nearly
+//! always consecutive (the window between the watermarks, §4.3), so a
+//! lookup first tries the position the number would have if they were, and
+//! only then searches; new numbers nearly always come last. Lookups never
+//! scan.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 
 use crate::auth::Signature;
 use crate::certificate::{CommittedCertificate, PreparedCertificate};
@@ -130,20 +133,48 @@ impl Slot {
 /// All slots, by sequence number.
 #[derive(Clone, Debug, Default)]
 pub struct Log {
-    slots: BTreeMap<Seq, Slot>,
+    /// In increasing order of sequence number, with no duplicates.
+    slots: VecDeque<(Seq, Slot)>,
 }
 
 impl Log {
+    /// Where `seq` is, or where it would go.
+    fn position(&self, seq: Seq) -> Result<usize, usize> {
+        let Some((first, _)) = self.slots.front() else {
+            return Err(0);
+        };
+        // Consecutive numbers: `seq` sits `seq - first` places in.
+        if let Some(offset) = seq.0.checked_sub(first.0) {
+            if let Ok(i) = usize::try_from(offset) {
+                if self.slots.get(i).is_some_and(|(s, _)| *s == seq) {
+                    return Ok(i);
+                }
+            }
+        }
+        if self.slots.back().is_some_and(|(last, _)| *last < seq) {
+            return Err(self.slots.len());
+        }
+        self.slots.binary_search_by_key(&seq, |(s, _)| *s)
+    }
+
     /// The slot for `seq`, if anything is known about it.
     pub fn get(&self, seq: Seq) -> Option<&Slot> {
-        self.slots.get(&seq)
+        let i = self.position(seq).ok()?;
+        Some(&self.slots[i].1)
     }
 
     /// The slot for `seq` in `view`, created empty if needed. A slot held
     /// from an earlier view (one adopted with its committed certificate,
     /// say) starts over first, so that votes from two views never mix.
     pub fn slot_mut(&mut self, view: View, seq: Seq) -> &mut Slot {
-        let slot = self.slots.entry(seq).or_insert_with(|| Slot::new(view));
+        let i = match self.position(seq) {
+            Ok(i) => i,
+            Err(i) => {
+                self.slots.insert(i, (seq, Slot::new(view)));
+                i
+            }
+        };
+        let slot = &mut self.slots[i].1;
         if slot.view != view {
             slot.reset(view, None);
         }
@@ -152,25 +183,26 @@ impl Log {
 
     /// The slot for `seq` if it exists.
     pub fn get_mut(&mut self, seq: Seq) -> Option<&mut Slot> {
-        self.slots.get_mut(&seq)
+        let i = self.position(seq).ok()?;
+        Some(&mut self.slots[i].1)
     }
 
     /// Discards every slot at or below `seq` (garbage collection after a
     /// stable checkpoint, §4.3).
     pub fn remove_through(&mut self, seq: Seq) {
-        self.slots = self.slots.split_off(&seq.next());
+        let keep_from = self.slots.partition_point(|(s, _)| *s <= seq);
+        self.slots.drain(..keep_from);
     }
 
     /// The sequence numbers in the log, in order.
     pub fn seqs(&self) -> Vec<Seq> {
-        self.slots.keys().copied().collect()
+        self.slots.iter().map(|(seq, _)| *seq).collect()
     }
 
     /// The slots after `seq`, in order.
     pub fn after(&self, seq: Seq) -> impl Iterator<Item = (Seq, &Slot)> {
-        self.slots
-            .range(seq.next()..)
-            .map(|(seq, slot)| (*seq, slot))
+        let from = self.slots.partition_point(|(s, _)| *s <= seq);
+        self.slots.range(from..).map(|(seq, slot)| (*seq, slot))
     }
 
     /// How many sequence numbers the log holds.
@@ -212,5 +244,34 @@ mod tests {
         let slot = log.get(Seq(9)).expect("slot");
         assert_eq!((slot.view, slot.committed), (View(5), false));
         assert_eq!(slot.committed_certificate(), Some(cert));
+    }
+
+    #[test]
+    fn numbers_stay_in_order_however_they_arrive() {
+        let mut log = Log::default();
+        for n in [5u64, 3, 9, 4, 7, 6, 12, 1] {
+            log.slot_mut(View(0), Seq(n)).commit_sent = n % 2 == 0;
+        }
+        let all = [1u64, 3, 4, 5, 6, 7, 9, 12].map(Seq);
+        assert_eq!(log.seqs(), all);
+        for n in 0..14 {
+            let held = all.contains(&Seq(n));
+            assert_eq!(log.get(Seq(n)).is_some(), held, "{n}");
+            if held {
+                assert_eq!(log.get(Seq(n)).map(|s| s.commit_sent), Some(n % 2 == 0));
+            }
+        }
+        let after: Vec<Seq> = log.after(Seq(5)).map(|(seq, _)| seq).collect();
+        assert_eq!(after, [6u64, 7, 9, 12].map(Seq));
+        log.remove_through(Seq(6));
+        assert_eq!(log.seqs(), [7u64, 9, 12].map(Seq));
+        assert!(log.get(Seq(5)).is_none() && log.get_mut(Seq(9)).is_some());
+        // A slot asked for in another view starts over; the same view keeps it.
+        log.slot_mut(View(0), Seq(12)).commit_sent = true;
+        assert!(log.slot_mut(View(0), Seq(12)).commit_sent);
+        assert!(!log.slot_mut(View(1), Seq(12)).commit_sent);
+        log.remove_through(Seq(u64::MAX));
+        assert_eq!(log.len(), 0);
+        assert!(log.get(Seq(7)).is_none());
     }
 }
