@@ -1,22 +1,27 @@
 //! Requests grouped by client, so that settling one client's requests
-//! (when one of them executes) touches only that client's entries, and
-//! iteration is in request order, with no hashing.
+//! (when one of them executes) touches only that client's entries.
+//!
+//! Clients are found by hash, since a primary under load acknowledges and
+//! settles a request of a different client at every step. Whatever leaves
+//! the map in order (the requests to forward or to order after a view
+//! change) is sorted first, so the hash order never shows.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use crate::request::Request;
 use crate::types::ClientId;
 
-/// A map from requests to `V`, grouped by client.
+/// A map from requests to `V`, grouped by client. Each client's requests
+/// are few (nearly always one), kept by timestamp, then in arrival order.
 #[derive(Clone, Debug)]
 pub(crate) struct ByClient<V> {
-    clients: BTreeMap<ClientId, BTreeMap<Request, V>>,
+    clients: HashMap<ClientId, Vec<(Request, V)>>,
 }
 
 impl<V> Default for ByClient<V> {
     fn default() -> Self {
         ByClient {
-            clients: BTreeMap::new(),
+            clients: HashMap::new(),
         }
     }
 }
@@ -24,55 +29,71 @@ impl<V> Default for ByClient<V> {
 impl<V> ByClient<V> {
     /// Inserts `request` with `value` unless it is already present.
     pub(crate) fn insert_if_absent(&mut self, request: Request, value: V) {
-        self.clients
-            .entry(request.client.clone())
-            .or_default()
-            .entry(request)
-            .or_insert(value);
+        let requests = self.clients.entry(request.client.clone()).or_default();
+        if requests.iter().any(|(held, _)| same(held, &request)) {
+            return;
+        }
+        // After every request with the same or an earlier timestamp.
+        let at = requests.partition_point(|(held, _)| held.timestamp <= request.timestamp);
+        requests.insert(at, (request, value));
     }
 
     /// Removes `request`, returning its value.
     pub(crate) fn remove(&mut self, request: &Request) -> Option<V> {
         let requests = self.clients.get_mut(&request.client)?;
-        let value = requests.remove(request);
+        let i = requests.iter().position(|(held, _)| same(held, request))?;
+        let (_, value) = requests.remove(i);
         if requests.is_empty() {
             self.clients.remove(&request.client);
         }
-        value
+        Some(value)
     }
 
     /// Removes every request of `client` with a timestamp at or below `t`.
     pub(crate) fn settle(&mut self, client: &ClientId, t: u64) {
         if let Some(requests) = self.clients.get_mut(client) {
-            requests.retain(|r, _| !r.timestamp.is_some_and(|x| x <= t));
+            requests.retain(|(held, _)| !held.timestamp.is_some_and(|x| x <= t));
             if requests.is_empty() {
                 self.clients.remove(client);
             }
         }
     }
 
-    /// Every value.
+    /// Every value, in no particular order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
-        self.clients.values().flat_map(BTreeMap::values)
+        self.clients.values().flatten().map(|(_, value)| value)
     }
 
-    /// Every value, to change.
+    /// Every value, to change, in no particular order.
     pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut V> {
-        self.clients.values_mut().flat_map(BTreeMap::values_mut)
+        self.clients.values_mut().flatten().map(|(_, value)| value)
     }
 
-    /// Every request, in request order.
-    pub(crate) fn requests(&self) -> impl Iterator<Item = &Request> {
-        self.clients.values().flat_map(BTreeMap::keys)
-    }
-
-    /// Removes everything, returning the requests in request order.
-    pub(crate) fn drain(&mut self) -> Vec<(Request, V)> {
-        std::mem::take(&mut self.clients)
-            .into_values()
-            .flat_map(BTreeMap::into_iter)
+    /// Every request: by client, then timestamp, then arrival.
+    pub(crate) fn requests(&self) -> Vec<&Request> {
+        let mut clients: Vec<_> = self.clients.iter().collect();
+        clients.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        clients
+            .into_iter()
+            .flat_map(|(_, requests)| requests.iter().map(|(request, _)| request))
             .collect()
     }
+
+    /// Removes everything, returning the requests in the order of
+    /// [`requests`](Self::requests).
+    pub(crate) fn drain(&mut self) -> Vec<(Request, V)> {
+        let mut clients: Vec<_> = self.clients.drain().collect();
+        clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        clients
+            .into_iter()
+            .flat_map(|(_, requests)| requests)
+            .collect()
+    }
+}
+
+/// Whether two requests of one client are the same request.
+fn same(a: &Request, b: &Request) -> bool {
+    a.timestamp == b.timestamp && a.operation == b.operation
 }
 
 #[cfg(test)]
@@ -90,6 +111,7 @@ mod tests {
         map.settle(&ClientId::from("a"), 2);
         let left: Vec<(String, Option<u64>)> = map
             .requests()
+            .into_iter()
             .map(|r| (r.client.as_str().to_string(), r.timestamp))
             .collect();
         assert_eq!(
@@ -103,6 +125,31 @@ mod tests {
         assert_eq!(map.remove(&Request::new("b", Some(1), "get x")), Some(1));
         assert_eq!(map.values().copied().collect::<Vec<_>>(), vec![0, 3]);
         assert_eq!(map.drain().len(), 2);
-        assert_eq!(map.requests().count(), 0);
+        assert!(map.requests().is_empty());
+    }
+
+    #[test]
+    fn requests_leave_in_client_then_timestamp_order() {
+        let mut map = ByClient::default();
+        let mut expected = Vec::new();
+        for c in 0..200u64 {
+            for t in [3, 1, 2] {
+                map.insert_if_absent(Request::new(&format!("c{c:03}"), Some(t), "get x"), c);
+            }
+            expected.extend((1..=3).map(|t| (format!("c{c:03}"), Some(t))));
+        }
+        // A second request with the same timestamp comes after its twin.
+        map.insert_if_absent(Request::new("c000", Some(2), "get y"), 0);
+        expected.insert(2, ("c000".to_string(), Some(2)));
+        let order = |requests: Vec<&Request>| -> Vec<(String, Option<u64>)> {
+            requests
+                .into_iter()
+                .map(|r| (r.client.as_str().to_string(), r.timestamp))
+                .collect()
+        };
+        assert_eq!(order(map.requests()), expected);
+        assert_eq!(map.requests()[2].operation.as_ref(), "get y");
+        let drained: Vec<Request> = map.drain().into_iter().map(|(r, _)| r).collect();
+        assert_eq!(order(drained.iter().collect()), expected);
     }
 }

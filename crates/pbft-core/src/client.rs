@@ -140,7 +140,11 @@ impl ClientTable {
 
     /// The requests clients wait for here, in a deterministic order.
     pub(crate) fn awaiting(&self) -> Vec<Request> {
-        self.awaiting_order.requests().cloned().collect()
+        self.awaiting_order
+            .requests()
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     /// Takes every request clients wait for here.
@@ -238,8 +242,8 @@ impl ClientTable {
         view: View,
         seq: Seq,
     ) -> ExecResult {
-        self.acked.remove(request);
         let Some(t) = request.timestamp else {
+            self.acked.remove(request);
             return service.execute(&request.operation);
         };
         self.in_log.remove(&(request.client.clone(), t));

@@ -2,7 +2,7 @@
 //! in arrival order, with a set beside the queue so that a retried request
 //! is found without scanning (§5.1: they go out together as one batch).
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 
 use crate::request::Request;
 
@@ -16,7 +16,9 @@ pub const MAX_PENDING: usize = 4096;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Pending {
     queue: VecDeque<(Request, bool)>,
-    held: BTreeSet<Request>,
+    /// The queued requests, for lookups only: never iterated, so its
+    /// order (a hash order) cannot leak into what the replica does.
+    held: HashSet<Request>,
 }
 
 /// What [`Pending::hold`] did.

@@ -167,7 +167,13 @@ impl Service for KvService {
     fn execute(&mut self, operation: &str) -> ExecResult {
         match parse(operation) {
             Ok(KvOp::Set(key, value)) => {
-                self.entries.insert(key.to_string(), value.to_string());
+                // An existing entry keeps its buffers.
+                match self.entries.get_mut(key) {
+                    Some(current) => value.clone_into(current),
+                    None => {
+                        self.entries.insert(key.to_string(), value.to_string());
+                    }
+                }
                 ExecResult::Ok
             }
             Ok(KvOp::Get(key)) => match self.entries.get(key) {
