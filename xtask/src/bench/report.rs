@@ -198,8 +198,8 @@ impl Report {
         }
         out += &format!(
             "{} build on {}, {:.0?} in all. Latency: embedded modes from submit to the \
-             f+1-th execution; processes from the request line to n1's reply line at the \
-             router.",
+             f+1-th execution; processes from writing the request line to reading n1's \
+             reply line.",
             self.build,
             self.machine.describe(),
             self.elapsed
