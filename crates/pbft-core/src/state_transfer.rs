@@ -119,9 +119,16 @@ impl<S: Service> Replica<S> {
     /// Notes that a proven checkpoint at `seq` lies beyond this replica's
     /// state. The request for state goes out on the next tick, so a
     /// replica that merely runs a little late catches up by itself.
+    ///
+    /// A target further than any before is news (a checkpoint proven, or
+    /// announced by `f + 1` peers, at most one per checkpoint interval),
+    /// so the wait between requests starts over: a replica whose requests
+    /// went unanswered for long, and so asks rarely, asks as soon as it
+    /// hears from its peers again.
     pub(crate) fn note_behind(&mut self, seq: Seq) {
         if seq > self.last_executed && !matches!(self.transfer.target, Some(t) if t >= seq) {
             self.transfer.target = Some(seq);
+            self.transfer.wait = self.config_timeout();
         }
     }
 

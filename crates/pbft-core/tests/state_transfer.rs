@@ -314,3 +314,28 @@ fn a_wait_for_a_request_executed_inside_a_restored_checkpoint_ends() {
         r3.view_change_deadline()
     );
 }
+
+#[test]
+fn a_replica_cut_off_for_long_asks_at_once_when_it_learns_it_is_behind() {
+    const T: u64 = pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT;
+    let mut c = cluster_k4();
+    // R3 hears nothing for 50 timeouts. Its requests for state go
+    // unanswered, so it asks less and less often: by now every 16.
+    c.set_filter(|e| e.to != R3);
+    run(&mut c, 1, 12);
+    for _ in 0..50 * T {
+        c.tick_all();
+        c.stabilize();
+    }
+    assert_eq!(c.replica(R3).last_executed(), Seq(0));
+    // The network heals. The checkpoints the others announce show R3 it is
+    // behind: that is news, and it asks now rather than when its backed-off
+    // wait ends.
+    c.clear_filter();
+    run(&mut c, 13, 20);
+    for _ in 0..T {
+        c.tick_all();
+        c.stabilize();
+    }
+    assert_in_step(&c, R3);
+}
