@@ -198,12 +198,13 @@ pub fn run(
 /// `n1`.
 fn send(procs: &mut Processes, name: &str, client: usize, msg_id: u64) -> Outstanding {
     let body = json!({"type": "write", "msg_id": msg_id, "key": client, "value": msg_id});
-    let line = json!({"src": name, "dest": "n1", "body": body});
-    procs.write(0, &line.to_string());
-    Outstanding {
-        msg_id,
-        sent: Instant::now(),
-    }
+    let line = json!({"src": name, "dest": "n1", "body": body}).to_string();
+    // The clock starts before the write: on a busy machine the write can
+    // wake the node and lose the CPU until the reply is back, and a clock
+    // read after it would miss the whole request.
+    let sent = Instant::now();
+    procs.write(0, &line);
+    Outstanding { msg_id, sent }
 }
 
 /// Sends every node its `init` and waits for every `init_ok`.
