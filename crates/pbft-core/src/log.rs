@@ -1,14 +1,15 @@
 //! The message log: what a replica knows about each sequence number.
 //!
-//! Slots are kept in order of sequence number; each slot holds the state
-//! of the replica's current view for that number (votes for other views are
-//! rejected before they reach the log). The numbers in the log are nearly
-//! always consecutive (the window between the watermarks, §4.3), so a
-//! lookup first tries the position the number would have if they were, and
-//! only then searches; new numbers nearly always come last. Lookups never
-//! scan.
+//! Each slot holds the state of the replica's current view for its number
+//! (votes for other views are rejected before they reach the log). The
+//! numbers in the log are nearly all in the window between the watermarks
+//! (§4.3), so slots live in fixed chunks of consecutive numbers, found
+//! through a small ordered map of chunks: a lookup is a short search among
+//! a handful of chunks and an index, a slot never moves once placed, and a
+//! number far from the others (a new view beyond a checkpoint this replica
+//! lacks, say) costs one chunk, not a gap's worth. Lookups never scan.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 use crate::auth::Signature;
 use crate::certificate::{CommittedCertificate, PreparedCertificate};
@@ -130,51 +131,48 @@ impl Slot {
     }
 }
 
+/// Numbers per chunk of the log.
+const CHUNK: u64 = 64;
+
+/// The chunk holding `seq`, and its place there.
+fn chunk_of(seq: Seq) -> (u64, usize) {
+    (seq.0 / CHUNK, (seq.0 % CHUNK) as usize)
+}
+
+/// A chunk's slots: one place per number, empty where nothing is known.
+type Chunk = Vec<Option<Slot>>;
+
 /// All slots, by sequence number.
 #[derive(Clone, Debug, Default)]
 pub struct Log {
-    /// In increasing order of sequence number, with no duplicates.
-    slots: VecDeque<(Seq, Slot)>,
+    /// Chunk `c` holds the numbers `c * CHUNK ..` `(c + 1) * CHUNK`; a chunk
+    /// exists only while it holds a slot.
+    chunks: BTreeMap<u64, Chunk>,
+    /// How many slots the chunks hold.
+    len: usize,
 }
 
 impl Log {
-    /// Where `seq` is, or where it would go.
-    fn position(&self, seq: Seq) -> Result<usize, usize> {
-        let Some((first, _)) = self.slots.front() else {
-            return Err(0);
-        };
-        // Consecutive numbers: `seq` sits `seq - first` places in.
-        if let Some(offset) = seq.0.checked_sub(first.0) {
-            if let Ok(i) = usize::try_from(offset) {
-                if self.slots.get(i).is_some_and(|(s, _)| *s == seq) {
-                    return Ok(i);
-                }
-            }
-        }
-        if self.slots.back().is_some_and(|(last, _)| *last < seq) {
-            return Err(self.slots.len());
-        }
-        self.slots.binary_search_by_key(&seq, |(s, _)| *s)
-    }
-
     /// The slot for `seq`, if anything is known about it.
     pub fn get(&self, seq: Seq) -> Option<&Slot> {
-        let i = self.position(seq).ok()?;
-        Some(&self.slots[i].1)
+        let (c, i) = chunk_of(seq);
+        self.chunks.get(&c)?[i].as_ref()
     }
 
     /// The slot for `seq` in `view`, created empty if needed. A slot held
     /// from an earlier view (one adopted with its committed certificate,
     /// say) starts over first, so that votes from two views never mix.
     pub fn slot_mut(&mut self, view: View, seq: Seq) -> &mut Slot {
-        let i = match self.position(seq) {
-            Ok(i) => i,
-            Err(i) => {
-                self.slots.insert(i, (seq, Slot::new(view)));
-                i
-            }
-        };
-        let slot = &mut self.slots[i].1;
+        let (c, i) = chunk_of(seq);
+        let place = &mut self.chunks.entry(c).or_insert_with(|| {
+            std::iter::repeat_with(|| None)
+                .take(CHUNK as usize)
+                .collect()
+        })[i];
+        if place.is_none() {
+            self.len += 1;
+        }
+        let slot = place.get_or_insert_with(|| Slot::new(view));
         if slot.view != view {
             slot.reset(view, None);
         }
@@ -183,32 +181,56 @@ impl Log {
 
     /// The slot for `seq` if it exists.
     pub fn get_mut(&mut self, seq: Seq) -> Option<&mut Slot> {
-        let i = self.position(seq).ok()?;
-        Some(&mut self.slots[i].1)
+        let (c, i) = chunk_of(seq);
+        self.chunks.get_mut(&c)?[i].as_mut()
     }
 
     /// Discards every slot at or below `seq` (garbage collection after a
     /// stable checkpoint, §4.3).
     pub fn remove_through(&mut self, seq: Seq) {
-        let keep_from = self.slots.partition_point(|(s, _)| *s <= seq);
-        self.slots.drain(..keep_from);
+        let (c, i) = chunk_of(seq);
+        let kept = self.chunks.split_off(&c);
+        let dropped = std::mem::replace(&mut self.chunks, kept);
+        self.len -= dropped.values().map(filled).sum::<usize>();
+        if let Some(chunk) = self.chunks.get_mut(&c) {
+            for place in &mut chunk[..=i] {
+                if place.take().is_some() {
+                    self.len -= 1;
+                }
+            }
+            if filled(chunk) == 0 {
+                self.chunks.remove(&c);
+            }
+        }
     }
 
     /// The sequence numbers in the log, in order.
     pub fn seqs(&self) -> Vec<Seq> {
-        self.slots.iter().map(|(seq, _)| *seq).collect()
+        self.after(Seq(0)).map(|(seq, _)| seq).collect()
     }
 
     /// The slots after `seq`, in order.
     pub fn after(&self, seq: Seq) -> impl Iterator<Item = (Seq, &Slot)> {
-        let from = self.slots.partition_point(|(s, _)| *s <= seq);
-        self.slots.range(from..).map(|(seq, slot)| (*seq, slot))
+        self.chunks
+            .range(chunk_of(seq).0..)
+            .flat_map(|(c, chunk)| {
+                chunk.iter().enumerate().filter_map(move |(i, place)| {
+                    let slot = place.as_ref()?;
+                    Some((Seq(c * CHUNK + i as u64), slot))
+                })
+            })
+            .filter(move |(n, _)| *n > seq)
     }
 
     /// How many sequence numbers the log holds.
     pub fn len(&self) -> usize {
-        self.slots.len()
+        self.len
     }
+}
+
+/// How many slots `chunk` holds.
+fn filled(chunk: &Chunk) -> usize {
+    chunk.iter().filter(|place| place.is_some()).count()
 }
 
 #[cfg(test)]
@@ -248,30 +270,38 @@ mod tests {
 
     #[test]
     fn numbers_stay_in_order_however_they_arrive() {
+        let far = 1_000_000_000_000u64;
+        let all = [1u64, 3, 63, 64, 65, 127, 128, 200, far, u64::MAX];
         let mut log = Log::default();
-        for n in [5u64, 3, 9, 4, 7, 6, 12, 1] {
+        for n in [65u64, 3, far, 128, 1, 200, 64, u64::MAX, 127, 63] {
             log.slot_mut(View(0), Seq(n)).commit_sent = n % 2 == 0;
         }
-        let all = [1u64, 3, 4, 5, 6, 7, 9, 12].map(Seq);
-        assert_eq!(log.seqs(), all);
-        for n in 0..14 {
-            let held = all.contains(&Seq(n));
+        // Asking again finds the same slot.
+        log.slot_mut(View(0), Seq(64));
+        assert_eq!(log.seqs(), all.map(Seq));
+        assert_eq!(log.len(), all.len());
+        for n in (0..300).chain([far - 1, far, far + 1, u64::MAX - 1, u64::MAX]) {
+            let held = all.contains(&n);
             assert_eq!(log.get(Seq(n)).is_some(), held, "{n}");
             if held {
                 assert_eq!(log.get(Seq(n)).map(|s| s.commit_sent), Some(n % 2 == 0));
             }
         }
-        let after: Vec<Seq> = log.after(Seq(5)).map(|(seq, _)| seq).collect();
-        assert_eq!(after, [6u64, 7, 9, 12].map(Seq));
-        log.remove_through(Seq(6));
-        assert_eq!(log.seqs(), [7u64, 9, 12].map(Seq));
-        assert!(log.get(Seq(5)).is_none() && log.get_mut(Seq(9)).is_some());
+        let after: Vec<u64> = log.after(Seq(64)).map(|(seq, _)| seq.0).collect();
+        assert_eq!(after, [65, 127, 128, 200, far, u64::MAX]);
+        // Collecting within a chunk, then across chunks.
+        log.remove_through(Seq(63));
+        assert_eq!(log.seqs(), [64, 65, 127, 128, 200, far, u64::MAX].map(Seq));
+        log.remove_through(Seq(128));
+        assert_eq!(log.seqs(), [200, far, u64::MAX].map(Seq));
+        assert_eq!(log.len(), 3);
+        assert!(log.get(Seq(65)).is_none() && log.get_mut(Seq(200)).is_some());
         // A slot asked for in another view starts over; the same view keeps it.
-        log.slot_mut(View(0), Seq(12)).commit_sent = true;
-        assert!(log.slot_mut(View(0), Seq(12)).commit_sent);
-        assert!(!log.slot_mut(View(1), Seq(12)).commit_sent);
+        log.slot_mut(View(0), Seq(200)).commit_sent = true;
+        assert!(log.slot_mut(View(0), Seq(200)).commit_sent);
+        assert!(!log.slot_mut(View(1), Seq(200)).commit_sent);
         log.remove_through(Seq(u64::MAX));
-        assert_eq!(log.len(), 0);
-        assert!(log.get(Seq(7)).is_none());
+        assert_eq!((log.len(), log.seqs()), (0, vec![]));
+        assert!(log.get(Seq(200)).is_none());
     }
 }
