@@ -57,8 +57,12 @@ pub fn serve(
     let done = AtomicBool::new(false);
     thread::scope(|scope| {
         let ticker = scope.spawn(|| tick_until_done(&shared, &done, tick_every));
-        let read = read_until_end(&mut input, &shared);
-        done.store(true, Ordering::Relaxed);
+        let read = {
+            // Set however reading ends, a panic included: the scope waits
+            // for the tick thread, which must then stop too.
+            let _done = SetOnDrop(&done);
+            read_until_end(&mut input, &shared)
+        };
         let ticked = ticker
             .join()
             .unwrap_or_else(|_| Err(io::Error::other("the tick thread panicked")));
@@ -118,10 +122,75 @@ fn tick_until_done<W: Write>(
     Ok(())
 }
 
-/// The lock, even if the other thread panicked while holding it: the node
-/// never panics on input, and a panic there ends the process anyway.
+/// Sets its flag when dropped.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The lock, even if the other thread panicked while holding it. The node
+/// never panics on input; if it did, on the reading thread the panic stops
+/// the tick thread (see [`SetOnDrop`]) and ends `serve`, and on the tick
+/// thread it ends `serve` once the input does.
 fn lock<W>(shared: &Mutex<Shared<W>>) -> MutexGuard<'_, Shared<W>> {
     shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::replica_node::Auth;
+
+    fn settings() -> Settings {
+        Settings {
+            auth: Auth::None,
+            checkpoint_interval: 128,
+            max_batch: pbft_core::DEFAULT_MAX_BATCH,
+            max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
+            view_change_timeout: 100,
+            byzantine: None,
+        }
+    }
+
+    /// Serves `input` on a thread of its own; what `serve` returned (or
+    /// whether it panicked), if it finished within ten seconds.
+    fn serve_briefly(input: impl BufRead + Send + 'static) -> Option<Result<io::Result<()>, ()>> {
+        let (done, finished) = mpsc::channel();
+        thread::spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                serve(settings(), Duration::from_millis(1), input, io::sink())
+            }));
+            let _ = done.send(outcome.map_err(|_| ()));
+        });
+        finished.recv_timeout(Duration::from_secs(10)).ok()
+    }
+
+    #[test]
+    fn the_loop_ends_with_its_input() {
+        let input = io::Cursor::new(b"not json\n".to_vec());
+        assert!(matches!(serve_briefly(input), Some(Ok(Ok(())))));
+    }
+
+    /// Input that fails the way a bug would: by panicking.
+    struct Panicking;
+
+    impl Read for Panicking {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            panic!("reading failed")
+        }
+    }
+
+    #[test]
+    fn a_panic_while_reading_stops_the_tick_thread_too() {
+        let input = io::BufReader::new(Panicking);
+        assert!(matches!(serve_briefly(input), Some(Err(()))));
+    }
 }

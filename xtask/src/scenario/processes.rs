@@ -28,6 +28,13 @@ pub struct Options {
     /// from the thread that read them, with no faults, and only the other
     /// lines reach [`Processes::lines`]. Otherwise every line does, for a
     /// router to pass on.
+    ///
+    /// The thread that reads a node's output blocks while the node it
+    /// writes to has a full input pipe, and a node does not read its input
+    /// while its own output is full, so pipes that all fill at once in a
+    /// cycle would stop the run. A closed-loop benchmark keeps far less in
+    /// flight than a pipe holds (64 KiB on Linux); anything that could
+    /// flood the nodes should route through [`Processes::lines`] instead.
     pub direct: bool,
 }
 
