@@ -110,6 +110,10 @@ pub enum Rejection {
     Overloaded,
     /// A peer asks for state more often than once per timeout.
     TooFrequent,
+    /// A view change from a peer whose last one did not check, less than
+    /// a base timeout ago: it is dropped unchecked, since checking costs a
+    /// signature check per certificate member.
+    ViewChangeThrottled,
     /// State from a peer that does not check.
     InvalidState(StateError),
     /// A pre-prepare arrived while a view change is in progress.
@@ -188,6 +192,10 @@ impl fmt::Display for Rejection {
             }
             Rejection::ViewChanging => f.write_str("a view change is in progress"),
             Rejection::TooFrequent => f.write_str("state asked for too often"),
+            Rejection::ViewChangeThrottled => f.write_str(
+                "view change dropped unchecked: the sender's last one was invalid, \
+                 less than a timeout ago",
+            ),
             Rejection::Overloaded => f.write_str("the primary holds back too many requests"),
             Rejection::InvalidState(e) => write!(f, "invalid state transfer: {e}"),
             Rejection::StaleViewChange { current, received } => {

@@ -563,3 +563,49 @@ fn a_new_primary_orders_held_requests_only_after_the_new_view() {
         "{acked:?}"
     );
 }
+
+#[test]
+fn after_an_invalid_view_change_a_peer_waits_a_timeout_before_another_is_checked() {
+    let mut c = cluster(4);
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    let genuine = c
+        .replica(R2)
+        .prepared_certificate(Seq(1))
+        .expect("prepared");
+    let view_change = |prepared| ViewChange {
+        new_view: View(1),
+        checkpoint: c.replica(R2).stable_checkpoint().clone(),
+        prepared: vec![prepared],
+        replica: R2,
+    };
+    let mut forged = genuine.clone();
+    forged.pre_prepare = c.replica(R2).sign(Message::PrePrepare(PrePrepare::new(
+        View(0),
+        Seq(1),
+        Arc::new(Batch::single(req("c1", 1, "set x=2"))),
+    )));
+    let (bad, good) = (view_change(forged), view_change(genuine));
+    c.set_filter(|e| e.to == R3);
+    let send = |c: &mut Cluster<KvService>, vc: &ViewChange| -> Vec<Rejection> {
+        c.inject(R2, R3, Message::ViewChange(vc.clone()));
+        c.stabilize();
+        rejections(&c.take_events(), R3)
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect()
+    };
+    assert!(matches!(
+        &send(&mut c, &bad)[..],
+        [Rejection::InvalidViewChange(_)]
+    ));
+    // Within a timeout, even a valid one goes unchecked.
+    assert_eq!(send(&mut c, &good), [Rejection::ViewChangeThrottled]);
+    for _ in 0..TIMEOUT {
+        c.tick(R3);
+    }
+    c.stabilize();
+    c.take_events();
+    assert_eq!(send(&mut c, &good), []);
+    assert!(c.replica(R3).view_changes().any(|vc| vc.replica == R2));
+}

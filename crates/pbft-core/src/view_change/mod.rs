@@ -80,6 +80,11 @@ pub(crate) struct ViewChanges {
     /// The tick each peer was last helped to catch up, to bound the work a
     /// peer can demand.
     helped: Vec<Option<u64>>,
+    /// The tick each peer's last view change that did not check arrived.
+    /// Checking one costs a signature check per certificate member, so a
+    /// peer that sent an invalid one waits a base timeout before another
+    /// is checked; an honest replica never sends one.
+    invalid_at: Vec<Option<u64>>,
 }
 
 impl ViewChanges {
@@ -97,6 +102,7 @@ impl ViewChanges {
             resend_at: None,
             resend_wait: 0,
             helped: vec![None; n],
+            invalid_at: vec![None; n],
         }
     }
 }
@@ -310,8 +316,14 @@ impl<S: Service> Replica<S> {
                 });
             }
         }
-        self.check_view_change(&vc)
-            .map_err(Rejection::InvalidViewChange)?;
+        let last_invalid = self.vc.invalid_at[from.index()];
+        if last_invalid.is_some_and(|t| self.ticks < t.saturating_add(self.vc.base_timeout)) {
+            return Err(Rejection::ViewChangeThrottled);
+        }
+        if let Err(e) = self.check_view_change(&vc) {
+            self.vc.invalid_at[from.index()] = Some(self.ticks);
+            return Err(Rejection::InvalidViewChange(e));
+        }
         let signed = Signed {
             message: Message::ViewChange(vc.clone()),
             signature,
