@@ -110,9 +110,9 @@ pub enum Rejection {
     Overloaded,
     /// A peer asks for state more often than once per timeout.
     TooFrequent,
-    /// A view change from a peer whose last one did not check, less than
-    /// a base timeout ago: it is dropped unchecked, since checking costs a
-    /// signature check per certificate member.
+    /// A view change or new view from a peer whose last one did not
+    /// check, less than a base timeout ago: it is dropped unchecked, since
+    /// checking costs a signature check per certificate member.
     ViewChangeThrottled,
     /// State from a peer that does not check.
     InvalidState(StateError),

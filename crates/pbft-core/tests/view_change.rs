@@ -413,19 +413,28 @@ fn a_new_view_with_the_wrong_pre_prepares_is_rejected() {
 
 #[test]
 fn a_new_view_padded_or_forged_is_rejected() {
-    let (mut c, signed) = captured_new_view();
+    // Each forgery goes to a replica of its own: after one invalid new view
+    // the sender's next are dropped unchecked for a timeout (below).
+    let (_, signed) = captured_new_view();
     let good = new_view_of(&signed);
 
     let mut padded = good.clone();
     padded.view_changes.truncate(2);
     padded.view_changes.push(padded.view_changes[0].clone());
+    let (mut c, _) = captured_new_view();
     assert!(matches!(
         deliver_new_view(&mut c, padded)[..],
         [Rejection::InvalidNewView(NewViewError::Duplicate { .. })]
     ));
+    // Even the genuine new view is now dropped unchecked, for a timeout.
+    assert_eq!(
+        deliver_new_view(&mut c, good.clone()),
+        [Rejection::ViewChangeThrottled]
+    );
 
     let mut short = good.clone();
     short.view_changes.truncate(2);
+    let (mut c, _) = captured_new_view();
     assert_eq!(
         deliver_new_view(&mut c, short),
         [Rejection::InvalidNewView(NewViewError::TooFew {
@@ -435,6 +444,7 @@ fn a_new_view_padded_or_forged_is_rejected() {
     );
 
     // A view change in R3's own name that R3 never sent, signed by R1.
+    let (mut c, _) = captured_new_view();
     let mut forged = good.clone();
     let vc = ViewChange {
         new_view: View(1),
@@ -457,6 +467,7 @@ fn a_new_view_padded_or_forged_is_rejected() {
     ));
 
     // The genuine one installs.
+    let (mut c, _) = captured_new_view();
     assert!(deliver_new_view(&mut c, good).is_empty());
     assert_eq!(
         (c.replica(R3).view(), c.replica(R3).view_active()),

@@ -80,10 +80,11 @@ pub(crate) struct ViewChanges {
     /// The tick each peer was last helped to catch up, to bound the work a
     /// peer can demand.
     helped: Vec<Option<u64>>,
-    /// The tick each peer's last view change that did not check arrived.
-    /// Checking one costs a signature check per certificate member, so a
-    /// peer that sent an invalid one waits a base timeout before another
-    /// is checked; an honest replica never sends one.
+    /// The tick each peer's last view change or new view that did not
+    /// check arrived. Checking one costs a signature check per certificate
+    /// member, so a peer that sent an invalid one waits a base timeout
+    /// before another of its view changes or new views is checked; an
+    /// honest replica never sends one.
     invalid_at: Vec<Option<u64>>,
 }
 
@@ -316,10 +317,7 @@ impl<S: Service> Replica<S> {
                 });
             }
         }
-        let last_invalid = self.vc.invalid_at[from.index()];
-        if last_invalid.is_some_and(|t| self.ticks < t.saturating_add(self.vc.base_timeout)) {
-            return Err(Rejection::ViewChangeThrottled);
-        }
+        self.check_throttle(from)?;
         if let Err(e) = self.check_view_change(&vc) {
             self.vc.invalid_at[from.index()] = Some(self.ticks);
             return Err(Rejection::InvalidViewChange(e));
@@ -405,13 +403,28 @@ impl<S: Service> Replica<S> {
                 received: nv.view,
             });
         }
-        let checkpoint = self
-            .check_new_view(&nv)
-            .map_err(Rejection::InvalidNewView)?;
+        self.check_throttle(from)?;
+        let checkpoint = match self.check_new_view(&nv) {
+            Ok(checkpoint) => checkpoint,
+            Err(e) => {
+                self.vc.invalid_at[from.index()] = Some(self.ticks);
+                return Err(Rejection::InvalidNewView(e));
+            }
+        };
         if nv.view > self.view {
             self.enter_view(nv.view);
         }
         self.install_new_view(nv, checkpoint, out);
+        Ok(())
+    }
+
+    /// Refuses, unchecked, a view change or new view from a peer whose
+    /// last one did not check less than a base timeout ago.
+    fn check_throttle(&self, from: ReplicaId) -> Result<(), Rejection> {
+        let last_invalid = self.vc.invalid_at[from.index()];
+        if last_invalid.is_some_and(|t| self.ticks < t.saturating_add(self.vc.base_timeout)) {
+            return Err(Rejection::ViewChangeThrottled);
+        }
         Ok(())
     }
 
