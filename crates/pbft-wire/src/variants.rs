@@ -23,49 +23,32 @@ use crate::body::{
 /// Reads the body of type `tag` from `fields`, the body without its
 /// `type`. An unknown `tag` is refused as an unknown variant.
 pub(crate) fn variant<'de, D: Deserializer<'de>>(tag: &str, fields: D) -> Result<Body, D::Error> {
-    Ok(match tag {
-        "init" => Init::deserialize(fields)?.into(),
-        "init_ok" => {
-            let r = Reply::deserialize(fields)?;
-            Body::InitOk {
-                in_reply_to: r.in_reply_to,
-                msg_id: r.msg_id,
-            }
-        }
-        "pbft_request" => PbftRequest::deserialize(fields)?.into(),
-        "pbft_request_ok" => PbftRequestOk::deserialize(fields)?.into(),
-        "pbft_status" => PbftStatus::deserialize(fields)?.into(),
-        "pbft_status_ok" => Body::PbftStatusOk(StatusOk::deserialize(fields)?),
-        "error" => Error::deserialize(fields)?.into(),
-        "read" => Read::deserialize(fields)?.into(),
-        "read_ok" => ReadOk::deserialize(fields)?.into(),
-        "write" => Write::deserialize(fields)?.into(),
-        "write_ok" => {
-            let r = Reply::deserialize(fields)?;
-            Body::WriteOk {
-                in_reply_to: r.in_reply_to,
-                msg_id: r.msg_id,
-            }
-        }
-        "cas" => Cas::deserialize(fields)?.into(),
-        "cas_ok" => {
-            let r = Reply::deserialize(fields)?;
-            Body::CasOk {
-                in_reply_to: r.in_reply_to,
-                msg_id: r.msg_id,
-            }
-        }
-        "pbft_forward" => Body::PbftForward(WireForward::deserialize(fields)?),
-        "pbft_pre_prepare" => Body::PbftPrePrepare(WirePrePrepare::deserialize(fields)?),
-        "pbft_prepare" => Body::PbftPrepare(WireVote::deserialize(fields)?),
-        "pbft_commit" => Body::PbftCommit(WireVote::deserialize(fields)?),
-        "pbft_checkpoint" => Body::PbftCheckpoint(WireCheckpoint::deserialize(fields)?),
-        "pbft_view_change" => Body::PbftViewChange(WireViewChange::deserialize(fields)?),
-        "pbft_new_view" => Body::PbftNewView(WireNewView::deserialize(fields)?),
-        "pbft_fetch_state" => Body::PbftFetchState(WireFetchState::deserialize(fields)?),
-        "pbft_state" => Body::PbftState(WireState::deserialize(fields)?),
+    let tagged = match tag {
+        "init" => Tagged::Init(Init::deserialize(fields)?),
+        "init_ok" => Tagged::InitOk(Reply::deserialize(fields)?),
+        "pbft_request" => Tagged::PbftRequest(PbftRequest::deserialize(fields)?),
+        "pbft_request_ok" => Tagged::PbftRequestOk(PbftRequestOk::deserialize(fields)?),
+        "pbft_status" => Tagged::PbftStatus(PbftStatus::deserialize(fields)?),
+        "pbft_status_ok" => Tagged::PbftStatusOk(StatusOk::deserialize(fields)?),
+        "error" => Tagged::Error(Error::deserialize(fields)?),
+        "read" => Tagged::Read(Read::deserialize(fields)?),
+        "read_ok" => Tagged::ReadOk(ReadOk::deserialize(fields)?),
+        "write" => Tagged::Write(Write::deserialize(fields)?),
+        "write_ok" => Tagged::WriteOk(Reply::deserialize(fields)?),
+        "cas" => Tagged::Cas(Cas::deserialize(fields)?),
+        "cas_ok" => Tagged::CasOk(Reply::deserialize(fields)?),
+        "pbft_forward" => Tagged::PbftForward(WireForward::deserialize(fields)?),
+        "pbft_pre_prepare" => Tagged::PbftPrePrepare(WirePrePrepare::deserialize(fields)?),
+        "pbft_prepare" => Tagged::PbftPrepare(WireVote::deserialize(fields)?),
+        "pbft_commit" => Tagged::PbftCommit(WireVote::deserialize(fields)?),
+        "pbft_checkpoint" => Tagged::PbftCheckpoint(WireCheckpoint::deserialize(fields)?),
+        "pbft_view_change" => Tagged::PbftViewChange(WireViewChange::deserialize(fields)?),
+        "pbft_new_view" => Tagged::PbftNewView(WireNewView::deserialize(fields)?),
+        "pbft_fetch_state" => Tagged::PbftFetchState(WireFetchState::deserialize(fields)?),
+        "pbft_state" => Tagged::PbftState(WireState::deserialize(fields)?),
         other => return Err(D::Error::unknown_variant(other, &Body::TYPES)),
-    })
+    };
+    Ok(tagged.into())
 }
 
 /// Every body type, read by serde's internally tagged enum.
