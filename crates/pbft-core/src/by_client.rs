@@ -16,26 +16,37 @@ use crate::types::ClientId;
 #[derive(Clone, Debug)]
 pub(crate) struct ByClient<V> {
     clients: HashMap<ClientId, Vec<(Request, V)>>,
+    /// Requests held, over every client.
+    len: usize,
 }
 
 impl<V> Default for ByClient<V> {
     fn default() -> Self {
         ByClient {
             clients: HashMap::new(),
+            len: 0,
         }
     }
 }
 
 impl<V> ByClient<V> {
     /// Inserts `request` with `value` unless it is already present.
-    pub(crate) fn insert_if_absent(&mut self, request: Request, value: V) {
+    /// Returns whether it was inserted.
+    pub(crate) fn insert_if_absent(&mut self, request: Request, value: V) -> bool {
         let requests = self.clients.entry(request.client.clone()).or_default();
         if requests.iter().any(|(held, _)| same(held, &request)) {
-            return;
+            return false;
         }
         // After every request with the same or an earlier timestamp.
         let at = requests.partition_point(|(held, _)| held.timestamp <= request.timestamp);
         requests.insert(at, (request, value));
+        self.len += 1;
+        true
+    }
+
+    /// How many requests are held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 
     /// Removes `request`, returning its value.
@@ -43,6 +54,7 @@ impl<V> ByClient<V> {
         let requests = self.clients.get_mut(&request.client)?;
         let i = requests.iter().position(|(held, _)| same(held, request))?;
         let (_, value) = requests.remove(i);
+        self.len -= 1;
         if requests.is_empty() {
             self.clients.remove(&request.client);
         }
@@ -52,11 +64,51 @@ impl<V> ByClient<V> {
     /// Removes every request of `client` with a timestamp at or below `t`.
     pub(crate) fn settle(&mut self, client: &ClientId, t: u64) {
         if let Some(requests) = self.clients.get_mut(client) {
+            let before = requests.len();
             requests.retain(|(held, _)| !held.timestamp.is_some_and(|x| x <= t));
+            self.len -= before - requests.len();
             if requests.is_empty() {
                 self.clients.remove(client);
             }
         }
+    }
+
+    /// Removes every request of `client` with a timestamp at or below `t`,
+    /// returning them.
+    pub(crate) fn take_settled(&mut self, client: &ClientId, t: u64) -> Vec<(Request, V)> {
+        let Some(requests) = self.clients.get_mut(client) else {
+            return Vec::new();
+        };
+        let (settled, kept): (Vec<_>, Vec<_>) = std::mem::take(requests)
+            .into_iter()
+            .partition(|(held, _)| held.timestamp.is_some_and(|x| x <= t));
+        self.len -= settled.len();
+        if kept.is_empty() {
+            self.clients.remove(client);
+        } else {
+            *requests = kept;
+        }
+        settled
+    }
+
+    /// The value held for `request`, to change.
+    pub(crate) fn get_mut(&mut self, request: &Request) -> Option<&mut V> {
+        let requests = self.clients.get_mut(&request.client)?;
+        requests
+            .iter_mut()
+            .find(|(held, _)| same(held, request))
+            .map(|(_, value)| value)
+    }
+
+    /// Every request with its value: by client, then timestamp, then
+    /// arrival.
+    pub(crate) fn entries(&self) -> Vec<(&Request, &V)> {
+        let mut clients: Vec<_> = self.clients.iter().collect();
+        clients.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        clients
+            .into_iter()
+            .flat_map(|(_, requests)| requests.iter().map(|(request, value)| (request, value)))
+            .collect()
     }
 
     /// Every value, in no particular order.
@@ -83,6 +135,7 @@ impl<V> ByClient<V> {
     /// [`requests`](Self::requests).
     pub(crate) fn drain(&mut self) -> Vec<(Request, V)> {
         let mut clients: Vec<_> = self.clients.drain().collect();
+        self.len = 0;
         clients.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         clients
             .into_iter()
@@ -124,7 +177,9 @@ mod tests {
         );
         assert_eq!(map.remove(&Request::new("b", Some(1), "get x")), Some(1));
         assert_eq!(map.values().copied().collect::<Vec<_>>(), vec![0, 3]);
+        assert_eq!(map.len(), 2);
         assert_eq!(map.drain().len(), 2);
+        assert_eq!(map.len(), 0);
         assert!(map.requests().is_empty());
     }
 

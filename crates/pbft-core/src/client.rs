@@ -27,6 +27,24 @@ struct LastReply {
     result: ExecResult,
 }
 
+/// A request waiting to be ordered.
+#[derive(Clone, Copy, Debug)]
+struct Wait {
+    /// The tick the wait began.
+    since: u64,
+    /// Whether a client waits here for it, rather than only a peer that
+    /// relayed it.
+    here: bool,
+    /// Whether every other replica has been sent it: by this replica, or
+    /// by a peer that relayed it here.
+    relayed: bool,
+}
+
+/// The most requests relayed by peers that a backup waits for at once;
+/// beyond that a relayed request is dropped as
+/// [`Rejection::Overloaded`], as the primary drops one it cannot hold.
+pub const MAX_RELAYED_WAITS: usize = crate::pending::MAX_PENDING;
+
 /// What a replica knows about a request it is handed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Known {
@@ -44,10 +62,10 @@ pub(crate) struct ClientTable {
     last_reply: HashMap<ClientId, LastReply>,
     /// Timestamped requests in accepted pre-prepares, not yet executed.
     in_log: HashMap<(ClientId, u64), (View, Seq)>,
-    /// Requests clients gave this replica (as a backup) that no accepted
-    /// pre-prepare holds yet, with the tick the wait began: the
+    /// Requests clients gave this replica (as a backup), or that peers
+    /// relayed to it, that no accepted pre-prepare holds yet: the
     /// view-change timer runs from the oldest (§4.4).
-    awaiting_order: ByClient<u64>,
+    awaiting_order: ByClient<Wait>,
     /// Requests whose clients this replica acknowledged, not executed yet.
     /// A view change can discard the pre-prepare they were acknowledged
     /// for; they then wait again.
@@ -120,25 +138,50 @@ impl ClientTable {
         Ok(())
     }
 
-    /// Notes that a client waits here, since tick `now`, for `request` to
-    /// be ordered. A retry keeps the original start.
-    pub(crate) fn await_order(&mut self, request: Request, now: u64) {
-        self.awaiting_order.insert_if_absent(request, now);
+    /// Notes that `request` waits here, since tick `now`, to be ordered:
+    /// for a client of this replica (`here`), or for a peer that relayed
+    /// it. A retry keeps the original start. Returns whether the request
+    /// was not waiting yet.
+    pub(crate) fn await_order(&mut self, request: Request, now: u64, here: bool) -> bool {
+        if let Some(wait) = self.awaiting_order.get_mut(&request) {
+            wait.here |= here;
+            // Relayed by a peer: every replica has it already.
+            wait.relayed |= !here;
+            return false;
+        }
+        let wait = Wait {
+            since: now,
+            here,
+            relayed: !here,
+        };
+        self.awaiting_order.insert_if_absent(request, wait)
     }
 
-    /// The tick the oldest wait began, if a client waits here.
+    /// Notes that `request` was sent to every other replica.
+    pub(crate) fn note_relayed(&mut self, request: &Request) {
+        if let Some(wait) = self.awaiting_order.get_mut(request) {
+            wait.relayed = true;
+        }
+    }
+
+    /// How many requests wait to be ordered here.
+    pub(crate) fn awaiting_len(&self) -> usize {
+        self.awaiting_order.len()
+    }
+
+    /// The tick the oldest wait began, if a request waits here.
     pub(crate) fn oldest_wait(&self) -> Option<u64> {
-        self.awaiting_order.values().min().copied()
+        self.awaiting_order.values().map(|w| w.since).min()
     }
 
     /// Starts every wait over at `now`: a new view gets a full timeout.
     pub(crate) fn restart_waits(&mut self, now: u64) {
-        for since in self.awaiting_order.values_mut() {
-            *since = now;
+        for wait in self.awaiting_order.values_mut() {
+            wait.since = now;
         }
     }
 
-    /// The requests clients wait for here, in a deterministic order.
+    /// The requests waiting here, in a deterministic order.
     pub(crate) fn awaiting(&self) -> Vec<Request> {
         self.awaiting_order
             .requests()
@@ -147,12 +190,32 @@ impl ClientTable {
             .collect()
     }
 
-    /// Takes every request clients wait for here.
-    pub(crate) fn take_awaiting(&mut self) -> Vec<Request> {
+    /// The requests a client gave this replica that have waited `wait`
+    /// ticks at `now` and that no replica has relayed yet, marked relayed
+    /// now; in a deterministic order.
+    pub(crate) fn take_due_relays(&mut self, now: u64, wait: u64) -> Vec<Request> {
+        let due: Vec<Request> = self
+            .awaiting_order
+            .entries()
+            .into_iter()
+            .filter(|(_, w)| w.here && !w.relayed && w.since.saturating_add(wait) <= now)
+            .map(|(request, _)| request.clone())
+            .collect();
+        for request in &due {
+            if let Some(wait) = self.awaiting_order.get_mut(request) {
+                wait.relayed = true;
+            }
+        }
+        due
+    }
+
+    /// Takes every request waiting here, with whether a client waits here
+    /// for it.
+    pub(crate) fn take_awaiting(&mut self) -> Vec<(Request, bool)> {
         self.awaiting_order
             .drain()
             .into_iter()
-            .map(|(request, _)| request)
+            .map(|(request, wait)| (request, wait.here))
             .collect()
     }
 
@@ -199,11 +262,12 @@ impl ClientTable {
             }
         }
         // Every submission of the request is answered by this one number.
-        if self.awaiting_order.remove(request).is_some() {
-            self.note_acked(request);
-            true
-        } else {
-            false
+        match self.awaiting_order.remove(request) {
+            Some(wait) if wait.here => {
+                self.note_acked(request);
+                true
+            }
+            _ => false,
         }
     }
 
@@ -215,21 +279,43 @@ impl ClientTable {
     /// Takes the last replies of a table restored from a checkpoint. Numbers
     /// in the log are reassigned from here on, so the index of ordered
     /// requests starts over.
-    pub(crate) fn replace_replies(&mut self, restored: ClientTable) {
+    ///
+    /// Returns the requests a client waits for here that the restored
+    /// state executed last for their client, with their number and result:
+    /// this replica never executes them itself, so it answers them now.
+    pub(crate) fn replace_replies(
+        &mut self,
+        restored: ClientTable,
+    ) -> Vec<(Request, Seq, ExecResult)> {
         self.last_reply = restored.last_reply;
         self.in_log.clear();
         // Requests the restored state executed are no longer waited for.
+        let mut answers = Vec::new();
         for (client, last) in &self.last_reply {
-            self.awaiting_order.settle(client, last.timestamp);
-            self.acked.settle(client, last.timestamp);
+            let waiting = self.awaiting_order.take_settled(client, last.timestamp);
+            let mut settled: Vec<Request> = waiting
+                .into_iter()
+                .filter(|(_, wait)| wait.here)
+                .map(|(request, _)| request)
+                .collect();
+            let acked = self.acked.take_settled(client, last.timestamp);
+            settled.extend(acked.into_iter().map(|(request, ())| request));
+            for request in settled {
+                let answered = answers.iter().any(|(r, _, _)| *r == request);
+                if request.timestamp == Some(last.timestamp) && !answered {
+                    answers.push((request, last.seq, last.result.clone()));
+                }
+            }
         }
+        answers.sort_by(|a, b| a.0.cmp(&b.0));
+        answers
     }
 
     /// On a view change: numbers not yet executed may be reassigned, so
     /// acknowledged requests wait for the new view's pre-prepare again.
     pub(crate) fn requeue_unexecuted(&mut self, now: u64) {
         for (request, ()) in self.acked.drain() {
-            self.awaiting_order.insert_if_absent(request, now);
+            self.await_order(request, now, true);
         }
         self.in_log.clear();
     }
@@ -309,16 +395,24 @@ impl<S: Service> Replica<S> {
                 request,
                 reason: Refusal::Stale { latest },
             }),
-            Known::New if self.is_primary() => {
+            Known::New if self.is_primary() && self.vc.active => {
                 self.order(request, true, out);
             }
             Known::New => {
-                self.clients.await_order(request.clone(), self.ticks);
-                self.send(
-                    Destination::Replica(self.primary()),
-                    Message::Forward(request),
-                    out,
-                );
+                let first = self.clients.await_order(request.clone(), self.ticks, true);
+                // While changing views, the primary the others follow may
+                // still be that of a view this replica left (`follow.rs`):
+                // every other replica gets the request the first time, and
+                // the last installed view's primary a client's retry.
+                let to = if self.vc.active {
+                    Destination::Replica(self.primary())
+                } else if first {
+                    self.clients.note_relayed(&request);
+                    Destination::Others
+                } else {
+                    Destination::Replica(self.quorums.primary(self.vc.last_installed))
+                };
+                self.send(to, Message::Forward(request), out);
             }
         }
     }
@@ -329,16 +423,57 @@ impl<S: Service> Replica<S> {
         request: Request,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
-        if !self.is_primary() {
-            return Err(Rejection::ForwardToBackup);
-        }
         self.service
             .check(&request.operation)
             .map_err(Rejection::InvalidOperation)?;
+        if !self.is_primary() || !self.vc.active {
+            return self.on_relayed(request, out);
+        }
         if self.clients.classify(&request) == Known::New && !self.order(request, false, out) {
             return Err(Rejection::Overloaded);
         }
         Ok(())
+    }
+
+    /// A request another backup relayed here, because the primary did
+    /// not order it in time or because that backup is changing views.
+    /// This replica waits for it too, so its own timer runs (§4.4), and
+    /// passes it to the primary once: a request heard by one honest
+    /// replica reaches the primary, or else every honest backup's timer
+    /// runs. Relayed requests are never relayed again from here, so a
+    /// request costs at most `n` copies per wait.
+    fn on_relayed(&mut self, request: Request, out: &mut Vec<Output>) -> Result<(), Rejection> {
+        if self.clients.classify(&request) != Known::New {
+            return Ok(());
+        }
+        if self.clients.awaiting_len() >= MAX_RELAYED_WAITS {
+            return Err(Rejection::Overloaded);
+        }
+        let first = self.clients.await_order(request.clone(), self.ticks, false);
+        if first && self.vc.active {
+            self.send(
+                Destination::Replica(self.primary()),
+                Message::Forward(request),
+                out,
+            );
+        }
+        Ok(())
+    }
+
+    /// A backup's clients' requests that have waited half a base timeout
+    /// for the primary to order them go to every other replica, once, so
+    /// that every honest backup's timer runs for them (and, while this
+    /// replica changes views, so that the primary the others follow hears
+    /// of them). A request a peer relayed here is not relayed again: the
+    /// peer sent it to every replica. On each tick.
+    pub(crate) fn relay_waiting(&mut self, out: &mut Vec<Output>) {
+        if self.is_primary() && self.vc.active {
+            return;
+        }
+        let half = (self.vc_base_timeout() / 2).max(1);
+        for request in self.clients.take_due_relays(self.ticks, half) {
+            self.send(Destination::Others, Message::Forward(request), out);
+        }
     }
 
     /// As primary: orders `request` now, alone, if there is room for

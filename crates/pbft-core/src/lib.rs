@@ -140,6 +140,7 @@ mod cluster;
 mod config;
 mod digest;
 mod execute;
+mod follow;
 pub mod hex;
 mod log;
 mod message;

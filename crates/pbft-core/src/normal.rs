@@ -64,6 +64,14 @@ impl<S: Service> Replica<S> {
         signature: Option<Signature>,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
+        if pp.view < self.view {
+            if self.follows(pp.view) {
+                return self.learn_pre_prepare(from, pp, signature, out);
+            }
+            // A primary still working in a view the others left: show it
+            // the view they are in.
+            self.help_catch_up(from, pp.view, true, out);
+        }
         self.check_view(pp.view)?;
         let primary = self.quorums.primary(pp.view);
         if from != primary {
@@ -186,6 +194,9 @@ impl<S: Service> Replica<S> {
         signature: Option<Signature>,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
+        if vote.view < self.view && self.follows(vote.view) {
+            return self.learn_commit(from, vote, signature, out);
+        }
         self.check_vote(from, &vote)?;
         self.record_vote(true, vote, signature, out)
     }

@@ -118,6 +118,13 @@ pub enum Rejection {
     InvalidState(StateError),
     /// A pre-prepare arrived while a view change is in progress.
     ViewChanging,
+    /// A message of a view this replica follows while it changes views
+    /// alone, for a number that already executed or is already proven
+    /// committed here (`follow.rs`).
+    AlreadyCommitted {
+        /// The number.
+        seq: Seq,
+    },
     /// A view change or new view for a view that is already installed, or
     /// older than one this sender already asked for.
     StaleViewChange {
@@ -130,9 +137,6 @@ pub enum Rejection {
     InvalidViewChange(ViewChangeError),
     /// A new view that does not check.
     InvalidNewView(NewViewError),
-    /// A forwarded client request reached a replica that is not the
-    /// primary of its current view.
-    ForwardToBackup,
     /// A forwarded client request whose operation the service refuses.
     InvalidOperation(String),
 }
@@ -191,6 +195,9 @@ impl fmt::Display for Rejection {
                 write!(f, "no checkpoint is taken at {seq}")
             }
             Rejection::ViewChanging => f.write_str("a view change is in progress"),
+            Rejection::AlreadyCommitted { seq } => {
+                write!(f, "{seq} already executed or is proven committed here")
+            }
             Rejection::TooFrequent => f.write_str("state asked for too often"),
             Rejection::ViewChangeThrottled => f.write_str(
                 "view change dropped unchecked: the sender's last one was invalid, \
@@ -203,9 +210,6 @@ impl fmt::Display for Rejection {
             }
             Rejection::InvalidViewChange(e) => write!(f, "invalid view change: {e}"),
             Rejection::InvalidNewView(e) => write!(f, "invalid new view: {e}"),
-            Rejection::ForwardToBackup => {
-                f.write_str("forwarded request reached a replica that is not the primary")
-            }
             Rejection::InvalidOperation(reason) => {
                 write!(f, "forwarded request has an invalid operation: {reason}")
             }

@@ -6,6 +6,7 @@ use crate::checkpoint::{Checkpoints, Snapshot};
 use crate::client::ClientTable;
 use crate::config::{Config, ConfigError};
 use crate::digest::Digest;
+use crate::follow::Follow;
 use crate::log::Log;
 use crate::message::{Message, Signed};
 use crate::output::{Destination, Input, Output};
@@ -40,6 +41,8 @@ pub struct Replica<S> {
     pub(crate) pending: Pending,
     pub(crate) vc: ViewChanges,
     pub(crate) transfer: Transfer,
+    /// While changing views alone: what the views left behind commit.
+    pub(crate) follow: Follow,
     /// As primary: the most requests in one batch, and the most numbers
     /// in flight.
     pub(crate) max_batch: usize,
@@ -80,6 +83,7 @@ impl<S: Service> Replica<S> {
             pending: Pending::default(),
             vc: ViewChanges::new(config.n, config.view_change_timeout),
             transfer: Transfer::new(config.n),
+            follow: Follow::default(),
             max_batch: config.max_batch,
             max_in_flight: config.max_in_flight,
         };

@@ -324,7 +324,7 @@ impl<S: Service> Replica<S> {
         self.service
             .restore(&state.service)
             .map_err(|e| Rejection::InvalidState(StateError::Snapshot(e)))?;
-        self.clients.replace_replies(clients);
+        let answers = self.clients.replace_replies(clients);
         self.last_executed = seq;
         self.last_assigned = self.last_assigned.max(seq);
         let snapshot = Snapshot {
@@ -333,6 +333,13 @@ impl<S: Service> Replica<S> {
             clients: state.clients,
         };
         out.push(Output::Restored { seq, digest });
+        for (request, seq, result) in answers {
+            out.push(Output::Answered {
+                request,
+                seq,
+                result,
+            });
+        }
         self.checkpoints.install(checkpoint, snapshot);
         self.collect_garbage(seq, out);
         if self.transfer.target.is_some_and(|t| t <= seq) {

@@ -31,6 +31,9 @@ pub struct Profile {
     pub safety_steps: u64,
     /// The replicas' view-change timeout, in ticks.
     pub view_change_timeout: u64,
+    /// Per mille of messages lost on every link after the other faults
+    /// stop, through the liveness phase: a network that is never clean.
+    pub lasting_loss: u32,
 }
 
 impl Profile {
@@ -63,7 +66,12 @@ impl Profile {
             (r, at, at + rng.u64(200..1000))
         });
         let partition = rng.bool().then(|| {
-            let side: Vec<usize> = (0..n).filter(|_| rng.bool()).collect();
+            // One partition in three cuts off a single replica alone.
+            let side: Vec<usize> = if rng.u32(0..3) == 0 {
+                vec![rng.usize(0..n)]
+            } else {
+                (0..n).filter(|_| rng.bool()).collect()
+            };
             let at = rng.u64(0..safety_steps / 2);
             (side, at, at + rng.u64(100..1000))
         });
@@ -80,6 +88,7 @@ impl Profile {
             requests: rng.u64(10..40),
             safety_steps,
             view_change_timeout: rng.u64(20..=60),
+            lasting_loss: [0, 0, 10, 50][rng.usize(0..4)],
         }
     }
 

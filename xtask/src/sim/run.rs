@@ -47,6 +47,11 @@ struct Sim {
     partitioned: Option<Vec<usize>>,
     faults_on: bool,
     requests: Vec<(Request, u64)>,
+    /// Liveness probes: each honest replica's one request, sent to it
+    /// alone, once, when the faults stop.
+    probes: BTreeMap<usize, Request>,
+    /// The replicas that have answered their probe.
+    answered: BTreeSet<usize>,
     checker: Checker,
     trace: VecDeque<String>,
     fingerprint: Vec<u8>,
@@ -82,6 +87,8 @@ pub fn run(seed: u64, broken_quorum: bool, safety_only: bool, verbose: bool) -> 
         partitioned: None,
         faults_on: true,
         requests: Vec::new(),
+        probes: BTreeMap::new(),
+        answered: BTreeSet::new(),
         trace: VecDeque::new(),
         fingerprint: Vec::new(),
         verbose,
@@ -120,20 +127,38 @@ impl Sim {
         if safety_only {
             return Ok(());
         }
-        // Liveness phase: the network heals, the crashed replica restarts;
-        // Byzantine replicas stay Byzantine.
+        // Liveness phase: the partition heals, the crashed replica
+        // restarts, and only the lasting loss stays; Byzantine replicas
+        // stay Byzantine. Every honest replica gets one request of its own,
+        // sent to it alone and never again, as a client that talks to one
+        // node does: the cluster as a whole progressing is not enough,
+        // each honest replica must answer its client.
         self.faults_on = false;
         self.partitioned = None;
         if let Some(r) = self.crashed.take() {
             self.restart(r);
         }
+        self.send_probes();
         let deadline = self.step + LIVENESS_STEPS;
-        while !self.checker.all_executed(self.requests.len()) {
+        loop {
+            let missing = self.checker.missing_anywhere(self.requests.len());
+            let silent: Vec<usize> = self
+                .probes
+                .keys()
+                .filter(|r| !self.answered.contains(r))
+                .copied()
+                .collect();
+            if missing.is_empty() && silent.is_empty() {
+                break;
+            }
             if self.step >= deadline {
-                let missing = self.checker.missing_anywhere(self.requests.len());
+                let what = if missing.is_empty() {
+                    format!("replicas {silent:?} did not answer their own client")
+                } else {
+                    format!("requests {missing:?} not executed on every honest replica")
+                };
                 return Err(format!(
-                    "liveness: requests {missing:?} not executed on every honest replica \
-                     within {LIVENESS_STEPS} steps of the faults stopping\n{}",
+                    "liveness: {what} within {LIVENESS_STEPS} steps of the faults stopping\n{}",
                     self.replica_states()
                 ));
             }
@@ -143,6 +168,35 @@ impl Sim {
             self.advance()?;
         }
         self.checker.status_history(&self.cluster)
+    }
+
+    /// Sends each honest replica its liveness probe.
+    fn send_probes(&mut self) {
+        for r in self.checker.honest.clone() {
+            let request = Request::new(&format!("p{r}"), Some(1), &format!("set p{r}=live"));
+            self.note(format!("probe p{r} -> r{r}"));
+            self.cluster.submit(ReplicaId(r as u32), request.clone());
+            self.probes.insert(r, request);
+        }
+    }
+
+    /// Notes the probes that `events` answer: their own replica executed
+    /// them, or answered them from its cache.
+    fn note_answers(&mut self, events: &[Event]) {
+        for event in events {
+            let r = event.replica.index();
+            let Some(probe) = self.probes.get(&r) else {
+                continue;
+            };
+            let answered = match &event.output {
+                Output::Executed(x) => x.batch.requests().contains(probe),
+                Output::Answered { request, .. } => request == probe,
+                _ => false,
+            };
+            if answered {
+                self.answered.insert(r);
+            }
+        }
     }
 
     /// One step: a tick now and then, then one message delivered.
@@ -251,7 +305,12 @@ impl Sim {
             };
             for (to, signed) in outgoing {
                 let envelope = Envelope { from, to, signed };
-                if self.faults_on && self.rng.u32(0..1000) < self.profile.loss {
+                let loss = if self.faults_on {
+                    self.profile.loss
+                } else {
+                    self.profile.lasting_loss
+                };
+                if self.rng.u32(0..1000) < loss {
                     continue;
                 }
                 let copies = if self.faults_on && self.rng.u32(0..1000) < self.profile.duplicate {
@@ -347,6 +406,7 @@ impl Sim {
                 }
             }
         }
+        self.note_answers(&events);
         self.checker.observe(&self.cluster, &events)
     }
 
@@ -567,9 +627,5 @@ impl Checker {
                     < weak
             })
             .collect()
-    }
-
-    fn all_executed(&self, requests: usize) -> bool {
-        self.missing_anywhere(requests).is_empty()
     }
 }

@@ -35,25 +35,43 @@ impl<S: Service> Replica<S> {
         self.vc.resend_at = Some(self.ticks.saturating_add(self.vc.resend_wait));
     }
 
-    /// `from` sent a view change for `received`, a view this replica has
-    /// passed or installed: it missed what moved the others on. The primary
-    /// of the installed view sends its new view, which the sender can check
-    /// and install directly; any other replica sends its own latest view
-    /// change, so that `f + 1` of them make the sender join (§4.5.2). At
+    /// `from` sent a message of `received`, a view this replica has passed
+    /// or installed: a view change for it, or (`stale_primary`) a
+    /// pre-prepare of it from a primary still working there. It missed
+    /// what moved the others on.
+    ///
+    /// The primary of the installed view sends the new view that installed
+    /// it, and the pre-prepares issued since; the sender checks the new
+    /// view member by member and installs it directly. A new view proves
+    /// itself (its view changes and its pre-prepares are each signed by
+    /// their own replica), so to a stale primary every replica of the
+    /// installed view sends it, in case the current primary is the one it
+    /// cannot reach. Otherwise a replica sends its own latest view change,
+    /// so that `f + 1` of them make the sender join (§4.5.2); answering a
+    /// lost view change with `n - 1` new views would cost far more. At
     /// most once per base timeout for each peer.
-    pub(super) fn help_catch_up(&mut self, from: ReplicaId, received: View, out: &mut Vec<Output>) {
+    pub(crate) fn help_catch_up(
+        &mut self,
+        from: ReplicaId,
+        received: View,
+        stale_primary: bool,
+        out: &mut Vec<Output>,
+    ) {
         let wait = self.vc.base_timeout;
         let last = self.vc.helped[from.index()];
         if last.is_some_and(|t| self.ticks < t.saturating_add(wait)) {
             return;
         }
         let mut help = Vec::new();
-        if self.vc.active && self.is_primary() {
+        let relay = stale_primary || self.is_primary();
+        if self.vc.active && received <= self.view && relay {
             if let Some(nv) = &self.vc.installed {
                 help.push(nv.clone());
-                // The pre-prepares issued since: the sender refused them
-                // while it waited for the new view.
-                help.extend(self.current_pre_prepares());
+                if self.is_primary() {
+                    // The pre-prepares issued since: the sender refused
+                    // them while it waited for the new view.
+                    help.extend(self.current_pre_prepares());
+                }
             }
         }
         if help.is_empty() {

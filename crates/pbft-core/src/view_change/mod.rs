@@ -68,8 +68,12 @@ pub(crate) struct ViewChanges {
     proven: bool,
     /// The latest valid view change from each replica.
     latest: Vec<Option<(ViewChange, Signed)>>,
-    /// As primary: the new view installed last, signed.
+    /// The new view installed last, signed by this replica to relay it to
+    /// replicas left behind.
     installed: Option<Signed>,
+    /// The view installed last (0 at the start): while changing views, a
+    /// replica follows what the views from here on commit (`follow.rs`).
+    pub(crate) last_installed: View,
     /// The view change this replica sent last, kept after the new view
     /// installs so that it can vouch for the view to replicas left behind.
     own: Option<(View, Signed)>,
@@ -99,6 +103,7 @@ impl ViewChanges {
             proven: true,
             latest: vec![None; n],
             installed: None,
+            last_installed: View(0),
             own: None,
             resend_at: None,
             resend_wait: 0,
@@ -119,6 +124,7 @@ impl<S: Service> Replica<S> {
     pub(crate) fn on_tick(&mut self, out: &mut Vec<Output>) {
         self.ticks += 1;
         self.fetch_if_behind(out);
+        self.relay_waiting(out);
         self.resend_view_change(out);
         let due = self.vc.deadline.is_some_and(|d| self.ticks >= d);
         if due {
@@ -186,7 +192,7 @@ impl<S: Service> Replica<S> {
         // Forwarded ones (no client waits here) are the backups' to resend.
         for (request, ack) in self.pending.take_all() {
             if ack {
-                self.clients.await_order(request, self.ticks);
+                self.clients.await_order(request, self.ticks, true);
             }
         }
         self.clients.requeue_unexecuted(self.ticks);
@@ -303,7 +309,7 @@ impl<S: Service> Replica<S> {
         }
         let installed = self.vc.active && vc.new_view <= self.view;
         if installed || vc.new_view < self.view {
-            self.help_catch_up(from, vc.new_view, out);
+            self.help_catch_up(from, vc.new_view, false, out);
             return Err(Rejection::StaleViewChange {
                 current: self.view,
                 received: vc.new_view,
@@ -393,10 +399,9 @@ impl<S: Service> Replica<S> {
         nv: NewView,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
-        let primary = self.quorums.primary(nv.view);
-        if from != primary {
-            return Err(Rejection::NotPrimary { primary });
-        }
+        // Any replica may relay a new view to one left behind: its members
+        // are checked against their own signers, and its pre-prepares
+        // against the primary, so the sender adds nothing to trust.
         if nv.view < self.view || (nv.view == self.view && self.vc.active) {
             return Err(Rejection::StaleViewChange {
                 current: self.view,
@@ -497,10 +502,10 @@ impl<S: Service> Replica<S> {
         checkpoint: StableCheckpoint,
         out: &mut Vec<Output>,
     ) {
-        // Kept by the primary, to send again to a replica that missed it.
-        let installed = self
-            .is_primary()
-            .then(|| self.sign(Message::NewView(nv.clone())));
+        // Kept to send again to a replica that missed it.
+        let installed = Some(self.sign(Message::NewView(nv.clone())));
+        self.vc.last_installed = nv.view;
+        self.follow.clear();
         self.vc.deadline = None;
         self.vc.progress = self.last_executed;
         for held in &mut self.vc.latest {
@@ -542,8 +547,8 @@ impl<S: Service> Replica<S> {
         if self.is_primary() {
             self.last_assigned = highest;
             // Requests this replica held as a backup are now its to order.
-            for request in self.clients.take_awaiting() {
-                if self.pending.hold(request.clone(), true) == Held::Full {
+            for (request, here) in self.clients.take_awaiting() {
+                if self.pending.hold(request.clone(), here) == Held::Full && here {
                     out.push(Output::Refused {
                         request,
                         reason: Refusal::Overloaded,

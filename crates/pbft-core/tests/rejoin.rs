@@ -1,0 +1,214 @@
+//! After a fault heals, every honest replica serves its clients again,
+//! without waiting for another view change: an old primary that missed a
+//! view change learns the new view from any replica, a backup changing
+//! views alone follows what the others commit, and a request one backup
+//! hears of reaches every backup's timer when the primary sits on it.
+
+mod common;
+
+use common::*;
+use pbft_core::{
+    Cluster, Event, KvService, Message, Output, Rejection, ReplicaId, Request, Seq, View,
+    DEFAULT_VIEW_CHANGE_TIMEOUT,
+};
+
+const TIMEOUT: u64 = DEFAULT_VIEW_CHANGE_TIMEOUT;
+
+fn tick(c: &mut Cluster<KvService>, n: u64) {
+    for _ in 0..n {
+        c.tick_all();
+        c.stabilize();
+    }
+}
+
+/// Ticks until replica `at` executes `request`, at most `limit` ticks, and
+/// returns how many it took.
+fn ticks_until_executed(
+    c: &mut Cluster<KvService>,
+    at: ReplicaId,
+    request: &Request,
+    limit: u64,
+) -> Option<u64> {
+    let executed = |events: &[Event]| {
+        events.iter().any(|e| {
+            e.replica == at
+                && matches!(&e.output, Output::Executed(x) if x.batch.requests().contains(request))
+        })
+    };
+    c.stabilize();
+    if executed(&c.take_events()) {
+        return Some(0);
+    }
+    for t in 1..=limit {
+        c.tick_all();
+        c.stabilize();
+        if executed(&c.take_events()) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// R0, the primary of view 0, is cut off; the others move to view 1 and
+/// execute there. Returns the cluster with the network healed.
+fn old_primary_left_behind() -> Cluster<KvService> {
+    let mut c = cluster(4);
+    c.set_filter(|e| e.from != R0 && e.to != R0);
+    for r in [R1, R2, R3] {
+        c.submit(r, req("c1", 1, "set x=1"));
+    }
+    c.stabilize();
+    tick(&mut c, TIMEOUT + 2);
+    for r in [R1, R2, R3] {
+        assert_eq!(c.replica(r).view(), View(1), "{r} moved to view 1");
+        assert!(c.replica(r).view_active());
+        assert_eq!(c.replica(r).last_executed(), Seq(1));
+    }
+    assert_eq!(c.replica(R0).view(), View(0));
+    assert!(c.replica(R0).is_primary(), "R0 still believes it leads");
+    c.clear_filter();
+    c.take_events();
+    c
+}
+
+#[test]
+fn an_old_primary_that_missed_a_view_change_serves_its_client_again() {
+    let mut c = old_primary_left_behind();
+    // A client of R0 sends it one request, once. R0 orders it in view 0;
+    // the others, in view 1, answer its pre-prepare with the new view.
+    let request = req("c2", 1, "set y=2");
+    c.submit(R0, request.clone());
+    let took = ticks_until_executed(&mut c, R0, &request, 2 * TIMEOUT);
+    assert!(took.is_some(), "R0 answers its client within two timeouts");
+    assert_eq!(c.replica(R0).view(), View(1));
+    assert!(c.replica(R0).view_active());
+    for r in [R1, R2, R3] {
+        assert_eq!(c.replica(r).view(), View(1), "{r}: no new view change");
+        assert_eq!(c.replica(r).service().get("y"), Some("2"));
+    }
+}
+
+#[test]
+fn a_new_view_relayed_by_a_backup_installs() {
+    let mut c = old_primary_left_behind();
+    // Only R2 may speak to R0: the primary of view 1 cannot reach it.
+    c.set_filter(|e| e.to != R0 || e.from == R2);
+    let request = req("c2", 1, "set y=2");
+    c.submit(R0, request);
+    c.stabilize();
+    assert_eq!(
+        c.replica(R0).view(),
+        View(1),
+        "R2's copy of the new view installs"
+    );
+    assert!(c.replica(R0).view_active());
+}
+
+/// R3 is cut off alone, its client's request times out there, and it
+/// starts a view change nobody joins. Returns the cluster healed, with R3
+/// changing views alone and the others still working in view 0.
+fn backup_changing_views_alone() -> Cluster<KvService> {
+    let mut c = cluster(4);
+    c.submit(R0, req("c0", 1, "set a=0"));
+    c.stabilize();
+    c.set_filter(|e| e.from != R3 && e.to != R3);
+    c.submit(R3, req("c3", 1, "set b=3"));
+    c.stabilize();
+    tick(&mut c, TIMEOUT + 2);
+    assert_eq!(c.replica(R3).view(), View(1));
+    assert!(!c.replica(R3).view_active(), "R3 changes views alone");
+    c.clear_filter();
+    c.stabilize();
+    for r in [R0, R1, R2] {
+        assert_eq!(
+            c.replica(r).view(),
+            View(0),
+            "{r}: one view change moves nobody"
+        );
+    }
+    assert!(!c.replica(R3).view_active(), "R3 still changes views alone");
+    c.take_events();
+    c
+}
+
+#[test]
+fn a_backup_changing_views_alone_serves_its_client() {
+    let mut c = backup_changing_views_alone();
+    let request = req("c4", 1, "set d=4");
+    c.submit(R3, request.clone());
+    let took = ticks_until_executed(&mut c, R3, &request, 2 * TIMEOUT);
+    assert!(took.is_some(), "R3 answers its client within two timeouts");
+    assert_eq!(c.replica(R3).service().get("d"), Some("4"));
+    for r in [R0, R1, R2] {
+        assert_eq!(c.replica(r).view(), View(0), "{r}: still no view change");
+        assert_eq!(c.replica(r).service().get("d"), Some("4"));
+    }
+    // R3 learned what view 0 committed without voting in it.
+    assert!(!c.replica(R3).view_active());
+    assert_eq!(c.replica(R3).last_executed(), c.replica(R0).last_executed());
+}
+
+#[test]
+fn a_backup_changing_views_sends_no_vote_of_the_view_it_left() {
+    let mut c = backup_changing_views_alone();
+    c.submit(R3, req("c4", 1, "set d=4"));
+    c.stabilize();
+    let votes = c
+        .take_events()
+        .into_iter()
+        .filter(|e| e.replica == R3)
+        .filter(|e| {
+            matches!(&e.output, Output::Send { signed, .. }
+                if matches!(signed.message, Message::Prepare(_) | Message::Commit(_)))
+        })
+        .count();
+    assert_eq!(votes, 0, "R3 promised to leave view 0");
+    assert_eq!(c.replica(R3).service().get("d"), Some("4"));
+}
+
+#[test]
+fn commits_alone_do_not_make_a_following_replica_execute() {
+    let mut c = backup_changing_views_alone();
+    // Commits for a batch whose pre-prepare never reached R3: without the
+    // batch there is nothing to execute, and with a forged pre-prepare
+    // from a replica that is not view 0's primary, nothing either.
+    let batch = pbft_core::Batch::single(req("c9", 1, "set z=9"));
+    let pp = pbft_core::PrePrepare::new(View(0), Seq(2), std::sync::Arc::new(batch));
+    let executed = c.replica(R3).last_executed();
+    c.inject(R1, R3, Message::PrePrepare(pp.clone()));
+    c.stabilize();
+    let got = rejections(&c.take_events(), R3);
+    assert!(
+        got.iter()
+            .any(|(_, r)| matches!(r, Rejection::NotPrimary { .. })),
+        "{got:?}"
+    );
+    for r in [R0, R1, R2] {
+        let vote = pbft_core::Vote {
+            view: View(0),
+            seq: Seq(2),
+            digest: pp.digest,
+            replica: r,
+        };
+        c.inject(r, R3, Message::Commit(vote));
+    }
+    c.stabilize();
+    assert_eq!(c.replica(R3).last_executed(), executed);
+    assert_eq!(c.replica(R3).service().get("z"), None);
+}
+
+#[test]
+fn a_request_sent_once_to_one_backup_is_ordered_when_the_primary_sits_on_it() {
+    let mut c = cluster(4);
+    // The primary hears everything but orders nothing it is forwarded:
+    // it drops every pre-prepare it would send.
+    c.set_filter(|e| !(e.from == R0 && matches!(e.signed.message, Message::PrePrepare(_))));
+    let request = req("c1", 1, "set x=1");
+    c.submit(R1, request.clone());
+    let took = ticks_until_executed(&mut c, R1, &request, 3 * TIMEOUT);
+    assert!(took.is_some(), "the backups change views and order it");
+    for r in [R1, R2, R3] {
+        assert_eq!(c.replica(r).view(), View(1));
+        assert_eq!(c.replica(r).service().get("x"), Some("1"));
+    }
+}
