@@ -9,7 +9,9 @@
 //! - `sim`: deterministic simulation (see `docs/testing.md`).
 //! - `bench`: throughput, latency and memory (see `docs/performance.md`).
 //!
-//! Cargo is called through `$CARGO`.
+//! Arguments are parsed with clap: every task answers `--help`, and an
+//! unknown flag or value is refused before anything runs. Cargo is called
+//! through `$CARGO`.
 
 mod bench;
 mod scenario;
@@ -20,35 +22,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-const USAGE: &str = "\
-usage: cargo xtask <task>
+use clap::{Parser, Subcommand};
 
-tasks:
-  ci                  rustfmt check, clippy (warnings denied), every test, the scenarios,
-                      the simulator, a quick benchmark
-  scenario [--json] <file or directory>...
-                      run scenarios against real replica processes
-  sim --seed S [--verbose] | --seeds N [--from S] | --budget-secs T [--from S]
-      | --self-test [--safety-only]
-                      deterministic simulation on the in-process cluster
-  bench [--mode embedded|embedded-wire|processes|memory|all] [--requests N]
-        [--quick] [--json]
-                      throughput, latency, messages per request and memory
-  help                this text";
+/// Project automation for the pbft workspace.
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    arg_required_else_help = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand, Debug)]
+enum Task {
+    /// What CI runs: rustfmt check, clippy (warnings denied), every test,
+    /// the scenarios, the simulator, a quick benchmark.
+    Ci,
+    /// Runs scenarios against real replica processes (docs/scenarios.md).
+    Scenario(scenario::Args),
+    /// Deterministic simulation on the in-process cluster
+    /// (docs/testing.md).
+    Sim(sim::Args),
+    /// Throughput, latency, messages per request and memory
+    /// (docs/performance.md).
+    Bench(bench::Args),
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("ci") if args.len() == 1 => ci(),
-        Some("scenario") => scenario::main(&args[1..], &workspace_root(), build_node),
-        Some("sim") => sim::main(&args[1..]),
-        Some("bench") => bench::main(&args[1..], &workspace_root(), build_node),
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown task or arguments: {other:?}\n\n{USAGE}")),
-        None => Err(USAGE.to_string()),
+    let result = match Cli::parse().task {
+        Task::Ci => ci(),
+        Task::Scenario(args) => scenario::main(&args, &workspace_root(), build_node),
+        Task::Sim(args) => sim::main(&args),
+        Task::Bench(args) => bench::main(args.options(), &workspace_root(), build_node),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,6 +70,7 @@ fn main() -> ExitCode {
 /// The CI pipeline. Each step must pass before the next runs.
 fn ci() -> Result<(), String> {
     let started = Instant::now();
+    let root = workspace_root();
     cargo(&["fmt", "--all", "--check"])?;
     cargo(&[
         "clippy",
@@ -73,20 +82,26 @@ fn ci() -> Result<(), String> {
         "warnings",
     ])?;
     cargo(&["test", "--workspace", "--locked"])?;
-    scenario::main(&["scenarios".to_string()], &workspace_root(), build_node)?;
+    let scenarios = scenario::Args {
+        json: false,
+        paths: vec![root.join("scenarios")],
+    };
+    scenario::main(&scenarios, &root, build_node)?;
     // The simulator must catch a broken quorum rule, and the real one must
     // survive two minutes of seeds, each through its safety and liveness
     // phases.
-    sim::main(&["--self-test".to_string()])?;
-    sim::main(&[
-        "--budget-secs".to_string(),
-        "120".to_string(),
-        "--from".to_string(),
-        "0".to_string(),
-    ])?;
+    sim::main(&sim::Args {
+        self_test: true,
+        ..sim::Args::default()
+    })?;
+    sim::main(&sim::Args {
+        budget_secs: Some(120),
+        from: Some(0),
+        ..sim::Args::default()
+    })?;
     // A short benchmark run of every mode, so that the benchmark cannot
     // rot; it sets no timing thresholds.
-    bench::main(&["--quick".to_string()], &workspace_root(), build_node)?;
+    bench::main(bench::Options::quick(), &root, build_node)?;
     eprintln!("xtask ci: all steps passed in {:.0?}", started.elapsed());
     Ok(())
 }
@@ -118,7 +133,7 @@ fn workspace_root() -> PathBuf {
 fn build_node() -> Result<PathBuf, String> {
     cargo(&["build", "--locked", "--quiet", "-p", "pbft-node"])?;
     let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
+        .map(|dir| workspace_root().join(dir))
         .unwrap_or_else(|| workspace_root().join("target"));
     Ok(target.join("debug").join("pbft-node"))
 }

@@ -1,16 +1,59 @@
 //! The command line of `cargo xtask bench`, and how many requests each run
 //! makes.
 
-/// Usage text, printed with any error in the arguments.
-pub const USAGE: &str = "\
-usage: cargo xtask bench [--mode embedded|embedded-wire|processes|memory|all]
-                         [--requests N] [--quick] [--json]
+use clap::ValueEnum;
 
-  --mode      which benchmark to run (default: all)
-  --requests  requests per run, replacing every default count
-  --quick     a smoke run: small counts, every mode, a few seconds, in the
-              build cargo xtask gives (its figures mean nothing)
-  --json      print one JSON object instead of the table";
+/// The command line of `cargo xtask bench`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Which benchmark to run.
+    #[arg(long, value_enum, default_value_t = Choice::All)]
+    mode: Choice,
+    /// Requests per run, replacing every default count.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// A smoke run: small counts, every mode, a few seconds, in the build
+    /// cargo xtask gives (its figures mean nothing).
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Args {
+    /// What the command line asks for.
+    pub fn options(&self) -> Options {
+        Options {
+            modes: self.mode.modes(),
+            requests: self.requests,
+            quick: self.quick,
+            json: self.json,
+        }
+    }
+}
+
+/// A `--mode` value: one mode, or all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Choice {
+    Embedded,
+    EmbeddedWire,
+    Processes,
+    Memory,
+    All,
+}
+
+impl Choice {
+    fn modes(self) -> Vec<Mode> {
+        match self {
+            Choice::Embedded => vec![Mode::Embedded],
+            Choice::EmbeddedWire => vec![Mode::EmbeddedWire],
+            Choice::Processes => vec![Mode::Processes],
+            Choice::Memory => vec![Mode::Memory],
+            Choice::All => Mode::ALL.to_vec(),
+        }
+    }
+}
 
 /// One benchmark mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,7 +88,7 @@ impl Mode {
     }
 }
 
-/// The parsed command line.
+/// What a bench run does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// The modes to run, in order.
@@ -59,41 +102,35 @@ pub struct Options {
 }
 
 impl Options {
-    /// Parses the arguments after `bench`.
-    pub fn parse(args: &[String]) -> Result<Options, String> {
-        let mut options = Options {
+    /// The smoke run of every mode that CI makes.
+    pub fn quick() -> Options {
+        Options {
             modes: Mode::ALL.to_vec(),
             requests: None,
-            quick: false,
+            quick: true,
             json: false,
-        };
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--quick" => options.quick = true,
-                "--json" => options.json = true,
-                "--mode" => {
-                    let value = args.next().map(String::as_str).unwrap_or_default();
-                    options.modes = match value {
-                        "all" => Mode::ALL.to_vec(),
-                        name => vec![Mode::ALL
-                            .into_iter()
-                            .find(|m| m.name() == name)
-                            .ok_or_else(|| format!("unknown mode {name:?}\n\n{USAGE}"))?],
-                    };
-                }
-                "--requests" => {
-                    let value = args.next().and_then(|v| v.parse::<u64>().ok());
-                    match value {
-                        Some(n) if n > 0 => options.requests = Some(n),
-                        _ => return Err(format!("--requests needs a positive number\n\n{USAGE}")),
-                    }
-                }
-                "help" | "--help" | "-h" => return Err(USAGE.to_string()),
-                other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
+        }
+    }
+
+    /// The command line that asks for these options again (for the
+    /// release re-run).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.modes != Mode::ALL {
+            for mode in &self.modes {
+                args.extend(["--mode".to_string(), mode.name().to_string()]);
             }
         }
-        Ok(options)
+        if let Some(n) = self.requests {
+            args.extend(["--requests".to_string(), n.to_string()]);
+        }
+        if self.quick {
+            args.push("--quick".to_string());
+        }
+        if self.json {
+            args.push("--json".to_string());
+        }
+        args
     }
 
     /// How many requests a run makes: `--requests` if given, else
@@ -109,10 +146,19 @@ impl Options {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Options, String> {
-        Options::parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    #[derive(Parser)]
+    struct Bench {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        let argv = std::iter::once("bench").chain(args.iter().copied());
+        Bench::try_parse_from(argv).map(|b| b.args.options())
     }
 
     #[test]
@@ -130,6 +176,7 @@ mod tests {
         assert!(options.json);
         assert_eq!(options.count(100, 5), 7);
         assert_eq!(parse(&["--quick"]).unwrap().count(100, 5), 5);
+        assert_eq!(parse(&["--mode", "all"]).unwrap().modes, Mode::ALL.to_vec());
     }
 
     #[test]
@@ -139,5 +186,27 @@ mod tests {
         assert!(parse(&["--requests", "0"]).is_err());
         assert!(parse(&["--requests", "many"]).is_err());
         assert!(parse(&["--seed"]).is_err());
+    }
+
+    #[test]
+    fn every_mode_name_parses_to_its_mode() {
+        for mode in Mode::ALL {
+            assert_eq!(parse(&["--mode", mode.name()]).unwrap().modes, vec![mode]);
+        }
+    }
+
+    #[test]
+    fn options_survive_the_release_re_run() {
+        for args in [
+            &[][..],
+            &["--quick"],
+            &["--mode", "processes", "--requests", "9", "--json"],
+            &["--mode", "memory", "--quick"],
+        ] {
+            let options = parse(args).unwrap();
+            let again: Vec<String> = options.to_args();
+            let again: Vec<&str> = again.iter().map(String::as_str).collect();
+            assert_eq!(parse(&again).unwrap(), options, "{args:?}");
+        }
     }
 }

@@ -28,7 +28,9 @@ mod wire;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use cli::{Mode, Options};
+pub use cli::{Args, Options};
+
+use cli::Mode;
 use embedded::{Carrier, InMemory};
 use report::{Machine, Report, Row};
 use wire::JsonLines;
@@ -41,18 +43,17 @@ const EMBEDDED_CLIENTS: usize = 1024;
 /// Clients of a loaded run on processes.
 const PROCESS_CLIENTS: usize = 256;
 
-/// Runs the bench with `args` (after `bench`). `build_debug_node` builds
-/// the debug node binary, used when this xtask is itself a debug build.
+/// Runs the bench as `options` say. `build_debug_node` builds the debug
+/// node binary, used when this xtask is itself a debug build.
 pub fn main(
-    args: &[String],
+    options: Options,
     root: &Path,
     build_debug_node: impl Fn() -> Result<PathBuf, String>,
 ) -> Result<(), String> {
-    let options = Options::parse(args)?;
     // A smoke run stays in the build it was given, so CI compiles nothing
     // more; a real run is only worth it optimised.
     if !options.quick && !release::optimised() {
-        return release::rerun_optimised(args, root);
+        return release::rerun_optimised(&options.to_args(), root);
     }
     let started = Instant::now();
     let mut report = Report {

@@ -15,33 +15,26 @@ use serde_json::json;
 
 use spec::Scenario;
 
-/// Runs every scenario named by `args` (files, or directories of `.toml`
-/// files); `--json` prints one JSON object per scenario instead of text.
+/// The command line of `cargo xtask scenario`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print one JSON object per scenario instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+    /// Scenario files, or directories of `.toml` files (relative to the
+    /// current directory).
+    #[arg(required = true, value_name = "FILE OR DIRECTORY")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// Runs every scenario named by `args`, with relative paths taken from
+/// `cwd`.
 pub fn main(
-    args: &[String],
-    root: &Path,
+    args: &Args,
+    cwd: &Path,
     build: impl Fn() -> Result<PathBuf, String>,
 ) -> Result<(), String> {
-    let json_output = args.iter().any(|a| a == "--json");
-    let paths: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    if paths.is_empty() {
-        return Err("usage: cargo xtask scenario [--json] <file or directory>...".into());
-    }
-    let mut files = Vec::new();
-    for path in paths {
-        let path = root.join(path);
-        if path.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(path);
-        }
-    }
+    let files = scenario_files(&args.paths, cwd)?;
     let scenarios: Vec<Scenario> = files
         .iter()
         .map(|f| Scenario::load(f))
@@ -75,7 +68,7 @@ pub fn main(
             check::liveness(&outcome, scenario.settle_ms),
             check::linearizability(&outcome),
         ];
-        progress.suspend(|| report(scenario, &outcome, &verdicts, json_output));
+        progress.suspend(|| report(scenario, &outcome, &verdicts, args.json));
         progress.inc(1);
         if verdicts.iter().any(|v| !v.passed) {
             failed.push(scenario.name.clone());
@@ -88,6 +81,28 @@ pub fn main(
     } else {
         Err(format!("scenarios failed: {}", failed.join(", ")))
     }
+}
+
+/// The scenario files `paths` name: each file itself, and the `.toml`
+/// files of each directory in name order. A relative path is taken from
+/// `cwd`, the directory the command was run from.
+fn scenario_files(paths: &[PathBuf], cwd: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        let path = cwd.join(path);
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(files)
 }
 
 /// Each node's command line, generating keys when the scenario is signed.

@@ -16,31 +16,52 @@ use std::time::{Duration, Instant};
 /// How many seeds the self-test tries before it gives up.
 pub const SELF_TEST_SEEDS: u64 = 300;
 
-/// Runs the simulator with `args`: `--seed S`, `--seeds N [--from S]`,
-/// `--budget-secs T [--from S]`, or `--self-test`; `--safety-only` skips
-/// the liveness phase; `--verbose`, with `--seed`, prints every control
-/// message and rejection.
-pub fn main(args: &[String]) -> Result<(), String> {
-    let value = |flag: &str| -> Result<Option<u64>, String> {
-        match args.iter().position(|a| a == flag) {
-            None => Ok(None),
-            Some(i) => args
-                .get(i + 1)
-                .and_then(|v| v.parse().ok())
-                .map(Some)
-                .ok_or_else(|| format!("{flag} needs a number")),
-        }
-    };
-    if args.iter().any(|a| a == "--self-test") {
+/// The command line of `cargo xtask sim`. Without `--seed` or
+/// `--self-test` it runs many seeds: `--seeds N` of them (100 by default),
+/// or as many as `--budget-secs T` allows.
+#[derive(clap::Args, Debug, Default, PartialEq, Eq)]
+pub struct Args {
+    /// Replay this one seed.
+    #[arg(long, value_name = "S", conflicts_with_all = ["seeds", "from", "budget_secs"])]
+    pub seed: Option<u64>,
+    /// Run this many consecutive seeds (default 100, or no limit with
+    /// --budget-secs).
+    #[arg(long, value_name = "N")]
+    pub seeds: Option<u64>,
+    /// The first seed of a run of many (default: a fresh random seed,
+    /// printed).
+    #[arg(long, value_name = "S")]
+    pub from: Option<u64>,
+    /// Run seeds until this many seconds have passed.
+    #[arg(long, value_name = "T")]
+    pub budget_secs: Option<u64>,
+    /// Run with a deliberately broken quorum rule: the simulator must find
+    /// a safety violation.
+    #[arg(long, conflicts_with_all = ["seed", "seeds", "from", "budget_secs"])]
+    pub self_test: bool,
+    /// Skip the liveness phase.
+    #[arg(long)]
+    pub safety_only: bool,
+    /// With --seed: print the fault profile, every control message and
+    /// every rejection.
+    #[arg(
+        long,
+        requires = "seed",
+        conflicts_with_all = ["seeds", "from", "budget_secs", "self_test"]
+    )]
+    pub verbose: bool,
+}
+
+/// Runs the simulator as `args` say.
+pub fn main(args: &Args) -> Result<(), String> {
+    if args.self_test {
         return self_test();
     }
-    let safety_only = args.iter().any(|a| a == "--safety-only");
-    if let Some(seed) = value("--seed")? {
-        let verbose = args.iter().any(|a| a == "--verbose");
-        let outcome = run::run(seed, false, safety_only, verbose);
+    if let Some(seed) = args.seed {
+        let outcome = run::run(seed, false, args.safety_only, args.verbose);
         return report_one(&outcome);
     }
-    let from = match value("--from")? {
+    let from = match args.from {
         Some(from) => from,
         None => {
             let from = fastrand::u64(..u64::MAX / 2);
@@ -48,9 +69,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
             from
         }
     };
-    let budget = value("--budget-secs")?.map(Duration::from_secs);
-    let seeds = value("--seeds")?.unwrap_or(if budget.is_some() { u64::MAX } else { 100 });
-    run_many(from, seeds, budget, safety_only)
+    let budget = args.budget_secs.map(Duration::from_secs);
+    let seeds = args
+        .seeds
+        .unwrap_or(if budget.is_some() { u64::MAX } else { 100 });
+    run_many(from, seeds, budget, args.safety_only)
 }
 
 fn run_many(

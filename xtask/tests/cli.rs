@@ -1,0 +1,75 @@
+//! The command line of `cargo xtask`: every task answers `--help` with
+//! exit status 0 and does nothing else, and a mistyped flag or value is
+//! refused at once, with a non-zero status and a message that names it.
+
+use std::process::{Command, Output};
+
+fn xtask(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        // Nothing here may reach cargo: a task that tried would fail.
+        .env("CARGO", "false")
+        .output()
+        .expect("xtask runs")
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_task_answers_help() {
+    for task in ["ci", "scenario", "sim", "bench"] {
+        let output = xtask(&[task, "--help"]);
+        let (stdout, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(0), "{task} --help: {stderr}");
+        assert!(
+            stdout.contains(&format!("Usage: cargo xtask {task}")),
+            "{task} --help prints its usage: {stdout}"
+        );
+    }
+    for args in [&["--help"][..], &["help"], &["help", "sim"]] {
+        let output = xtask(args);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+    }
+}
+
+#[test]
+fn a_typo_is_refused_and_named() {
+    for (args, named) in [
+        (&["ci", "--fast"][..], "--fast"),
+        (&["scenario", "--jsn", "scenarios"], "--jsn"),
+        (&["sim", "--sed", "5"], "--sed"),
+        (&["sim", "--seed", "five"], "five"),
+        (&["bench", "--quik"], "--quik"),
+        (&["bench", "--mode", "fast"], "fast"),
+        (&["simulate"], "simulate"),
+    ] {
+        let output = xtask(args);
+        let (stdout, stderr) = text(&output);
+        assert!(!output.status.success(), "{args:?} must be refused");
+        assert!(
+            stderr.contains(named),
+            "{args:?}: the message names {named}: {stderr}"
+        );
+        assert!(stdout.is_empty(), "{args:?} ran something: {stdout}");
+    }
+}
+
+#[test]
+fn contradictions_are_refused() {
+    for args in [
+        &["sim", "--seed", "1", "--seeds", "3"][..],
+        &["sim", "--self-test", "--seed", "1"],
+        &["sim", "--seeds", "3", "--verbose"],
+        &["scenario"],
+        &[],
+    ] {
+        let output = xtask(args);
+        assert!(!output.status.success(), "{args:?} must be refused");
+        assert!(text(&output).0.is_empty(), "{args:?} ran something");
+    }
+}
