@@ -54,7 +54,7 @@ enum Task {
 fn main() -> ExitCode {
     let result = match Cli::parse().task {
         Task::Ci => ci(),
-        Task::Scenario(args) => scenario::main(&args, &workspace_root(), build_node),
+        Task::Scenario(args) => scenario::main(&args, &current_dir(), build_node),
         Task::Sim(args) => sim::main(&args),
         Task::Bench(args) => bench::main(args.options(), &workspace_root(), build_node),
     };
@@ -127,6 +127,13 @@ fn workspace_root() -> PathBuf {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// The directory `cargo xtask` was run from: `cargo run` keeps the
+/// caller's working directory, so paths on the command line are relative
+/// to it.
+fn current_dir() -> PathBuf {
+    env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
 }
 
 /// Builds pbft-node and returns the path of the binary.

@@ -73,3 +73,32 @@ fn contradictions_are_refused() {
         assert!(text(&output).0.is_empty(), "{args:?} ran something");
     }
 }
+
+#[test]
+fn scenario_paths_are_relative_to_the_current_directory() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let scenario = |path: &str| {
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["scenario", path])
+            .current_dir(&docs)
+            .env("CARGO", "false")
+            .output()
+            .expect("xtask runs")
+    };
+    // The file is found and read; the run stops only where it builds the
+    // node, since cargo is `false` here.
+    let (_, stderr) = text(&scenario("../scenarios/01-happy-path.toml"));
+    assert!(
+        stderr.contains("cargo build") && !stderr.contains("cannot read"),
+        "{stderr}"
+    );
+    let (_, stderr) = text(&scenario("../scenarios"));
+    assert!(stderr.contains("cargo build"), "{stderr}");
+    // A path that is right only from the workspace root is not found from
+    // here, and the message says where it looked.
+    let (_, stderr) = text(&scenario("scenarios/01-happy-path.toml"));
+    assert!(
+        stderr.contains("cannot read") && stderr.contains("docs/scenarios/01-happy-path.toml"),
+        "{stderr}"
+    );
+}
