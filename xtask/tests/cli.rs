@@ -102,3 +102,39 @@ fn scenario_paths_are_relative_to_the_current_directory() {
         "{stderr}"
     );
 }
+
+/// A full bench run in a debug build builds a release xtask first, which
+/// takes minutes: it says so before it starts, and cargo's own progress
+/// is not hidden.
+#[cfg(unix)]
+#[test]
+fn bench_says_it_builds_before_it_builds() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = std::env::temp_dir().join(format!("xtask-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    let log = dir.join("cargo-args");
+    let fake = dir.join("cargo");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" >> '{}'\nexit 1\n", log.display()),
+    )
+    .expect("fake cargo");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["bench", "--mode", "embedded"])
+        .env("CARGO", &fake)
+        .output()
+        .expect("xtask runs");
+    let (_, stderr) = text(&output);
+    let args = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!output.status.success(), "the fake cargo fails");
+    assert!(
+        stderr.contains("building") && stderr.contains("release"),
+        "{stderr}"
+    );
+    assert!(args.starts_with("run --release"), "{args}");
+    assert!(args.contains("bench --mode embedded"), "{args}");
+    assert!(!args.contains("--quiet"), "cargo's progress shows: {args}");
+}

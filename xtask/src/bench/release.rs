@@ -36,17 +36,15 @@ pub fn rerun_optimised(args: &[String], root: &Path) -> Result<(), String> {
                     debug-assertions on in the release profile?"
             .into());
     }
-    eprintln!("xtask bench: a debug build benchmarks nothing; running again with --release");
+    // The release build takes minutes the first time: say so, and let
+    // cargo show its progress.
+    eprintln!(
+        "xtask bench: a debug build benchmarks nothing, so building xtask and pbft-node \
+         (release) to run again; the first release build takes a few minutes"
+    );
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = Command::new(cargo)
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--locked",
-            "--package",
-            "xtask",
-        ])
+        .args(["run", "--release", "--locked", "--package", "xtask"])
         .args(["--", "bench"])
         .args(args)
         .env(RERUN, "1")
@@ -62,6 +60,7 @@ pub fn rerun_optimised(args: &[String], root: &Path) -> Result<(), String> {
 
 /// Builds `pbft-node` with `--release` and returns the binary's path.
 pub fn build_node(root: &Path) -> Result<PathBuf, String> {
+    eprintln!("bench: building pbft-node (release) ...");
     crate::cargo(&[
         "build",
         "--release",
