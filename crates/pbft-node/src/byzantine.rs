@@ -33,17 +33,21 @@ pub enum Behaviour {
 }
 
 impl Behaviour {
-    /// Parses a behaviour's name.
+    /// Parses a behaviour's name, as [`name`](Self::name) writes it.
     pub fn parse(name: &str) -> Option<Behaviour> {
-        Some(match name {
-            "silent" => Behaviour::Silent,
-            "equivocate" => Behaviour::Equivocate,
-            "bad-digest" => Behaviour::BadDigest,
-            "forge-votes" => Behaviour::ForgeVotes,
-            "stale-view" => Behaviour::StaleView,
-            "fabricate-certificate" => Behaviour::FabricateCertificate,
-            _ => return None,
-        })
+        Behaviour::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// The behaviour's name on the command line (`--byzantine`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Behaviour::Silent => "silent",
+            Behaviour::Equivocate => "equivocate",
+            Behaviour::BadDigest => "bad-digest",
+            Behaviour::ForgeVotes => "forge-votes",
+            Behaviour::StaleView => "stale-view",
+            Behaviour::FabricateCertificate => "fabricate-certificate",
+        }
     }
 
     /// What goes to each target instead of `signed`.
@@ -166,4 +170,10 @@ impl Behaviour {
         Behaviour::StaleView,
         Behaviour::FabricateCertificate,
     ];
+}
+
+impl std::fmt::Display for Behaviour {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }

@@ -13,6 +13,7 @@
 #![deny(missing_docs)]
 
 pub mod byzantine;
+pub mod cli;
 pub mod embedded;
 pub mod keys;
 pub mod lines;

@@ -43,6 +43,18 @@ pub struct Settings {
     pub byzantine: Option<crate::byzantine::Behaviour>,
 }
 
+impl Settings {
+    /// The core's configuration for a cluster of `n` replicas.
+    pub fn config(&self, n: usize) -> Config {
+        Config {
+            view_change_timeout: self.view_change_timeout,
+            ..Config::new(n)
+                .with_checkpoint_interval(self.checkpoint_interval)
+                .with_batching(self.max_batch, self.max_in_flight)
+        }
+    }
+}
+
 /// The replica this process hosts, once `init` arrives.
 struct Hosted {
     directory: Directory,
@@ -449,12 +461,7 @@ impl Hosted {
         let me = directory
             .id_of(node_id)
             .ok_or_else(|| format!("node_id {node_id:?} is not in node_ids"))?;
-        let config = Config {
-            view_change_timeout: settings.view_change_timeout,
-            ..Config::new(directory.len())
-                .with_checkpoint_interval(settings.checkpoint_interval)
-                .with_batching(settings.max_batch, settings.max_in_flight)
-        };
+        let config = settings.config(directory.len());
         let auth: Box<dyn Authenticator> = match &settings.auth {
             Auth::Keys(file) => Box::new(
                 file.authenticator(node_id, &directory)

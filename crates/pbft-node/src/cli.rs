@@ -1,0 +1,465 @@
+//! The command line of `pbft-node`, checked in full when the process
+//! starts: a flag the chosen mode would ignore, or a setting the replica
+//! could not use, is refused at once with a message that names the flag.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use pbft_core::{ReplicaId, MAX_BATCH, MAX_WINDOW};
+
+use crate::byzantine::Behaviour;
+use crate::keys::KeyFile;
+use crate::replica_node::{Auth, Settings};
+
+/// The default `--tick-ms`.
+pub const DEFAULT_TICK_MS: u64 = 10;
+
+/// The default `--view-change-timeout-ms`.
+pub const DEFAULT_VIEW_CHANGE_TIMEOUT_MS: u64 = 500;
+
+/// The largest `--checkpoint-interval`: the log window is two intervals,
+/// and at most [`MAX_WINDOW`] numbers.
+pub const MAX_CHECKPOINT_INTERVAL: u64 = MAX_WINDOW / 2;
+
+/// A PBFT node speaking JSON lines on stdin and stdout.
+///
+/// With no flags it runs the embedded default: after `init` it hosts every
+/// replica of `node_ids` in this process and answers clients as `node_id`.
+/// Logs go to stderr; set RUST_LOG (for example RUST_LOG=debug) for more.
+#[derive(Parser, Debug)]
+#[command(name = "pbft-node", version, about, long_about)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// `embedded` hosts every replica in this process (the default);
+    /// `replica` runs exactly one replica, the `node_id` from init, which
+    /// talks to its peers in JSON lines.
+    #[arg(long, env = "PBFT_MODE", value_enum, default_value_t = Mode::Embedded)]
+    mode: Mode,
+    /// Replica mode: this replica's key file, from `pbft-node keygen`.
+    #[arg(long, env = "PBFT_KEYS")]
+    keys: Option<PathBuf>,
+    /// Replica mode: `none` runs without signatures. Only for a transport
+    /// that vouches for every sender: NOT safe against Byzantine peers.
+    #[arg(long, env = "PBFT_AUTH", value_enum)]
+    auth: Option<AuthMode>,
+    /// Replica mode: milliseconds per tick of the core's clock.
+    #[arg(long, default_value_t = DEFAULT_TICK_MS)]
+    tick_ms: u64,
+    /// Replica mode: how long a backup waits for a request to execute
+    /// before it suspects the primary, in milliseconds (whole ticks).
+    #[arg(long, default_value_t = DEFAULT_VIEW_CHANGE_TIMEOUT_MS)]
+    view_change_timeout_ms: u64,
+    /// Replica mode: take a checkpoint every this many sequence numbers
+    /// (1 to 32768).
+    #[arg(long, default_value_t = pbft_core::DEFAULT_CHECKPOINT_INTERVAL)]
+    checkpoint_interval: u64,
+    /// Replica mode: the most client requests the primary puts in one
+    /// pre-prepare (1 to 4096).
+    #[arg(long, default_value_t = pbft_core::DEFAULT_MAX_BATCH)]
+    max_batch: usize,
+    /// Replica mode: the most sequence numbers the primary keeps in flight
+    /// before it holds requests back to batch them.
+    #[arg(long, default_value_t = pbft_core::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: u64,
+    /// TESTING AID ONLY: make this replica Byzantine (silent, equivocate,
+    /// bad-digest, forge-votes, stale-view or fabricate-certificate), to
+    /// test that the others survive it.
+    #[arg(long, value_name = "BEHAVIOUR")]
+    byzantine: Option<String>,
+}
+
+/// The flags only replica mode uses, by their clap ids.
+const REPLICA_ONLY: [&str; 8] = [
+    "keys",
+    "auth",
+    "tick_ms",
+    "view_change_timeout_ms",
+    "checkpoint_interval",
+    "max_batch",
+    "max_in_flight",
+    "byzantine",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Embedded,
+    Replica,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AuthMode {
+    None,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Writes one Ed25519 key file per replica into a directory.
+    ///
+    /// Each file, `<node>.keys.json`, holds that replica's secret key and
+    /// every replica's public key (format in docs/protocol.md). Give each
+    /// replica only its own file. Existing files are never overwritten.
+    Keygen {
+        /// The replicas, in init order, comma-separated: n1,n2,n3,n4.
+        #[arg(long, value_delimiter = ',', required = true)]
+        node_ids: Vec<String>,
+        /// The directory to write the key files into (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// What the process is to do, every setting checked.
+#[derive(Debug)]
+pub enum Plan {
+    /// Write a key set.
+    Keygen {
+        /// The replicas.
+        node_ids: Vec<String>,
+        /// The directory.
+        out: PathBuf,
+    },
+    /// Serve the embedded default.
+    Embedded,
+    /// Serve one replica.
+    Replica {
+        /// Its settings.
+        settings: Settings,
+        /// The wall time of one tick.
+        tick: Duration,
+    },
+}
+
+/// The parsed command line, and where each value came from.
+pub struct CommandLine {
+    args: Args,
+    matches: ArgMatches,
+}
+
+impl CommandLine {
+    /// Parses `argv` (its first item is the program's name). The error is
+    /// clap's: usage, `--help` or `--version`, ready to print and exit with.
+    pub fn parse_from<I, T>(argv: I) -> Result<CommandLine, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Args::command().try_get_matches_from(argv)?;
+        let args = Args::from_arg_matches(&matches)?;
+        Ok(CommandLine { args, matches })
+    }
+
+    /// Checks the command line as a whole and says what to run. The error
+    /// names the flag at fault; replica mode also reads its key file here.
+    pub fn plan(&self) -> Result<Plan, String> {
+        let args = &self.args;
+        if let Some(Command::Keygen { node_ids, out }) = &args.command {
+            let given = self.given(&["mode"], false);
+            let given = [given, self.given(&REPLICA_ONLY, false)].concat();
+            if !given.is_empty() {
+                return Err(format!(
+                    "keygen takes only --node-ids and --out, not {}",
+                    given.join(", ")
+                ));
+            }
+            return Ok(Plan::Keygen {
+                node_ids: node_ids.clone(),
+                out: out.clone(),
+            });
+        }
+        match args.mode {
+            Mode::Embedded => {
+                let given = self.given(&REPLICA_ONLY, true);
+                if given.is_empty() {
+                    Ok(Plan::Embedded)
+                } else {
+                    Err(format!(
+                        "{} {} only to --mode replica; the embedded default hosts every \
+                         replica in one process, with no clock, no signatures and the \
+                         core's default settings",
+                        given.join(", "),
+                        if given.len() == 1 { "applies" } else { "apply" }
+                    ))
+                }
+            }
+            Mode::Replica => Ok(Plan::Replica {
+                settings: replica_settings(args)?,
+                tick: Duration::from_millis(args.tick_ms),
+            }),
+        }
+    }
+
+    /// The flags among `ids` that the user set: on the command line, or
+    /// also through their environment variable if `env` holds.
+    fn given(&self, ids: &[&str], env: bool) -> Vec<String> {
+        let command = Args::command();
+        ids.iter()
+            .filter_map(|id| {
+                let source = self.matches.value_source(id)?;
+                let arg = command.get_arguments().find(|a| a.get_id() == id)?;
+                let flag = format!("--{}", arg.get_long().unwrap_or(id));
+                match (source, arg.get_env()) {
+                    (ValueSource::CommandLine, _) => Some(flag),
+                    (ValueSource::EnvVariable, Some(var)) if env => {
+                        Some(format!("{flag} (set by {})", var.to_string_lossy()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Checks replica mode's flags: authentication must be chosen knowingly,
+/// and every setting must be one the replica can use.
+fn replica_settings(args: &Args) -> Result<Settings, String> {
+    if args.tick_ms == 0 {
+        return Err("--tick-ms must be at least 1".to_string());
+    }
+    let view_change_timeout = view_change_ticks(args.view_change_timeout_ms, args.tick_ms)?;
+    if !(1..=MAX_CHECKPOINT_INTERVAL).contains(&args.checkpoint_interval) {
+        return Err(format!(
+            "--checkpoint-interval {} is out of range: it must be 1 to \
+             {MAX_CHECKPOINT_INTERVAL} (the log holds two intervals of numbers, at most \
+             {MAX_WINDOW})",
+            args.checkpoint_interval
+        ));
+    }
+    if !(1..=MAX_BATCH).contains(&args.max_batch) {
+        return Err(format!(
+            "--max-batch {} is out of range: it must be 1 to {MAX_BATCH}",
+            args.max_batch
+        ));
+    }
+    if args.max_in_flight == 0 {
+        return Err("--max-in-flight must be at least 1".to_string());
+    }
+    let byzantine = match &args.byzantine {
+        None => None,
+        Some(name) => {
+            let behaviour = Behaviour::parse(name).ok_or_else(|| {
+                let names: Vec<&str> = Behaviour::ALL.iter().map(|b| b.name()).collect();
+                format!(
+                    "unknown --byzantine behaviour {name:?}: it is one of {}",
+                    names.join(", ")
+                )
+            })?;
+            Some(behaviour)
+        }
+    };
+    let auth = match (&args.keys, args.auth) {
+        (Some(_), Some(_)) => {
+            return Err("give either --keys FILE or --auth none, not both".to_string())
+        }
+        (Some(path), None) => Auth::Keys(KeyFile::load(path).map_err(|e| e.to_string())?),
+        (None, Some(AuthMode::None)) => Auth::None,
+        (None, None) => {
+            return Err(
+                "replica mode needs to know how to authenticate its peers: generate \
+                 keys with `pbft-node keygen --node-ids n1,n2,n3,n4 --out keys/` and pass \
+                 --keys keys/<node>.keys.json, or pass --auth none to run unsigned over a \
+                 trusted transport"
+                    .to_string(),
+            )
+        }
+    };
+    let settings = Settings {
+        byzantine,
+        auth,
+        checkpoint_interval: args.checkpoint_interval,
+        max_batch: args.max_batch,
+        max_in_flight: args.max_in_flight,
+        view_change_timeout,
+    };
+    // What init will check again with the real cluster size; the checks
+    // above should leave nothing for it to find.
+    settings
+        .config(1)
+        .validate(ReplicaId(0))
+        .map_err(|e| format!("these settings cannot be used: {e}"))?;
+    if matches!(settings.auth, Auth::None) {
+        log::warn!(
+            "running WITHOUT authentication (--auth none): any sender can speak for any \
+             replica; this is not safe against Byzantine peers"
+        );
+    }
+    if let Some(behaviour) = byzantine {
+        log::warn!("TESTING AID: this replica is Byzantine ({behaviour}); never use in production");
+    }
+    Ok(settings)
+}
+
+/// The view-change timeout in ticks. Less than one tick is refused; a
+/// timeout that is not a whole number of ticks is rounded down, with a
+/// warning.
+fn view_change_ticks(timeout_ms: u64, tick_ms: u64) -> Result<u64, String> {
+    if timeout_ms < tick_ms {
+        return Err(format!(
+            "--view-change-timeout-ms {timeout_ms} is shorter than one tick (--tick-ms \
+             {tick_ms}): it must be at least {tick_ms}"
+        ));
+    }
+    let ticks = timeout_ms / tick_ms;
+    if timeout_ms % tick_ms != 0 {
+        log::warn!(
+            "--view-change-timeout-ms {timeout_ms} is not a whole number of {tick_ms} ms \
+             ticks: using {} ms ({ticks} ticks)",
+            ticks * tick_ms
+        );
+    }
+    Ok(ticks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(argv: &[&str]) -> Result<Plan, String> {
+        let argv = std::iter::once("pbft-node").chain(argv.iter().copied());
+        CommandLine::parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .plan()
+    }
+
+    fn refusal(argv: &[&str]) -> String {
+        match plan(argv) {
+            Err(message) => message,
+            Ok(plan) => panic!("{argv:?} was accepted: {plan:?}"),
+        }
+    }
+
+    fn replica(argv: &[&str]) -> Settings {
+        let argv = [&["--mode", "replica", "--auth", "none"][..], argv].concat();
+        match plan(&argv) {
+            Ok(Plan::Replica { settings, .. }) => settings,
+            other => panic!("{argv:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_embedded_default_refuses_every_replica_flag_by_name() {
+        assert!(matches!(plan(&[]), Ok(Plan::Embedded)));
+        for (argv, flag) in [
+            (&["--tick-ms", "0"][..], "--tick-ms"),
+            (&["--checkpoint-interval", "1"], "--checkpoint-interval"),
+            (
+                &["--view-change-timeout-ms", "100"],
+                "--view-change-timeout-ms",
+            ),
+            (&["--max-batch", "2"], "--max-batch"),
+            (&["--max-in-flight", "2"], "--max-in-flight"),
+            (&["--byzantine", "silent"], "--byzantine"),
+            (&["--auth", "none"], "--auth"),
+            (&["--keys", "n1.keys.json"], "--keys"),
+        ] {
+            let message = refusal(argv);
+            assert!(
+                message.contains(flag) && message.contains("--mode replica"),
+                "{message}"
+            );
+        }
+        let message = refusal(&["--tick-ms", "5", "--max-batch", "2"]);
+        assert!(
+            message.starts_with("--tick-ms, --max-batch apply"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn keygen_takes_only_its_own_flags() {
+        let keygen = ["keygen", "--node-ids", "n1", "--out", "keys"];
+        assert!(matches!(plan(&keygen), Ok(Plan::Keygen { .. })));
+        let message = refusal(&[&["--tick-ms", "5"][..], &keygen].concat());
+        assert!(message.contains("--tick-ms"), "{message}");
+    }
+
+    #[test]
+    fn the_checkpoint_interval_is_checked_at_startup_in_its_own_terms() {
+        for k in ["0", "32769", "18446744073709551615"] {
+            let message = refusal(&[
+                "--mode",
+                "replica",
+                "--auth",
+                "none",
+                "--checkpoint-interval",
+                k,
+            ]);
+            assert!(
+                message.starts_with(&format!("--checkpoint-interval {k} is out of range")),
+                "{message}"
+            );
+            assert!(message.contains("1 to 32768"), "{message}");
+        }
+        assert_eq!(
+            replica(&["--checkpoint-interval", "32768"]).checkpoint_interval,
+            32768
+        );
+        assert_eq!(
+            replica(&["--checkpoint-interval", "1"]).checkpoint_interval,
+            1
+        );
+    }
+
+    #[test]
+    fn the_view_change_timeout_is_at_least_one_tick() {
+        for (timeout, tick) in [("0", "10"), ("9", "10"), ("0", "1")] {
+            let message = refusal(&[
+                "--mode",
+                "replica",
+                "--auth",
+                "none",
+                "--view-change-timeout-ms",
+                timeout,
+                "--tick-ms",
+                tick,
+            ]);
+            assert!(
+                message.starts_with(&format!(
+                    "--view-change-timeout-ms {timeout} is shorter than one tick"
+                )),
+                "{message}"
+            );
+        }
+        let ticks = |ms: &str, tick: &str| {
+            replica(&["--view-change-timeout-ms", ms, "--tick-ms", tick]).view_change_timeout
+        };
+        assert_eq!(ticks("10", "10"), 1);
+        assert_eq!(ticks("25", "10"), 2, "rounded down, with a warning");
+        assert_eq!(
+            replica(&[]).view_change_timeout,
+            50,
+            "500 ms of 10 ms ticks"
+        );
+    }
+
+    #[test]
+    fn other_settings_name_their_flag() {
+        let base = ["--mode", "replica", "--auth", "none"];
+        for (argv, start) in [
+            (&["--tick-ms", "0"][..], "--tick-ms must be"),
+            (&["--max-batch", "0"], "--max-batch 0 is out of range"),
+            (&["--max-batch", "4097"], "--max-batch 4097 is out of range"),
+            (&["--max-in-flight", "0"], "--max-in-flight must be"),
+            (
+                &["--byzantine", "loud"],
+                "unknown --byzantine behaviour \"loud\"",
+            ),
+        ] {
+            let message = refusal(&[&base[..], argv].concat());
+            assert!(message.starts_with(start), "{message}");
+        }
+        let message = refusal(&["--mode", "replica"]);
+        assert!(message.contains("--auth none"), "{message}");
+    }
+
+    #[test]
+    fn every_byzantine_behaviour_is_accepted_by_its_name() {
+        for behaviour in Behaviour::ALL {
+            let settings = replica(&["--byzantine", behaviour.name()]);
+            assert_eq!(settings.byzantine, Some(behaviour));
+        }
+    }
+}
