@@ -349,7 +349,12 @@ pub fn generate(node_ids: &[String]) -> Result<Vec<(String, String)>, String> {
 /// Writes the files [`generate`] made into `dir` as `<node>.keys.json`,
 /// readable by the owner only. Refuses to overwrite an existing file.
 pub fn write_set(dir: &Path, files: &[(String, String)]) -> io::Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir)?;
+    fs::create_dir_all(dir).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot create directory {}: {e}", dir.display()),
+        )
+    })?;
     let paths: Vec<PathBuf> = files
         .iter()
         .map(|(node, _)| dir.join(format!("{node}.keys.json")))
@@ -376,7 +381,9 @@ pub fn write_set(dir: &Path, files: &[(String, String)]) -> io::Result<Vec<PathB
         let mut file = options.open(&path).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
         })?;
-        io::Write::write_all(&mut file, text.as_bytes())?;
+        io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| {
+            io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+        })?;
         written.push(path);
     }
     Ok(written)

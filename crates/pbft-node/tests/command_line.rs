@@ -87,3 +87,16 @@ fn a_view_change_timeout_below_one_tick_is_refused_and_rounding_is_said() {
         stderr(&output)
     );
 }
+
+#[test]
+fn keygen_names_the_directory_it_cannot_create() {
+    let scratch = std::env::temp_dir().join(format!("pbft-keygen-out-{}", std::process::id()));
+    std::fs::write(&scratch, "a file, not a directory").expect("scratch file");
+    let out = scratch.join("keys");
+    let out = out.display().to_string();
+    let output = node(&["keygen", "--node-ids", "n1,n2", "--out", &out]);
+    let text = stderr(&output);
+    let _ = std::fs::remove_file(&scratch);
+    assert!(!output.status.success());
+    assert!(text.contains(&out), "names {out}: {text}");
+}
