@@ -32,6 +32,13 @@ impl Node {
         match decode(line) {
             Ok(envelope) => self.handle(envelope),
             Err(error) => {
+                if let Some(header) = error.header().filter(|h| self.elsewhere(&h.dest)) {
+                    warn!(
+                        "dropped a bad line from {} addressed to {}, not to this node: {error}",
+                        header.src, header.dest
+                    );
+                    return None;
+                }
                 warn!("bad input line: {error}");
                 let code = error.code()?;
                 let header = error.header()?;
@@ -46,6 +53,13 @@ impl Node {
 
     fn handle(&mut self, envelope: Envelope) -> Option<Envelope> {
         let Envelope { src, dest, body } = envelope;
+        if self.elsewhere(&dest) {
+            warn!(
+                "dropped a {} from {src} addressed to {dest}, not to this node",
+                body.type_name()
+            );
+            return None;
+        }
         let me = self.own_name(&dest);
         match body {
             Body::Init {
@@ -145,6 +159,12 @@ impl Node {
                 .ids
                 .error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text),
         }
+    }
+
+    /// Whether a line addressed to `dest` is for another node. Until
+    /// `init` this node has no id of its own, so every line is for it.
+    fn elsewhere(&self, dest: &str) -> bool {
+        self.embedded.as_ref().is_some_and(|e| e.name() != dest)
     }
 
     /// The name replies are sent from: the node id once initialised,

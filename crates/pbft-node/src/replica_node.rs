@@ -94,6 +94,13 @@ impl ReplicaNode {
         let envelope = match decode(line) {
             Ok(envelope) => envelope,
             Err(error) => {
+                if let Some(header) = error.header().filter(|h| self.elsewhere(&h.dest)) {
+                    warn!(
+                        "dropped a bad line from {} addressed to {}, not to this node: {error}",
+                        header.src, header.dest
+                    );
+                    return Vec::new();
+                }
                 warn!("bad input line: {error}");
                 let (Some(code), Some(header)) = (error.code(), error.header()) else {
                     return Vec::new();
@@ -125,6 +132,13 @@ impl ReplicaNode {
 
     fn handle(&mut self, envelope: Envelope) -> Vec<Envelope> {
         let Envelope { src, dest, body } = envelope;
+        if self.elsewhere(&dest) {
+            warn!(
+                "dropped a {} from {src} addressed to {dest}, not to this node",
+                body.type_name()
+            );
+            return Vec::new();
+        }
         let me = self.own_name(&dest);
         match body {
             Body::Init {
@@ -423,6 +437,14 @@ impl ReplicaNode {
             .as_mut()
             .and_then(|h| h.waiting.remove(request))
             .unwrap_or_default()
+    }
+
+    /// Whether a line addressed to `dest` is for another node. Until
+    /// `init` this node has no id of its own, so every line is for it.
+    fn elsewhere(&self, dest: &str) -> bool {
+        self.hosted
+            .as_ref()
+            .is_some_and(|h| h.directory.name_of(h.me) != Some(dest))
     }
 
     fn is_peer(&self, src: &str) -> bool {
