@@ -7,11 +7,14 @@ sends the same request to every replica, then asks each for the status of
 the number the request got. Each replica answers in turn: the request
 acknowledged, then prepares_received 3, commits_received 4, executed true.
 
-Usage: cargo build -p pbft-node && python3 scripts/four_replicas.py [path/to/pbft-node]
-Only the Python standard library is used.
+Build the node first (cargo build -p pbft-node); the script finds it in the
+repository's target/debug (or CARGO_TARGET_DIR's), wherever it is run from. Only the Python
+standard library is used.
 """
 
+import argparse
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -19,14 +22,34 @@ import threading
 import time
 
 NODES = ["n1", "n2", "n3", "n4"]
-BINARY = sys.argv[1] if len(sys.argv) > 1 else "target/debug/pbft-node"
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# Where cargo build puts it: CARGO_TARGET_DIR if set (relative to the
+# repository, as cargo takes it), else the repository's target/.
+TARGET = os.path.join(REPOSITORY, os.environ.get("CARGO_TARGET_DIR") or "target")
+DEFAULT_BINARY = os.path.join(TARGET, "debug", "pbft-node")
 
 
-def start():
+def arguments():
+    parser = argparse.ArgumentParser(
+        description="Run four pbft-node replica processes behind a line router, "
+        "send one request to every replica and print what each reports.",
+        epilog="Build the node first: cargo build -p pbft-node",
+    )
+    parser.add_argument(
+        "binary",
+        nargs="?",
+        default=DEFAULT_BINARY,
+        help="the pbft-node binary (default: debug/pbft-node in CARGO_TARGET_DIR, "
+        "or in this repository's target/)",
+    )
+    return parser.parse_args()
+
+
+def start(binary):
     procs, lines = {}, queue.Queue()
     for node in NODES:
         proc = subprocess.Popen(
-            [BINARY, "--mode", "replica", "--auth", "none", "--tick-ms", "5"],
+            [binary, "--mode", "replica", "--auth", "none", "--tick-ms", "5"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -39,7 +62,11 @@ def start():
 
 
 def main():
-    procs, lines = start()
+    binary = arguments().binary
+    if not os.path.isfile(binary) or not os.access(binary, os.X_OK):
+        sys.exit(f"no pbft-node binary at {binary}: build it with `cargo build -p pbft-node`, "
+                 "or give its path")
+    procs, lines = start(binary)
     replies = []
 
     def send(dest, line):
