@@ -131,10 +131,7 @@ pub fn liveness(outcome: &Outcome, settle_ms: u64) -> Verdict {
     let missing = outcome.planned.saturating_sub(outcome.ops.len() as u64);
     let passed = unanswered.is_empty() && failed.is_empty() && missing == 0;
     let detail = if passed {
-        format!(
-            "all {} operations answered within {settle_ms} ms of the last heal (at {} ms)",
-            outcome.planned, outcome.last_heal_ms
-        )
+        answered_detail(outcome.planned, settle_ms, outcome.last_heal_ms)
     } else if !unanswered.is_empty() || missing > 0 {
         format!(
             "{} unanswered, {missing} never issued: {:?}",
@@ -151,16 +148,42 @@ pub fn liveness(outcome: &Outcome, settle_ms: u64) -> Verdict {
     }
 }
 
+/// The liveness check's words when every operation was answered: the
+/// bound counts from the last heal if something healed, and otherwise from
+/// the last fault or the end of the workload.
+fn answered_detail(planned: u64, settle_ms: u64, last_heal_ms: Option<u64>) -> String {
+    match last_heal_ms {
+        Some(at) => format!(
+            "all {planned} operations answered within {settle_ms} ms of the last heal \
+             (at {at} ms)"
+        ),
+        None => format!(
+            "all {planned} operations answered (nothing healed; the run allowed \
+             {settle_ms} ms after the last fault or operation)"
+        ),
+    }
+}
+
+/// The linearizability check's words: `checked` of the `issued` lin-kv
+/// operations had a definite outcome, on `keys` keys.
+fn linearizable_detail(checked: usize, keys: usize, issued: usize) -> String {
+    let mut detail = format!("{checked} lin-kv operations on {keys} keys have a linearization");
+    if checked < issued {
+        detail.push_str(&format!(
+            "; {} without a definite outcome were left out (see liveness)",
+            issued - checked
+        ));
+    }
+    detail
+}
+
 /// Linearizability of the lin-kv history (see `linearizable.rs`).
 pub fn linearizability(outcome: &Outcome) -> Verdict {
     match super::linearizable::check(&outcome.ops) {
-        Ok(keys) => Verdict {
+        Ok((checked, keys)) => Verdict {
             name: "linearizability",
             passed: true,
-            detail: format!(
-                "{} operations on {keys} keys have a linearization",
-                outcome.ops.len()
-            ),
+            detail: linearizable_detail(checked, keys, linkv_issued(outcome)),
         },
         Err(problem) => Verdict {
             name: "linearizability",
@@ -170,6 +193,16 @@ pub fn linearizability(outcome: &Outcome) -> Verdict {
     }
 }
 
+/// How many of the operations were lin-kv's (the others are
+/// seed-protocol requests, which have no register to check).
+fn linkv_issued(outcome: &Outcome) -> usize {
+    outcome
+        .ops
+        .iter()
+        .filter(|op| matches!(op.body["type"].as_str(), Some("read" | "write" | "cas")))
+        .count()
+}
+
 /// Percentile of sorted values (nearest rank).
 pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
@@ -177,4 +210,59 @@ pub fn percentile(sorted: &[u64], p: f64) -> u64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::scenario::clients::Op;
+
+    #[test]
+    fn liveness_names_the_heal_only_when_something_healed() {
+        let healed = answered_detail(40, 8000, Some(1200));
+        assert_eq!(
+            healed,
+            "all 40 operations answered within 8000 ms of the last heal (at 1200 ms)"
+        );
+        let unhealed = answered_detail(40, 8000, None);
+        assert!(!unhealed.contains("heal (at"), "{unhealed}");
+        assert!(unhealed.contains("nothing healed"), "{unhealed}");
+    }
+
+    #[test]
+    fn unanswered_operations_are_not_counted_as_checked() {
+        assert_eq!(
+            linearizable_detail(38, 3, 38),
+            "38 lin-kv operations on 3 keys have a linearization"
+        );
+        let detail = linearizable_detail(38, 3, 40);
+        assert!(detail.starts_with("38 lin-kv operations"), "{detail}");
+        assert!(detail.contains("2 without a definite outcome"), "{detail}");
+    }
+
+    #[test]
+    fn an_unanswered_operation_fails_liveness() {
+        let now = std::time::Instant::now();
+        let mut outcome = Outcome {
+            planned: 2,
+            ..Outcome::default()
+        };
+        let body = serde_json::json!({"type": "write", "key": 1, "value": 1});
+        let reply = serde_json::json!({"type": "write_ok"});
+        outcome
+            .ops
+            .push(Op::completed_for_test("c1", body.clone(), now, now, reply));
+        let mut pending = Op::completed_for_test("c2", body, now, now, Value::Null);
+        pending.completed = None;
+        outcome.ops.push(pending);
+        let verdict = liveness(&outcome, 8000);
+        assert!(!verdict.passed);
+        assert!(
+            verdict.detail.starts_with("1 unanswered"),
+            "{}",
+            verdict.detail
+        );
+    }
 }

@@ -42,8 +42,9 @@ struct Call {
 /// Checks the history of `ops`. Operations without a definite outcome
 /// (unanswered, or answered with an error other than 20 or 22) are left
 /// out, which is sound only if there are none: the caller's liveness check
-/// reports those. Returns the first key whose history is not linearizable.
-pub fn check(ops: &[Op]) -> Result<usize, String> {
+/// reports those. Returns how many operations were checked, and on how
+/// many keys, or the first key whose history is not linearizable.
+pub fn check(ops: &[Op]) -> Result<(usize, usize), String> {
     let mut by_key: BTreeMap<String, Vec<Call>> = BTreeMap::new();
     for op in ops {
         let Some((completed, reply)) = &op.completed else {
@@ -76,7 +77,8 @@ pub fn check(ops: &[Op]) -> Result<usize, String> {
             ));
         }
     }
-    Ok(by_key.len())
+    let checked = by_key.values().map(Vec::len).sum();
+    Ok((checked, by_key.len()))
 }
 
 fn effect(body: &Value, reply: &Value) -> Option<Effect> {
@@ -176,7 +178,7 @@ mod tests {
             op("a", write(1), ok.clone(), 0, 10, t),
             op("b", read.clone(), saw(1), 20, 30, t),
         ];
-        assert_eq!(check(&good), Ok(1));
+        assert_eq!(check(&good), Ok((2, 1)));
         // A stale read after the write completed is not linearizable.
         let stale = vec![
             op("a", write(1), ok.clone(), 0, 10, t),
@@ -196,7 +198,7 @@ mod tests {
                 t,
             ),
         ];
-        assert_eq!(check(&overlap), Ok(1));
+        assert_eq!(check(&overlap), Ok((2, 1)));
         // A cas that succeeded needs the expected value to be there.
         let cas = |from, to| json!({"type": "cas", "key": 0, "from": from, "to": to});
         let bad_cas = vec![
@@ -217,6 +219,6 @@ mod tests {
             ),
             op("d", read, saw(3), 60, 70, t),
         ];
-        assert_eq!(check(&good_cas), Ok(1));
+        assert_eq!(check(&good_cas), Ok((4, 1)));
     }
 }

@@ -6,12 +6,11 @@ mod check;
 mod clients;
 mod linearizable;
 pub(crate) mod processes;
+mod report;
 mod run;
 mod spec;
 
 use std::path::{Path, PathBuf};
-
-use serde_json::json;
 
 use spec::Scenario;
 
@@ -68,7 +67,7 @@ pub fn main(
             check::liveness(&outcome, scenario.settle_ms),
             check::linearizability(&outcome),
         ];
-        progress.suspend(|| report(scenario, &outcome, &verdicts, args.json));
+        progress.suspend(|| report::scenario(scenario, &outcome, &verdicts, args.json));
         progress.inc(1);
         if verdicts.iter().any(|v| !v.passed) {
             failed.push(scenario.name.clone());
@@ -76,6 +75,14 @@ pub fn main(
     }
     progress.finish_and_clear();
     let _ = std::fs::remove_dir_all(&keys);
+    // The overall line; with --json it goes to stderr, so that stdout
+    // stays one JSON object per line.
+    let summary = report::summary(scenarios.len(), failed.len());
+    if args.json {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
     if failed.is_empty() {
         Ok(())
     } else {
@@ -162,58 +169,4 @@ pub(crate) fn keygen(binary: &Path, ids: &[String], dir: &Path) -> Result<Vec<Pa
         .iter()
         .map(|id| dir.join(format!("{id}.keys.json")))
         .collect())
-}
-
-fn report(scenario: &Scenario, outcome: &run::Outcome, verdicts: &[check::Verdict], as_json: bool) {
-    let mut latencies: Vec<u64> = outcome
-        .ops
-        .iter()
-        .filter_map(|op| {
-            op.completed
-                .as_ref()
-                .map(|(at, _)| at.duration_since(op.invoked).as_millis() as u64)
-        })
-        .collect();
-    latencies.sort_unstable();
-    let (p50, p99) = (
-        check::percentile(&latencies, 50.0),
-        check::percentile(&latencies, 99.0),
-    );
-    let per_request = outcome.messages as f64 / outcome.planned.max(1) as f64;
-    if as_json {
-        let value = json!({
-            "scenario": scenario.name,
-            "elapsed_ms": outcome.elapsed_ms,
-            "operations": outcome.planned,
-            "answered": outcome.ops.iter().filter(|op| op.completed.is_some()).count(),
-            "latency_ms": {"p50": p50, "p99": p99},
-            "messages_per_request": per_request,
-            "faults": scenario.faults.iter().map(|f| format!("{} ms: {:?}", f.at_ms, f.kind)).collect::<Vec<_>>(),
-            "checks": verdicts.iter().map(|v| json!({"name": v.name, "passed": v.passed, "detail": v.detail})).collect::<Vec<_>>(),
-        });
-        println!("{value}");
-        return;
-    }
-    println!("scenario: {} ({} ms)", scenario.name, outcome.elapsed_ms);
-    if !scenario.description.is_empty() {
-        println!("  {}", scenario.description);
-    }
-    println!(
-        "  {} nodes, auth {}, {} operations; latency p50 {p50} ms, p99 {p99} ms; {per_request:.1} messages per request",
-        scenario.nodes, scenario.auth, outcome.planned
-    );
-    if let Some(b) = &scenario.byzantine {
-        println!("  byzantine: {} is {}", b.node, b.behaviour);
-    }
-    for fault in &scenario.faults {
-        println!("  fault at {} ms: {:?}", fault.at_ms, fault.kind);
-    }
-    for v in verdicts {
-        println!(
-            "  {} {}: {}",
-            if v.passed { "ok  " } else { "FAIL" },
-            v.name,
-            v.detail
-        );
-    }
 }

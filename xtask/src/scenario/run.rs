@@ -21,8 +21,9 @@ pub struct Outcome {
     pub planned: u64,
     /// Replica-to-replica messages routed (delivered or not).
     pub messages: u64,
-    /// When the last fault healed, in milliseconds since the start.
-    pub last_heal_ms: u64,
+    /// When the last fault healed, in milliseconds since the start, if
+    /// one did.
+    pub last_heal_ms: Option<u64>,
     /// How long the run took.
     pub elapsed_ms: u64,
     /// Per node: `status` replies for numbers 1, 2, ... (live nodes only).
@@ -143,7 +144,7 @@ pub fn run(
                 FaultKind::NetworkOk => net.lossy.clear(),
             }
             if fault.kind.heals() {
-                outcome.last_heal_ms = fault.at_ms;
+                outcome.last_heal_ms = Some(fault.at_ms);
             }
             next_fault += 1;
         }
