@@ -138,3 +138,28 @@ fn bench_says_it_builds_before_it_builds() {
     assert!(args.contains("bench --mode embedded"), "{args}");
     assert!(!args.contains("--quiet"), "cargo's progress shows: {args}");
 }
+
+#[test]
+fn sim_verbose_shows_the_fault_profile() {
+    let output = xtask(&["sim", "--seed", "1", "--safety-only", "--verbose"]);
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("sim: seed 1 draws this fault profile:"),
+        "{stdout}"
+    );
+    for aspect in [
+        "replicas (f = ",
+        "network in the safety phase:",
+        "byzantine:",
+        "crash:",
+        "partition:",
+    ] {
+        assert!(stdout.contains(aspect), "shows {aspect}: {stdout}");
+    }
+    let (quiet, _) = text(&xtask(&["sim", "--seed", "1", "--safety-only"]));
+    assert!(
+        !quiet.contains("fault profile"),
+        "only with --verbose: {quiet}"
+    );
+}

@@ -58,6 +58,10 @@ pub fn main(args: &Args) -> Result<(), String> {
         return self_test();
     }
     if let Some(seed) = args.seed {
+        if args.verbose {
+            println!("sim: seed {seed} draws this fault profile:");
+            println!("{}", run::profile_of(seed));
+        }
         let outcome = run::run(seed, false, args.safety_only, args.verbose);
         return report_one(&outcome);
     }
@@ -119,8 +123,11 @@ fn run_many(
 fn report_one(outcome: &run::Outcome) -> Result<(), String> {
     let Some(failure) = &outcome.failure else {
         println!(
-            "sim: seed {} ran clean: {} steps, {} messages delivered, fingerprint {:?}",
-            outcome.seed, outcome.steps, outcome.delivered, outcome.fingerprint
+            "sim: seed {} ran clean: {} steps, {} messages delivered, fingerprint {:.8}",
+            outcome.seed,
+            outcome.steps,
+            outcome.delivered,
+            outcome.fingerprint.to_string()
         );
         return Ok(());
     };
@@ -128,7 +135,7 @@ fn report_one(outcome: &run::Outcome) -> Result<(), String> {
         "sim: seed {} FAILED at step {}: {failure}",
         outcome.seed, outcome.steps
     );
-    println!("fault profile: {:#?}", outcome.profile);
+    println!("fault profile:\n{}", outcome.profile);
     println!("replay: cargo xtask sim --seed {}", outcome.seed);
     println!("last events:");
     for line in &outcome.trace {
@@ -167,6 +174,11 @@ mod tests {
             );
             assert_eq!(a.fingerprint, b.fingerprint, "seed {seed}");
             assert_eq!((a.steps, a.delivered), (b.steps, b.delivered));
+            assert_eq!(
+                run::profile_of(seed).to_string(),
+                a.profile.to_string(),
+                "the profile shown first is the one the run draws"
+            );
         }
         assert_ne!(
             run::run(1, false, true, false).fingerprint,

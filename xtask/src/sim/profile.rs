@@ -100,3 +100,131 @@ impl Profile {
             .map(|(_, behaviour)| *behaviour)
     }
 }
+
+impl std::fmt::Display for Profile {
+    /// The profile in words, one aspect a line, each line indented by two
+    /// spaces.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let f_max = (self.n - 1) / 3;
+        writeln!(
+            f,
+            "  {} replicas (f = {f_max}), checkpoint interval {}, view-change timeout {} ticks, \
+             {} client requests, safety phase {} steps",
+            self.n, self.k, self.view_change_timeout, self.requests, self.safety_steps
+        )?;
+        writeln!(
+            f,
+            "  network in the safety phase: {} lost, {} duplicated, {}, delayed up to {} steps",
+            per_mille(self.loss),
+            per_mille(self.duplicate),
+            if self.reorder {
+                "delivered in random order"
+            } else {
+                "delivered in order"
+            },
+            self.max_delay
+        )?;
+        let byzantine: Vec<String> = self
+            .byzantine
+            .iter()
+            .map(|(r, behaviour)| format!("r{r} {behaviour}"))
+            .collect();
+        if byzantine.is_empty() {
+            writeln!(f, "  byzantine: none")?;
+        } else {
+            writeln!(f, "  byzantine: {}", byzantine.join(", "))?;
+        }
+        match self.crash {
+            Some((r, at, back)) => writeln!(
+                f,
+                "  crash: r{r} at step {at}, restarted with empty memory at step {back}"
+            )?,
+            None => writeln!(f, "  crash: none")?,
+        }
+        match &self.partition {
+            Some((side, at, heal)) => {
+                let side: Vec<String> = side.iter().map(|r| format!("r{r}")).collect();
+                let side = if side.is_empty() || side.len() == self.n {
+                    "every replica on one side (no effect)".to_string()
+                } else {
+                    format!("{} cut off from the others", side.join(" "))
+                };
+                write!(
+                    f,
+                    "  partition: {side} from step {at}, healed at step {heal}"
+                )
+            }
+            None => write!(f, "  partition: none"),
+        }
+    }
+}
+
+/// A per-mille chance as a percentage.
+fn per_mille(chance: u32) -> String {
+    format!("{}.{}%", chance / 10, chance % 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use pbft_node::byzantine::Behaviour;
+
+    use super::*;
+
+    fn profile() -> Profile {
+        Profile {
+            n: 4,
+            k: 8,
+            loss: 123,
+            duplicate: 5,
+            reorder: true,
+            max_delay: 7,
+            byzantine: vec![(2, Behaviour::Equivocate)],
+            crash: Some((1, 400, 900)),
+            partition: Some((vec![0, 2], 100, 600)),
+            requests: 25,
+            safety_steps: 3000,
+            view_change_timeout: 45,
+        }
+    }
+
+    #[test]
+    fn a_profile_reads_as_words() {
+        let text = profile().to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "  4 replicas (f = 1), checkpoint interval 8, view-change timeout 45 ticks, \
+                 25 client requests, safety phase 3000 steps",
+                "  network in the safety phase: 12.3% lost, 0.5% duplicated, delivered in \
+                 random order, delayed up to 7 steps",
+                "  byzantine: r2 equivocate",
+                "  crash: r1 at step 400, restarted with empty memory at step 900",
+                "  partition: r0 r2 cut off from the others from step 100, healed at step 600",
+            ]
+        );
+        assert!(
+            !text.contains(['{', '[']) && !text.contains("Some"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_quiet_profile_says_none() {
+        let quiet = Profile {
+            byzantine: Vec::new(),
+            crash: None,
+            partition: Some((Vec::new(), 1, 2)),
+            ..profile()
+        };
+        let text = quiet.to_string();
+        assert!(
+            text.contains("  byzantine: none\n  crash: none\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("every replica on one side (no effect)"),
+            "{text}"
+        );
+    }
+}

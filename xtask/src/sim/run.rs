@@ -58,6 +58,12 @@ struct Sim {
     verbose: bool,
 }
 
+/// The fault profile seed `seed` draws: the first thing [`run`] draws
+/// from it.
+pub fn profile_of(seed: u64) -> Profile {
+    Profile::draw(&mut fastrand::Rng::with_seed(seed))
+}
+
 /// Runs seed `seed`. With `broken_quorum`, the replicas use a deliberately
 /// wrong quorum (the self-test). With `safety_only`, the run ends after the
 /// safety phase. With `verbose`, every control message sent and every
@@ -438,7 +444,7 @@ impl Sim {
         for replica in self.cluster.replicas() {
             let r = replica.id().index();
             let role = match self.profile.byzantine(r) {
-                Some(behaviour) => format!("byzantine {behaviour:?}"),
+                Some(behaviour) => format!("Byzantine: {behaviour}"),
                 None => "honest".to_string(),
             };
             lines.push(format!(
