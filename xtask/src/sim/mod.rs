@@ -147,18 +147,29 @@ fn report_one(outcome: &run::Outcome) -> Result<(), String> {
 /// With a deliberately broken quorum (commit on f + 1), the simulator must
 /// find a violation within [`SELF_TEST_SEEDS`] seeds.
 fn self_test() -> Result<(), String> {
-    for seed in 0..SELF_TEST_SEEDS {
-        let outcome = run::run(seed, true, true, false);
-        if let Some(failure) = outcome.failure.filter(|f| !f.starts_with("liveness")) {
+    match first_broken_quorum_failure() {
+        Some((seed, failure)) => {
             println!(
                 "sim self-test: with a broken quorum rule, seed {seed} fails as it must: {failure}"
             );
-            return Ok(());
+            Ok(())
         }
+        None => Err(format!(
+            "sim self-test: a broken quorum rule went unnoticed for {SELF_TEST_SEEDS} seeds"
+        )),
     }
-    Err(format!(
-        "sim self-test: a broken quorum rule went unnoticed for {SELF_TEST_SEEDS} seeds"
-    ))
+}
+
+/// The first seed whose safety phase fails with the broken quorum rule,
+/// and how.
+fn first_broken_quorum_failure() -> Option<(u64, String)> {
+    (0..SELF_TEST_SEEDS).find_map(|seed| {
+        let outcome = run::run(seed, true, true, false);
+        outcome
+            .failure
+            .filter(|f| !f.starts_with("liveness"))
+            .map(|failure| (seed, failure))
+    })
 }
 
 #[cfg(test)]
@@ -184,5 +195,20 @@ mod tests {
             run::run(1, false, true, false).fingerprint,
             run::run(2, false, true, false).fingerprint
         );
+    }
+
+    /// docs/testing.md names the seed at which the self-test finds its
+    /// violation; it must be the seed the self-test reports.
+    #[test]
+    fn the_self_test_fails_at_the_seed_the_docs_name() {
+        let doc = include_str!("../../../docs/testing.md").replace('\n', " ");
+        let stated = doc
+            .split("it finds one at seed ")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u64>().ok())
+            .expect("docs/testing.md says at which seed the self-test fails");
+        let found = first_broken_quorum_failure().map(|(seed, _)| seed);
+        assert_eq!(found, Some(stated), "docs/testing.md says seed {stated}");
     }
 }
