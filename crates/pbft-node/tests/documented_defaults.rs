@@ -1,0 +1,96 @@
+//! Figures the docs state about the node, checked against the code that
+//! determines them: the defaults of its flags (README.md and
+//! docs/protocol.md).
+
+use std::path::Path;
+
+use pbft_node::cli::{CommandLine, Plan};
+use pbft_node::replica_node::Settings;
+
+/// A doc of the repository, with line breaks as spaces so that phrases
+/// wrapped over two lines still match.
+fn doc(path: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The number right after the first `before` in `text`.
+fn number_after(text: &str, before: &str) -> u64 {
+    text.split(before)
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {before:?}"))
+}
+
+/// Replica mode's settings with every flag at its default.
+fn default_settings() -> Settings {
+    let argv = ["pbft-node", "--mode", "replica", "--auth", "none"];
+    match CommandLine::parse_from(argv).map(|c| c.plan()) {
+        Ok(Ok(Plan::Replica { settings, .. })) => settings,
+        other => panic!("the defaults are refused: {:?}", other.map(|p| p.err())),
+    }
+}
+
+#[test]
+fn protocol_md_states_the_nodes_defaults() {
+    let protocol = doc("docs/protocol.md");
+    let settings = default_settings();
+    assert_eq!(
+        number_after(&protocol, "`view_change_timeout` ticks ("),
+        settings.view_change_timeout,
+        "the view-change timeout, in ticks"
+    );
+    assert_eq!(
+        number_after(&protocol, "`--view-change-timeout-ms "),
+        pbft_node::cli::DEFAULT_VIEW_CHANGE_TIMEOUT_MS
+    );
+    assert_eq!(
+        number_after(&protocol, "at `--tick-ms "),
+        pbft_node::cli::DEFAULT_TICK_MS
+    );
+    assert_eq!(
+        number_after(&protocol, "(`K = "),
+        settings.checkpoint_interval
+    );
+    assert_eq!(
+        number_after(&protocol, "`--max-in-flight` numbers ("),
+        settings.max_in_flight
+    );
+    assert_eq!(
+        number_after(&protocol, "`--max-batch` ("),
+        settings.max_batch as u64
+    );
+}
+
+#[test]
+fn the_readme_states_each_flags_default() {
+    let readme = doc("README.md");
+    let settings = default_settings();
+    for (flag, default) in [
+        ("--tick-ms", pbft_node::cli::DEFAULT_TICK_MS),
+        (
+            "--view-change-timeout-ms",
+            pbft_node::cli::DEFAULT_VIEW_CHANGE_TIMEOUT_MS,
+        ),
+        ("--checkpoint-interval", settings.checkpoint_interval),
+        ("--max-in-flight", settings.max_in_flight),
+        ("--max-batch", settings.max_batch as u64),
+    ] {
+        assert_eq!(
+            number_after(&readme, &format!("`{flag}` (default ")),
+            default,
+            "README.md on {flag}"
+        );
+    }
+    assert_eq!(
+        number_after(&readme, "`--checkpoint-interval` (default 128, at most "),
+        pbft_node::cli::MAX_CHECKPOINT_INTERVAL
+    );
+}
