@@ -1,9 +1,10 @@
-//! Figures the docs state about the node, checked against the code that
-//! determines them: the defaults of its flags (README.md and
-//! docs/protocol.md).
+//! Figures and lists the docs state about the node, checked against the
+//! code that determines them: the defaults of its flags (README.md and
+//! docs/protocol.md), and its Byzantine behaviours (docs/scenarios.md).
 
 use std::path::Path;
 
+use pbft_node::byzantine::Behaviour;
 use pbft_node::cli::{CommandLine, Plan};
 use pbft_node::replica_node::Settings;
 
@@ -92,5 +93,39 @@ fn the_readme_states_each_flags_default() {
     assert_eq!(
         number_after(&readme, "`--checkpoint-interval` (default 128, at most "),
         pbft_node::cli::MAX_CHECKPOINT_INTERVAL
+    );
+}
+
+#[test]
+fn scenarios_md_lists_every_byzantine_behaviour() {
+    let scenarios = doc("docs/scenarios.md");
+    let listed = scenarios
+        .split("behaviour = \"equivocate\" #")
+        .nth(1)
+        .and_then(|rest| rest.split('[').next())
+        .expect("the file format's behaviour line");
+    let section = scenarios
+        .split("## Byzantine replicas")
+        .nth(1)
+        .expect("the Byzantine replicas section");
+    for behaviour in Behaviour::ALL {
+        let name = behaviour.name();
+        assert!(listed.contains(name), "the file format lists {name}");
+        assert!(
+            section.contains(&format!("`{name}`")),
+            "the section describes {name}"
+        );
+        assert_eq!(Behaviour::parse(name), Some(behaviour));
+    }
+    let named = listed
+        .replace(" or ", ",")
+        .replace('#', ",")
+        .split(',')
+        .filter(|name| !name.trim().is_empty())
+        .count();
+    assert_eq!(
+        named,
+        Behaviour::ALL.len(),
+        "no more names than behaviours: {listed}"
     );
 }

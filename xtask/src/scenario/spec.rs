@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use pbft_node::byzantine::Behaviour;
 use serde::Deserialize;
 
 /// One scenario.
@@ -35,7 +36,7 @@ pub struct Scenario {
     #[serde(default = "default_settle")]
     pub settle_ms: u64,
     /// One replica started with a Byzantine behaviour (a testing aid of
-    /// the node: silent, equivocate, bad-digest or forge-votes).
+    /// the node, `pbft_node::byzantine::Behaviour`).
     #[serde(default)]
     pub byzantine: Option<Byzantine>,
     /// The client workload.
@@ -233,16 +234,13 @@ impl Scenario {
             if !known(&b.node) {
                 return Err(format!("byzantine node {:?} is unknown", b.node));
             }
-            let behaviours = [
-                "silent",
-                "equivocate",
-                "bad-digest",
-                "forge-votes",
-                "stale-view",
-                "fabricate-certificate",
-            ];
-            if !behaviours.contains(&b.behaviour.as_str()) {
-                return Err(format!("byzantine behaviour must be one of {behaviours:?}"));
+            if Behaviour::parse(&b.behaviour).is_none() {
+                let names: Vec<&str> = Behaviour::ALL.iter().map(|b| b.name()).collect();
+                return Err(format!(
+                    "byzantine behaviour {:?} is not one of {}",
+                    b.behaviour,
+                    names.join(", ")
+                ));
             }
         }
         for fault in &self.faults {
