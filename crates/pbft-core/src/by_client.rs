@@ -65,7 +65,7 @@ impl<V> ByClient<V> {
     pub(crate) fn settle(&mut self, client: &ClientId, t: u64) {
         if let Some(requests) = self.clients.get_mut(client) {
             let before = requests.len();
-            requests.retain(|(held, _)| !held.timestamp.is_some_and(|x| x <= t));
+            requests.retain(|(held, _)| held.timestamp.is_none_or(|x| x > t));
             self.len -= before - requests.len();
             if requests.is_empty() {
                 self.clients.remove(client);

@@ -106,7 +106,7 @@ impl Checkpoints {
 
     /// Whether a checkpoint is taken after executing `seq`.
     pub(crate) fn is_checkpoint(&self, seq: Seq) -> bool {
-        seq.0 > 0 && seq.0 % self.interval == 0
+        seq.0 > 0 && seq.0.is_multiple_of(self.interval)
     }
 }
 

@@ -105,7 +105,7 @@ impl Config {
         }
         // The window bounds the log, and so the memory a peer can make a
         // replica spend on numbers it names.
-        if k == 0 || self.window < k || self.window % k != 0 || self.window > MAX_WINDOW {
+        if k == 0 || self.window < k || !self.window.is_multiple_of(k) || self.window > MAX_WINDOW {
             return Err(ConfigError::BadWindow {
                 interval: k,
                 window: self.window,

@@ -53,7 +53,7 @@ pub fn parse<const N: usize>(text: &str) -> Result<[u8; N], ParseHexError> {
 /// Parses any even number of hex digits into bytes.
 pub fn parse_vec(text: &str) -> Result<Vec<u8>, ParseHexError> {
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(ParseHexError::Length {
             expected: bytes.len() + 1,
             found: text.chars().count(),

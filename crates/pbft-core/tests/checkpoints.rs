@@ -56,7 +56,7 @@ fn ten_thousand_requests_keep_the_log_within_the_window() {
         }
         while c.deliver_next() {
             deliveries += 1;
-            if deliveries % 32 == 0 {
+            if deliveries.is_multiple_of(32) {
                 for replica in c.replicas() {
                     longest = longest.max(replica.log_len());
                     assert!(

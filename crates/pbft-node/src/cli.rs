@@ -303,7 +303,7 @@ fn view_change_ticks(timeout_ms: u64, tick_ms: u64) -> Result<u64, String> {
         ));
     }
     let ticks = timeout_ms / tick_ms;
-    if timeout_ms % tick_ms != 0 {
+    if !timeout_ms.is_multiple_of(tick_ms) {
         log::warn!(
             "--view-change-timeout-ms {timeout_ms} is not a whole number of {tick_ms} ms \
              ticks: using {} ms ({ticks} ticks)",

@@ -43,7 +43,7 @@ struct LinkRule {
 
 impl LinkRule {
     fn covers(&self, from: usize, to: usize) -> bool {
-        self.from.map_or(true, |f| f == from) && self.to.map_or(true, |t| t == to)
+        self.from.is_none_or(|f| f == from) && self.to.is_none_or(|t| t == to)
     }
 }
 

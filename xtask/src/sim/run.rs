@@ -168,7 +168,7 @@ impl Sim {
                     self.replica_states()
                 ));
             }
-            if self.step % RETRY_EVERY == 0 {
+            if self.step.is_multiple_of(RETRY_EVERY) {
                 self.retry();
             }
             self.advance()?;
@@ -208,7 +208,7 @@ impl Sim {
     /// One step: a tick now and then, then one message delivered.
     fn advance(&mut self) -> Result<(), String> {
         self.step += 1;
-        if self.step % TICK_EVERY == 0 {
+        if self.step.is_multiple_of(TICK_EVERY) {
             for r in 0..self.profile.n {
                 if self.crashed != Some(r) {
                     self.cluster.tick(ReplicaId(r as u32));
