@@ -1,6 +1,7 @@
-//! The workspace's `rust-version` is the real minimum: the highest
-//! `rust-version` among the locked dependencies (cargo reads each one's
-//! manifest), no lower and no higher.
+//! What the workspace manifest claims holds: its `rust-version` is the
+//! real minimum, the highest `rust-version` among the locked dependencies
+//! (cargo reads each one's manifest), and each licence its `license`
+//! names has its text in the repository.
 
 use std::process::Command;
 
@@ -59,4 +60,36 @@ fn rust_version_is_the_highest_a_locked_dependency_needs() {
             needed.0
         );
     }
+}
+
+#[test]
+fn every_licence_the_manifest_names_is_in_the_repository() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let read = |file: &str| std::fs::read_to_string(format!("{root}/{file}"));
+    let manifest = read("Cargo.toml").expect("Cargo.toml");
+    let license = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("license = "))
+        .expect("the workspace names its licence")
+        .trim_matches('"');
+    let texts = [
+        (
+            "MIT",
+            "LICENSE-MIT",
+            "Permission is hereby granted, free of charge",
+        ),
+        (
+            "Apache-2.0",
+            "LICENSE-APACHE",
+            "Apache License\n                        Version 2.0, January 2004",
+        ),
+    ];
+    let named: Vec<&str> = license.split(" OR ").collect();
+    assert_eq!(named, ["MIT", "Apache-2.0"], "{license}");
+    for (id, file, opening) in texts {
+        let text = read(file).unwrap_or_else(|e| panic!("{id} is named, but {file}: {e}"));
+        assert!(text.contains(opening), "{file} holds the {id} text");
+    }
+    let mit = read("LICENSE-MIT").unwrap_or_default();
+    assert!(mit.contains("Copyright (c) the pbft authors"), "{mit}");
 }
