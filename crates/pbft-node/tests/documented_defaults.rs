@@ -129,3 +129,24 @@ fn scenarios_md_lists_every_byzantine_behaviour() {
         "no more names than behaviours: {listed}"
     );
 }
+
+#[test]
+fn the_readme_builds_each_binary_before_it_runs_it() {
+    let readme = doc("README.md");
+    for (binary, build) in [
+        ("target/debug/pbft-node", "cargo build -p pbft-node"),
+        (
+            "target/release/pbft-node",
+            "cargo build --release -p pbft-node",
+        ),
+    ] {
+        let Some(used) = readme.find(binary) else {
+            continue;
+        };
+        let built = readme.find(build);
+        assert!(
+            built.is_some_and(|at| at < used),
+            "README.md runs {binary} but does not say `{build}` first"
+        );
+    }
+}
