@@ -124,6 +124,11 @@ impl std::fmt::Display for Profile {
             },
             self.max_delay
         )?;
+        writeln!(
+            f,
+            "  network in the liveness phase: {} lost on every link",
+            per_mille(self.lasting_loss)
+        )?;
         let byzantine: Vec<String> = self
             .byzantine
             .iter()
@@ -184,6 +189,7 @@ mod tests {
             requests: 25,
             safety_steps: 3000,
             view_change_timeout: 45,
+            lasting_loss: 10,
         }
     }
 
@@ -198,6 +204,7 @@ mod tests {
                  25 client requests, safety phase 3000 steps",
                 "  network in the safety phase: 12.3% lost, 0.5% duplicated, delivered in \
                  random order, delayed up to 7 steps",
+                "  network in the liveness phase: 1.0% lost on every link",
                 "  byzantine: r2 equivocate",
                 "  crash: r1 at step 400, restarted with empty memory at step 900",
                 "  partition: r0 r2 cut off from the others from step 100, healed at step 600",
