@@ -40,13 +40,31 @@ pub fn request_bytes(request: &Request) -> Vec<u8> {
 }
 
 /// The bytes a batch's digest covers: the domain, the request count
-/// (`u64 BE`), then each request in order.
+/// (`u64 BE`), then each request in order; then, only when some request
+/// carries a client signature, one tag per request in order: `0`, or `1`
+/// and its 64-byte signature.
+///
+/// The count fixes where the requests end, so the two forms never collide:
+/// nothing follows them when no request is signed, and at least one byte
+/// per request does otherwise. An unsigned batch keeps the digest it had
+/// before clients could sign.
 pub fn batch_bytes(batch: &Batch) -> Vec<u8> {
     let mut out = Vec::with_capacity(BATCH_DOMAIN.len() + 4 + 64 * batch.len());
     out.extend_from_slice(BATCH_DOMAIN);
     out.extend_from_slice(&len_u64(batch.len()).to_be_bytes());
     for request in batch.requests() {
         encode_request(request, &mut out);
+    }
+    if batch.requests().iter().any(|r| r.signature.is_some()) {
+        for request in batch.requests() {
+            match &request.signature {
+                None => out.push(0),
+                Some(signature) => {
+                    out.push(1);
+                    out.extend_from_slice(&signature.0);
+                }
+            }
+        }
     }
     out
 }
@@ -237,6 +255,12 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(buf))
     }
 
+    pub(crate) fn digest(&mut self) -> Result<crate::digest::Digest, String> {
+        let mut buf = [0u8; 32];
+        buf.copy_from_slice(self.take(32)?);
+        Ok(crate::digest::Digest(buf))
+    }
+
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], String> {
         let len = usize::try_from(self.u64()?).map_err(|_| "length too large".to_string())?;
         self.take(len)
@@ -328,5 +352,22 @@ mod tests {
         let ba = Batch::new(vec![b, a]);
         assert_ne!(batch_bytes(&ab), batch_bytes(&ba));
         assert_ne!(batch_bytes(&Batch::new(vec![])), batch_bytes(&ab));
+    }
+
+    #[test]
+    fn signatures_follow_the_requests_only_when_some_are_signed() {
+        use crate::auth::Signature;
+        let a = req("c1", Some(1), "set x=1");
+        let b = req("c2", Some(1), "set x=2");
+        let unsigned = batch_bytes(&Batch::new(vec![a.clone(), b.clone()]));
+        let signed_b = b.clone().with_signature(Some(Signature([9; 64])));
+        let signed = batch_bytes(&Batch::new(vec![a.clone(), signed_b]));
+        assert_eq!(&signed[..unsigned.len()], &unsigned[..]);
+        let mut trailer = vec![0, 1];
+        trailer.extend_from_slice(&[9; 64]);
+        assert_eq!(&signed[unsigned.len()..], &trailer[..]);
+        // Which request is signed matters.
+        let signed_a = a.with_signature(Some(Signature([9; 64])));
+        assert_ne!(batch_bytes(&Batch::new(vec![signed_a, b])), signed);
     }
 }

@@ -1,14 +1,30 @@
 //! Client requests: intake, forwarding, and at-most-once execution.
 //!
-//! A replica remembers, per client, the last request it executed and its
-//! result (§4.1). A request with a timestamp at or below that record is
-//! never executed again: a retry of the latest one is answered with the
-//! sequence number it already has, and an older one is refused as stale.
+//! A replica remembers, per client, the last request it executed, its
+//! digest and its result (§4.1). A request with a timestamp at or below
+//! that record is never executed again: a retry of the latest one (the
+//! same digest) is answered with the sequence number and result it already
+//! has, another request under that timestamp is refused as a conflict, and
+//! an older one is refused as stale. The result answers only the request
+//! that produced it: a faulty replica that orders a forged operation under
+//! a client's next timestamp cannot get the client's real request
+//! acknowledged with it.
+//!
+//! A timestamp further than [`Config::max_timestamp_gap`] ahead of the
+//! client's record (0 for a client with none) is refused, and executes as
+//! an error without touching the record if a faulty primary orders it, so
+//! a forged request with a huge timestamp cannot make the client's later
+//! requests stale. Execution decides from the replicated record alone, so
+//! every replica decides alike.
+//!
+//! [`Config::max_timestamp_gap`]: crate::Config::max_timestamp_gap
 
 use std::collections::HashMap;
 
 use crate::by_client::ByClient;
 use crate::canonical::{put_bytes, Reader};
+use crate::config::DEFAULT_MAX_TIMESTAMP_GAP;
+use crate::digest::Digest;
 use crate::message::Message;
 use crate::output::{Destination, Ordered, Output, Refusal};
 use crate::pending::Held;
@@ -22,6 +38,9 @@ use crate::types::{ClientId, Seq, View};
 #[derive(Clone, Debug)]
 struct LastReply {
     timestamp: u64,
+    /// The digest of the request executed under `timestamp`: only that
+    /// request is answered with `result`.
+    digest: Digest,
     view: View,
     seq: Seq,
     result: ExecResult,
@@ -54,14 +73,22 @@ pub(crate) enum Known {
     Ordered { view: View, seq: Seq },
     /// Older than the client's last executed request.
     Stale { latest: u64 },
+    /// The client's last executed timestamp, but another request executed
+    /// under it.
+    Conflict { timestamp: u64 },
+    /// Further ahead of the client's last executed timestamp, `latest`,
+    /// than the configured gap.
+    TooFarAhead { timestamp: u64, latest: u64 },
 }
 
 /// Per-client bookkeeping.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct ClientTable {
     last_reply: HashMap<ClientId, LastReply>,
-    /// Timestamped requests in accepted pre-prepares, not yet executed.
-    in_log: HashMap<(ClientId, u64), (View, Seq)>,
+    /// Timestamped requests in accepted pre-prepares, not yet executed, by
+    /// client, timestamp and digest: a faulty primary may order two
+    /// requests under one timestamp, and each is known only as itself.
+    in_log: HashMap<(ClientId, u64, Digest), (View, Seq)>,
     /// Requests clients gave this replica (as a backup), or that peers
     /// relayed to it, that no accepted pre-prepare holds yet: the
     /// view-change timer runs from the oldest (§4.4).
@@ -70,9 +97,53 @@ pub(crate) struct ClientTable {
     /// A view change can discard the pre-prepare they were acknowledged
     /// for; they then wait again.
     acked: ByClient<()>,
+    /// How far ahead of a client's record a timestamp may be.
+    max_gap: u64,
+}
+
+impl Default for ClientTable {
+    fn default() -> Self {
+        ClientTable::new(DEFAULT_MAX_TIMESTAMP_GAP)
+    }
+}
+
+/// How a timestamped request stands against its client's record.
+enum Prior {
+    /// It is the client's last executed request.
+    Same,
+    /// Another request executed under its timestamp.
+    Conflict,
+    /// A later timestamp than its own executed.
+    Superseded(u64),
+    /// Its timestamp is after the record's, `latest` (0 without one).
+    After(u64),
 }
 
 impl ClientTable {
+    /// An empty table that accepts timestamps at most `max_gap` ahead of
+    /// each client's record.
+    pub(crate) fn new(max_gap: u64) -> ClientTable {
+        ClientTable {
+            last_reply: HashMap::new(),
+            in_log: HashMap::new(),
+            awaiting_order: ByClient::default(),
+            acked: ByClient::default(),
+            max_gap,
+        }
+    }
+
+    /// Where a request with timestamp `t` and digest `digest` from `client`
+    /// stands against the client's record.
+    fn prior(&self, client: &ClientId, t: u64, digest: Digest) -> Prior {
+        match self.last_reply.get(client) {
+            None => Prior::After(0),
+            Some(last) if t == last.timestamp && digest == last.digest => Prior::Same,
+            Some(last) if t == last.timestamp => Prior::Conflict,
+            Some(last) if t < last.timestamp => Prior::Superseded(last.timestamp),
+            Some(last) => Prior::After(last.timestamp),
+        }
+    }
+
     /// The replicated part of the table, the last reply per client, as
     /// bytes in client order: part of every checkpoint's state.
     pub(crate) fn snapshot(&self) -> Vec<u8> {
@@ -88,6 +159,7 @@ impl ClientTable {
             for n in [last.timestamp, last.seq.0] {
                 out.extend_from_slice(&n.to_be_bytes());
             }
+            out.extend_from_slice(last.digest.as_bytes());
             match &last.result {
                 ExecResult::Ok => out.push(0),
                 ExecResult::Value(v) => {
@@ -112,6 +184,7 @@ impl ClientTable {
         for _ in 0..count {
             let client = ClientId::from(reader.string()?);
             let (timestamp, seq) = (reader.u64()?, Seq(reader.u64()?));
+            let digest = reader.digest()?;
             // The view is not part of the state; a retry is answered with
             // the number, in view 0.
             let view = View(0);
@@ -124,6 +197,7 @@ impl ClientTable {
             };
             let last = LastReply {
                 timestamp,
+                digest,
                 view,
                 seq,
                 result,
@@ -219,31 +293,41 @@ impl ClientTable {
             .collect()
     }
 
-    /// The result of `request` if it is its client's latest executed one.
+    /// The result of `request` if it is its client's latest executed one:
+    /// the same timestamp and the same digest.
     pub(crate) fn cached_result(&self, request: &Request) -> Option<(Seq, ExecResult)> {
         let t = request.timestamp?;
         let last = self.last_reply.get(&request.client)?;
-        (last.timestamp == t).then(|| (last.seq, last.result.clone()))
+        (last.timestamp == t && last.digest == request.digest())
+            .then(|| (last.seq, last.result.clone()))
     }
 
     pub(crate) fn classify(&self, request: &Request) -> Known {
         let Some(t) = request.timestamp else {
             return Known::New;
         };
-        if let Some(last) = self.last_reply.get(&request.client) {
-            if t == last.timestamp {
+        let digest = request.digest();
+        let latest = match self.prior(&request.client, t, digest) {
+            Prior::Same => {
+                let last = &self.last_reply[&request.client];
                 return Known::Ordered {
                     view: last.view,
                     seq: last.seq,
                 };
             }
-            if t < last.timestamp {
-                return Known::Stale {
-                    latest: last.timestamp,
-                };
-            }
+            Prior::Conflict => return Known::Conflict { timestamp: t },
+            Prior::Superseded(latest) => return Known::Stale { latest },
+            Prior::After(latest) => latest,
+        };
+        if t - latest > self.max_gap {
+            return Known::TooFarAhead {
+                timestamp: t,
+                latest,
+            };
         }
-        match self.in_log.get(&(request.client.clone(), t)) {
+        // Another request under this timestamp in the log is no answer for
+        // this one: execution decides which of them runs.
+        match self.in_log.get(&(request.client.clone(), t, digest)) {
             Some(&(view, seq)) => Known::Ordered { view, seq },
             None => Known::New,
         }
@@ -258,7 +342,8 @@ impl ClientTable {
                 .get(&request.client)
                 .is_some_and(|last| last.timestamp >= t);
             if !executed {
-                self.in_log.insert((request.client.clone(), t), (view, seq));
+                let key = (request.client.clone(), t, request.digest());
+                self.in_log.insert(key, (view, seq));
             }
         }
         // Every submission of the request is answered by this one number.
@@ -281,7 +366,8 @@ impl ClientTable {
     /// requests starts over.
     ///
     /// Returns the requests a client waits for here that the restored
-    /// state executed last for their client, with their number and result:
+    /// state executed last for their client (the same timestamp and
+    /// digest), with their number and result:
     /// this replica never executes them itself, so it answers them now.
     pub(crate) fn replace_replies(
         &mut self,
@@ -302,7 +388,11 @@ impl ClientTable {
             settled.extend(acked.into_iter().map(|(request, ())| request));
             for request in settled {
                 let answered = answers.iter().any(|(r, _, _)| *r == request);
-                if request.timestamp == Some(last.timestamp) && !answered {
+                // Only the request that produced the result is answered
+                // with it; another under its timestamp never executes.
+                let same =
+                    request.timestamp == Some(last.timestamp) && request.digest() == last.digest;
+                if same && !answered {
                     answers.push((request, last.seq, last.result.clone()));
                 }
             }
@@ -332,27 +422,51 @@ impl ClientTable {
             self.acked.remove(request);
             return service.execute(&request.operation);
         };
-        self.in_log.remove(&(request.client.clone(), t));
-        // Whatever happens below, this client no longer waits here for
-        // this request or any older one.
-        self.awaiting_order.settle(&request.client, t);
-        self.acked.settle(&request.client, t);
-        if let Some(last) = self.last_reply.get(&request.client) {
-            if t == last.timestamp {
-                return last.result.clone();
-            }
-            if t < last.timestamp {
+        let digest = request.digest();
+        self.in_log.remove(&(request.client.clone(), t, digest));
+        let prior = self.prior(&request.client, t, digest);
+        if let Prior::After(latest) = prior {
+            if t - latest > self.max_gap {
+                // Not the client's record to move, nor its waits to settle:
+                // the next request of the client is still judged against
+                // `latest`.
+                self.awaiting_order.remove(request);
+                self.acked.remove(request);
                 return ExecResult::Error(format!(
-                    "request superseded: timestamp {} of this client was already executed",
-                    last.timestamp
+                    "request refused: timestamp {t} is more than {} ahead of this client's \
+                     last executed timestamp ({latest})",
+                    self.max_gap
                 ));
             }
+        }
+        // Whatever happens below, this client no longer waits here for
+        // this request or any older one, nor for another request under
+        // this timestamp: that one can now never execute.
+        self.awaiting_order.settle(&request.client, t);
+        self.acked.settle(&request.client, t);
+        match prior {
+            Prior::Same => return self.last_reply[&request.client].result.clone(),
+            Prior::Conflict => {
+                // Ordered twice under one timestamp: the first one's result
+                // belongs to the first one only.
+                return ExecResult::Error(format!(
+                    "request refused: timestamp {t} of this client was already used by \
+                     another request"
+                ));
+            }
+            Prior::Superseded(latest) => {
+                return ExecResult::Error(format!(
+                    "request superseded: timestamp {latest} of this client was already executed"
+                ));
+            }
+            Prior::After(_) => {}
         }
         let result = service.execute(&request.operation);
         self.last_reply.insert(
             request.client.clone(),
             LastReply {
                 timestamp: t,
+                digest,
                 view,
                 seq,
                 result: result.clone(),
@@ -367,6 +481,13 @@ impl<S: Service> Replica<S> {
     /// backup relays it to the primary and acknowledges it once a
     /// pre-prepare for it is accepted.
     pub(crate) fn on_client_request(&mut self, request: Request, out: &mut Vec<Output>) {
+        if let Err(failure) = self.client_keys.check(&request) {
+            out.push(Output::Refused {
+                request,
+                reason: Refusal::Unauthentic(failure),
+            });
+            return;
+        }
         if let Err(reason) = self.service.check(&request.operation) {
             out.push(Output::Refused {
                 request,
@@ -395,6 +516,21 @@ impl<S: Service> Replica<S> {
                 request,
                 reason: Refusal::Stale { latest },
             }),
+            Known::Conflict { timestamp } => out.push(Output::Refused {
+                request,
+                reason: Refusal::Conflict { timestamp },
+            }),
+            Known::TooFarAhead { timestamp, latest } => {
+                let max_gap = self.clients.max_gap;
+                out.push(Output::Refused {
+                    request,
+                    reason: Refusal::TooFarAhead {
+                        timestamp,
+                        latest,
+                        max_gap,
+                    },
+                });
+            }
             Known::New if self.is_primary() && self.vc.active => {
                 self.order(request, true, out);
             }
@@ -423,16 +559,39 @@ impl<S: Service> Replica<S> {
         request: Request,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
+        self.check_client_signature(&request)?;
         self.service
             .check(&request.operation)
             .map_err(Rejection::InvalidOperation)?;
-        if !self.is_primary() || !self.vc.active {
-            return self.on_relayed(request, out);
+        // A relayed request passes the same checks as one the primary is
+        // to order: a backup waits only for what a primary would order.
+        let known = self.clients.classify(&request);
+        if let Known::TooFarAhead { timestamp, latest } = known {
+            return Err(Rejection::TimestampTooFarAhead {
+                client: request.client,
+                timestamp,
+                latest,
+            });
         }
-        if self.clients.classify(&request) == Known::New && !self.order(request, false, out) {
+        if !self.is_primary() || !self.vc.active {
+            return self.on_relayed(request, known, out);
+        }
+        if known == Known::New && !self.order(request, false, out) {
             return Err(Rejection::Overloaded);
         }
         Ok(())
+    }
+
+    /// Checks that a request a peer hands over (relayed, or in a
+    /// pre-prepare) carries its client's valid signature when the client
+    /// has a configured key.
+    pub(crate) fn check_client_signature(&self, request: &Request) -> Result<(), Rejection> {
+        self.client_keys
+            .check(request)
+            .map_err(|failure| Rejection::UnauthenticRequest {
+                client: request.client.clone(),
+                failure,
+            })
     }
 
     /// A request another backup relayed here, because the primary did
@@ -442,8 +601,14 @@ impl<S: Service> Replica<S> {
     /// replica reaches the primary, or else every honest backup's timer
     /// runs. Relayed requests are never relayed again from here, so a
     /// request costs at most `n` copies per wait.
-    fn on_relayed(&mut self, request: Request, out: &mut Vec<Output>) -> Result<(), Rejection> {
-        if self.clients.classify(&request) != Known::New {
+    /// `known` is what this replica knows of it.
+    fn on_relayed(
+        &mut self,
+        request: Request,
+        known: Known,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        if known != Known::New {
             return Ok(());
         }
         if self.clients.awaiting_len() >= MAX_RELAYED_WAITS {
@@ -552,7 +717,16 @@ impl<S: Service> Replica<S> {
                         request,
                         reason: Refusal::Stale { latest },
                     }),
-                    Known::Ordered { .. } | Known::Stale { .. } => {}
+                    Known::Conflict { timestamp } if ack => out.push(Output::Refused {
+                        request,
+                        reason: Refusal::Conflict { timestamp },
+                    }),
+                    // Held only while it was within the gap, and the
+                    // client's record only moves forward.
+                    Known::Ordered { .. }
+                    | Known::Stale { .. }
+                    | Known::Conflict { .. }
+                    | Known::TooFarAhead { .. } => {}
                 }
             }
             if !batch.is_empty() {

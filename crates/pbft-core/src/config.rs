@@ -1,8 +1,9 @@
 //! Replica configuration.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::types::ReplicaId;
+use crate::types::{ClientId, ReplicaId};
 
 /// The largest log window `L` a configuration may set.
 pub const MAX_WINDOW: u64 = 1 << 16;
@@ -21,6 +22,10 @@ pub const DEFAULT_MAX_IN_FLIGHT: u64 = 4;
 
 /// The largest batch a configuration may set.
 pub const MAX_BATCH: usize = 4096;
+
+/// The default [`Config::max_timestamp_gap`]: how far ahead of a client's
+/// last executed timestamp a request's may be.
+pub const DEFAULT_MAX_TIMESTAMP_GAP: u64 = 1 << 20;
 
 /// Settings every replica of a cluster must agree on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +52,19 @@ pub struct Config {
     /// a number executes. No timer is involved, so an idle cluster keeps
     /// its one-request latency. Always within the window.
     pub max_in_flight: u64,
+    /// The Ed25519 public keys of the clients that sign their requests. A
+    /// listed client's requests are ordered only with a valid signature
+    /// ([`Request::signature`](crate::Request::signature)); a client not
+    /// listed is accepted unsigned. Empty by default.
+    pub client_keys: BTreeMap<ClientId, [u8; 32]>,
+    /// How far ahead of its client's last executed timestamp (0 for a
+    /// client with none) a request's timestamp may be. A request further
+    /// ahead is refused at intake and, if a faulty primary orders it
+    /// anyway, executes as an error without touching the client's record,
+    /// so that no replica can lock a client out by ordering a request in
+    /// its name with a huge timestamp. Part of the replicated state
+    /// machine: every replica must use the same value.
+    pub max_timestamp_gap: u64,
     /// **Testing aid, deliberately unsafe.** Replaces the quorum size with
     /// this one, so that the simulator's self-test can show it catches a
     /// broken quorum rule. `None` (the default) in any real use.
@@ -65,6 +83,8 @@ impl Config {
             view_change_timeout: DEFAULT_VIEW_CHANGE_TIMEOUT,
             max_batch: DEFAULT_MAX_BATCH,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            client_keys: BTreeMap::new(),
+            max_timestamp_gap: DEFAULT_MAX_TIMESTAMP_GAP,
             broken_quorum_for_self_test: None,
         }
     }
@@ -77,6 +97,16 @@ impl Config {
             max_in_flight,
             ..self
         }
+    }
+
+    /// The same with these clients' public keys: their requests are then
+    /// ordered only when they carry the client's valid signature.
+    pub fn with_client_keys(
+        mut self,
+        keys: impl IntoIterator<Item = (ClientId, [u8; 32])>,
+    ) -> Config {
+        self.client_keys.extend(keys);
+        self
     }
 
     /// The same with checkpoint interval `k` and window `2k`.
@@ -117,6 +147,10 @@ impl Config {
                 max_in_flight: self.max_in_flight,
             });
         }
+        if self.max_timestamp_gap == 0 {
+            return Err(ConfigError::ZeroTimestampGap);
+        }
+        crate::client_keys::ClientKeys::new(&self.client_keys)?;
         Ok(())
     }
 }
@@ -146,6 +180,10 @@ pub enum ConfigError {
         /// The numbers in flight given.
         max_in_flight: u64,
     },
+    /// The maximum timestamp gap is 0: no client could ever move on.
+    ZeroTimestampGap,
+    /// A client's public key is not a valid Ed25519 key.
+    InvalidClientKey(ClientId),
     /// The replica's own id is not below `n`.
     UnknownReplica {
         /// The id given.
@@ -177,6 +215,15 @@ impl fmt::Display for ConfigError {
                  a batch holds 1 to {MAX_BATCH} requests, and at least 1 number must be \
                  in flight"
             ),
+            ConfigError::ZeroTimestampGap => {
+                f.write_str("the maximum timestamp gap must be at least 1")
+            }
+            ConfigError::InvalidClientKey(client) => {
+                write!(
+                    f,
+                    "the public key of client {client} is not a valid Ed25519 key"
+                )
+            }
             ConfigError::UnknownReplica { id, n } => {
                 write!(f, "replica {id} is not one of the {n} replicas")
             }

@@ -70,7 +70,8 @@ impl<S: Service> Replica<S> {
         !self.vc.active && view >= self.vc.last_installed && view < self.view
     }
 
-    /// A pre-prepare of a followed view: kept, not prepared.
+    /// A pre-prepare of a followed view: kept, not prepared, once it
+    /// checks as one of the current view would.
     pub(crate) fn learn_pre_prepare(
         &mut self,
         from: ReplicaId,
@@ -92,11 +93,22 @@ impl<S: Service> Replica<S> {
             });
         }
         let seq = pp.seq;
-        let learning = self.learning(seq);
-        let held = &mut learning.pre_prepares[from.index()];
-        if held.as_ref().is_some_and(|(old, _)| old.view >= pp.view) {
+        let held = self
+            .follow
+            .slots
+            .get(&seq)
+            .and_then(|learning| learning.pre_prepares[from.index()].as_ref());
+        if held.is_some_and(|(old, _)| old.view >= pp.view) {
             return Err(Rejection::DuplicatePrePrepare { seq });
         }
+        // Last, as the dearest check, like `on_pre_prepare`: no primary
+        // orders a request in the name of a client that signs without the
+        // client's signature (§4.1).
+        for request in pp.batch.requests() {
+            self.check_client_signature(request)?;
+        }
+        let learning = self.learning(seq);
+        let held = &mut learning.pre_prepares[from.index()];
         *held = Some((pp, signature));
         self.try_certify(seq, out);
         Ok(())

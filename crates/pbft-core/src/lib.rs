@@ -108,6 +108,7 @@
 //! | `types`, `digest` | ids ([`ReplicaId`], [`View`], [`Seq`], [`ClientId`]) and SHA-256 [`Digest`]s |
 //! | `request`, `canonical` | client [`Request`]s, [`Batch`]es, and the one canonical encoding digests cover |
 //! | `message` | the replica-to-replica [`Message`]s, and [`Signed`] ones |
+//! | `client_keys` | clients that sign their requests ([`Request::signed_with`], [`Config::client_keys`]) |
 //! | `auth` | the [`Authenticator`] the replica signs and verifies with: [`Ed25519Auth`] or [`Unauthenticated`] |
 //! | `checkpoint` | checkpoints, the [`StableCheckpoint`] and its proof, watermarks, garbage collection (§4.3) |
 //! | `state_transfer` | fetching a stable checkpoint's state from peers when behind |
@@ -136,6 +137,7 @@ mod canonical;
 mod certificate;
 mod checkpoint;
 mod client;
+mod client_keys;
 mod cluster;
 mod config;
 mod digest;
@@ -167,7 +169,7 @@ pub use checkpoint::{Snapshot, StableCheckpoint};
 pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
 pub use config::{
     Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_VIEW_CHANGE_TIMEOUT, MAX_BATCH, MAX_WINDOW,
+    DEFAULT_MAX_TIMESTAMP_GAP, DEFAULT_VIEW_CHANGE_TIMEOUT, MAX_BATCH, MAX_WINDOW,
 };
 pub use digest::Digest;
 pub use hex::ParseHexError;

@@ -119,6 +119,11 @@ impl<S: Service> Replica<S> {
                 }
             });
         }
+        // Last, as the dearest check: a signature per request of a client
+        // that signs (§4.1), so that no primary orders one in its name.
+        for request in pp.batch.requests() {
+            self.check_client_signature(request)?;
+        }
         self.accept_pre_prepare(pp, signature, out);
         Ok(())
     }

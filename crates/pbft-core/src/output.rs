@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::auth::AuthFailure;
 use crate::digest::Digest;
 use crate::message::Signed;
 use crate::rejection::Rejection;
@@ -119,6 +120,28 @@ pub enum Refusal {
         /// The latest timestamp executed for this client.
         latest: u64,
     },
+    /// The client's timestamp was already used by another request (another
+    /// digest), which executed: this one will never be ordered, and the
+    /// other's result is not its to have (§4.1: a reply answers one
+    /// request).
+    Conflict {
+        /// The timestamp both requests carry.
+        timestamp: u64,
+    },
+    /// The timestamp is further ahead of the client's last executed one
+    /// than [`Config::max_timestamp_gap`](crate::Config::max_timestamp_gap)
+    /// allows.
+    TooFarAhead {
+        /// The request's timestamp.
+        timestamp: u64,
+        /// The client's last executed timestamp (0 if none).
+        latest: u64,
+        /// The gap allowed.
+        max_gap: u64,
+    },
+    /// The client has a configured public key and the request carries no
+    /// valid signature of it.
+    Unauthentic(AuthFailure),
 }
 
 impl fmt::Display for Refusal {
@@ -130,6 +153,23 @@ impl fmt::Display for Refusal {
                 f,
                 "stale request: timestamp {latest} from this client was already executed"
             ),
+            Refusal::Conflict { timestamp } => write!(
+                f,
+                "conflicting request: timestamp {timestamp} of this client was already used \
+                 by another request"
+            ),
+            Refusal::TooFarAhead {
+                timestamp,
+                latest,
+                max_gap,
+            } => write!(
+                f,
+                "timestamp {timestamp} is too far ahead: at most {max_gap} after this \
+                 client's last executed one ({latest})"
+            ),
+            Refusal::Unauthentic(failure) => {
+                write!(f, "request not authentic: {failure} of this client")
+            }
         }
     }
 }
@@ -148,5 +188,7 @@ pub struct Executed {
     /// One result per request, in the same order. A request that was
     /// already executed at an earlier number is not executed again: it gets
     /// that execution's result if it was the client's latest, or an error.
+    /// A request whose timestamp was used by another request, or is too
+    /// far ahead, gets an error and leaves the client's record as it was.
     pub results: Vec<ExecResult>,
 }

@@ -9,7 +9,7 @@ use crate::auth::AuthFailure;
 use crate::digest::Digest;
 use crate::message::Phase;
 use crate::state_transfer::StateError;
-use crate::types::{ReplicaId, Seq, View};
+use crate::types::{ClientId, ReplicaId, Seq, View};
 use crate::view_change::{NewViewError, ViewChangeError};
 
 /// Why a replica ignored a message from a peer.
@@ -139,6 +139,25 @@ pub enum Rejection {
     InvalidNewView(NewViewError),
     /// A forwarded client request whose operation the service refuses.
     InvalidOperation(String),
+    /// A forwarded request, or one in a pre-prepare, from a client with a
+    /// configured public key that lacks its valid signature: a replica
+    /// tried to order an operation in the client's name.
+    UnauthenticRequest {
+        /// The client it claims to come from.
+        client: ClientId,
+        /// What is wrong with its signature.
+        failure: AuthFailure,
+    },
+    /// A forwarded request whose timestamp is further ahead of its
+    /// client's last executed one than the configuration allows.
+    TimestampTooFarAhead {
+        /// The client.
+        client: ClientId,
+        /// The request's timestamp.
+        timestamp: u64,
+        /// The client's last executed timestamp (0 if none).
+        latest: u64,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -213,6 +232,21 @@ impl fmt::Display for Rejection {
             Rejection::InvalidOperation(reason) => {
                 write!(f, "forwarded request has an invalid operation: {reason}")
             }
+            Rejection::UnauthenticRequest { client, failure } => {
+                write!(
+                    f,
+                    "a request of client {client} is not authentic: {failure}"
+                )
+            }
+            Rejection::TimestampTooFarAhead {
+                client,
+                timestamp,
+                latest,
+            } => write!(
+                f,
+                "a request of client {client} has timestamp {timestamp}, too far ahead of \
+                 its last executed one ({latest})"
+            ),
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::auth::Authenticator;
 
 use crate::checkpoint::{Checkpoints, Snapshot};
 use crate::client::ClientTable;
+use crate::client_keys::ClientKeys;
 use crate::config::{Config, ConfigError};
 use crate::digest::Digest;
 use crate::follow::Follow;
@@ -32,6 +33,8 @@ pub struct Replica<S> {
     pub(crate) last_executed: Seq,
     pub(crate) log: Log,
     pub(crate) clients: ClientTable,
+    /// The public keys of the clients that sign their requests.
+    pub(crate) client_keys: ClientKeys,
     pub(crate) service: S,
     pub(crate) ticks: u64,
     pub(crate) auth: Box<dyn Authenticator>,
@@ -75,7 +78,8 @@ impl<S: Service> Replica<S> {
             last_assigned: Seq(0),
             last_executed: Seq(0),
             log: Log::default(),
-            clients: ClientTable::default(),
+            clients: ClientTable::new(config.max_timestamp_gap),
+            client_keys: ClientKeys::new(&config.client_keys)?,
             service,
             ticks: 0,
             auth: Box::new(auth),

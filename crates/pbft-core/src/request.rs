@@ -1,17 +1,33 @@
 //! Client requests and the batches a primary orders.
 
+use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::auth::Signature;
 use crate::canonical;
 use crate::digest::Digest;
 use crate::types::ClientId;
 
-/// A client request `<REQUEST, o, t, c>` (§4.1).
+/// A client request `<REQUEST, o, t, c>σc` (§4.1).
 ///
 /// `timestamp` is the client's own increasing request number. Requests that
-/// carry one are deduplicated: the same `(client, timestamp)` is ordered and
-/// executed at most once. Requests without one are never deduplicated.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// carry one are deduplicated: a `(client, timestamp)` is executed at most
+/// once, and only the request executed under it (the same digest) is ever
+/// answered with its result. Requests without one are never deduplicated.
+///
+/// `signature` is the client's Ed25519 signature over
+/// [`request_bytes`](crate::request_bytes), the same bytes the digest
+/// covers. It is evidence about the request, not part of it: it is not in
+/// the request's digest, and two requests that differ only in their
+/// signatures are equal (and hash alike). A batch's digest does cover the
+/// signatures its requests carry ([`batch_bytes`](crate::batch_bytes)), so
+/// that a pre-prepare's certificates carry them unaltered. A replica
+/// configured with the client's public key
+/// ([`Config::client_keys`](crate::Config::client_keys)) orders the
+/// request only with a valid one; for other clients it is carried along
+/// and ignored.
+#[derive(Clone, Debug)]
 pub struct Request {
     /// Who sent it, as identified by the transport.
     pub client: ClientId,
@@ -19,21 +35,61 @@ pub struct Request {
     pub timestamp: Option<u64>,
     /// The operation for the service, for example `set x=1`.
     pub operation: Arc<str>,
+    /// The client's signature, if it signs its requests.
+    pub signature: Option<Signature>,
 }
 
 impl Request {
-    /// Builds a request.
+    /// Builds an unsigned request.
     pub fn new(client: &str, timestamp: Option<u64>, operation: &str) -> Request {
         Request {
             client: ClientId::from(client),
             timestamp,
             operation: Arc::from(operation),
+            signature: None,
         }
     }
 
-    /// SHA-256 over the request's canonical encoding.
+    /// The same request carrying `signature`.
+    pub fn with_signature(self, signature: Option<Signature>) -> Request {
+        Request { signature, ..self }
+    }
+
+    /// SHA-256 over the request's canonical encoding. The signature is not
+    /// part of it.
     pub fn digest(&self) -> Digest {
         Digest::of(&canonical::request_bytes(self))
+    }
+
+    /// What identifies the request: everything but the signature.
+    fn key(&self) -> (&ClientId, Option<u64>, &str) {
+        (&self.client, self.timestamp, &self.operation)
+    }
+}
+
+impl PartialEq for Request {
+    fn eq(&self, other: &Request) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Request {}
+
+impl Hash for Request {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialOrd for Request {
+    fn partial_cmp(&self, other: &Request) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Request {
+    fn cmp(&self, other: &Request) -> Ordering {
+        self.key().cmp(&other.key())
     }
 }
 
@@ -102,6 +158,16 @@ mod tests {
             assert_ne!(base.digest(), other.digest(), "{other:?}");
         }
         assert_eq!(base.digest(), base.clone().digest());
+    }
+
+    #[test]
+    fn the_signature_is_neither_in_the_digest_nor_in_equality() {
+        let base = Request::new("c1", Some(1), "set x=1");
+        let signed = base.clone().with_signature(Some(Signature([7; 64])));
+        assert_eq!(base.digest(), signed.digest());
+        assert_eq!(base, signed);
+        // A batch binds the signatures it carries.
+        assert_ne!(Batch::single(base).digest(), Batch::single(signed).digest());
     }
 
     #[test]

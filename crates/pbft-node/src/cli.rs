@@ -46,6 +46,12 @@ pub struct Args {
     /// that vouches for every sender: NOT safe against Byzantine peers.
     #[arg(long, env = "PBFT_AUTH", value_enum)]
     auth: Option<AuthMode>,
+    /// Replica mode: the clients that sign their requests, a JSON object
+    /// of client id to hex Ed25519 public key (format in
+    /// docs/protocol.md). Their requests are ordered only with a valid
+    /// signature; other clients are accepted unsigned.
+    #[arg(long, env = "PBFT_CLIENT_KEYS", value_name = "FILE")]
+    client_keys: Option<PathBuf>,
     /// Replica mode: milliseconds per tick of the core's clock.
     #[arg(long, default_value_t = DEFAULT_TICK_MS)]
     tick_ms: u64,
@@ -73,9 +79,10 @@ pub struct Args {
 }
 
 /// The flags only replica mode uses, by their clap ids.
-const REPLICA_ONLY: [&str; 8] = [
+const REPLICA_ONLY: [&str; 9] = [
     "keys",
     "auth",
+    "client_keys",
     "tick_ms",
     "view_change_timeout_ms",
     "checkpoint_interval",
@@ -97,15 +104,27 @@ enum AuthMode {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Writes one Ed25519 key file per replica into a directory.
+    /// Writes one Ed25519 key file per replica into a directory, or with
+    /// --client one client's key file.
     ///
-    /// Each file, `<node>.keys.json`, holds that replica's secret key and
-    /// every replica's public key (format in docs/protocol.md). Give each
-    /// replica only its own file. Existing files are never overwritten.
+    /// Each replica file, `<node>.keys.json`, holds that replica's secret
+    /// key and every replica's public key (format in docs/protocol.md).
+    /// Give each replica only its own file. A client's file,
+    /// `<client>.client-key.json`, holds its secret key and public key; the
+    /// public key, printed too, goes into the replicas' --client-keys
+    /// table. Existing files are never overwritten.
     Keygen {
         /// The replicas, in init order, comma-separated: n1,n2,n3,n4.
-        #[arg(long, value_delimiter = ',', required = true)]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            required_unless_present = "client",
+            conflicts_with = "client"
+        )]
         node_ids: Vec<String>,
+        /// Make a key for this client instead of replica keys.
+        #[arg(long)]
+        client: Option<String>,
         /// The directory to write the key files into (created if needed).
         #[arg(long)]
         out: PathBuf,
@@ -119,6 +138,13 @@ pub enum Plan {
     Keygen {
         /// The replicas.
         node_ids: Vec<String>,
+        /// The directory.
+        out: PathBuf,
+    },
+    /// Write one client's key.
+    KeygenClient {
+        /// The client.
+        client: String,
         /// The directory.
         out: PathBuf,
     },
@@ -156,18 +182,29 @@ impl CommandLine {
     /// names the flag at fault; replica mode also reads its key file here.
     pub fn plan(&self) -> Result<Plan, String> {
         let args = &self.args;
-        if let Some(Command::Keygen { node_ids, out }) = &args.command {
+        if let Some(Command::Keygen {
+            node_ids,
+            client,
+            out,
+        }) = &args.command
+        {
             let given = self.given(&["mode"], false);
             let given = [given, self.given(&REPLICA_ONLY, false)].concat();
             if !given.is_empty() {
                 return Err(format!(
-                    "keygen takes only --node-ids and --out, not {}",
+                    "keygen takes only --node-ids or --client, and --out, not {}",
                     given.join(", ")
                 ));
             }
-            return Ok(Plan::Keygen {
-                node_ids: node_ids.clone(),
-                out: out.clone(),
+            return Ok(match client {
+                Some(client) => Plan::KeygenClient {
+                    client: client.clone(),
+                    out: out.clone(),
+                },
+                None => Plan::Keygen {
+                    node_ids: node_ids.clone(),
+                    out: out.clone(),
+                },
             });
         }
         match args.mode {
@@ -266,9 +303,14 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
             )
         }
     };
+    let client_keys = match &args.client_keys {
+        Some(path) => crate::client_keys::load(path).map_err(|e| format!("--client-keys: {e}"))?,
+        None => Default::default(),
+    };
     let settings = Settings {
         byzantine,
         auth,
+        client_keys,
         checkpoint_interval: args.checkpoint_interval,
         max_batch: args.max_batch,
         max_in_flight: args.max_in_flight,
@@ -354,6 +396,7 @@ mod tests {
             (&["--byzantine", "silent"], "--byzantine"),
             (&["--auth", "none"], "--auth"),
             (&["--keys", "n1.keys.json"], "--keys"),
+            (&["--client-keys", "clients.json"], "--client-keys"),
         ] {
             let message = refusal(argv);
             assert!(
@@ -374,6 +417,35 @@ mod tests {
         assert!(matches!(plan(&keygen), Ok(Plan::Keygen { .. })));
         let message = refusal(&[&["--tick-ms", "5"][..], &keygen].concat());
         assert!(message.contains("--tick-ms"), "{message}");
+        let client = ["keygen", "--client", "c1", "--out", "keys"];
+        assert!(matches!(
+            plan(&client),
+            Ok(Plan::KeygenClient { client, .. }) if client == "c1"
+        ));
+        let message = refusal(&[&["--client-keys", "clients.json"][..], &client].concat());
+        assert!(message.contains("--client-keys"), "{message}");
+        let message = refusal(&["keygen", "--client", "c1", "--node-ids", "n1", "--out", "k"]);
+        assert!(
+            message.contains("--client") && message.contains("--node-ids"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_client_key_table_that_cannot_be_read_names_its_flag() {
+        let message = refusal(&[
+            "--mode",
+            "replica",
+            "--auth",
+            "none",
+            "--client-keys",
+            "no/such/clients.json",
+        ]);
+        assert!(
+            message.starts_with("--client-keys: cannot read client keys"),
+            "{message}"
+        );
+        assert!(message.contains("no/such/clients.json"), "{message}");
     }
 
     #[test]

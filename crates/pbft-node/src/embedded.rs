@@ -130,13 +130,8 @@ impl Embedded {
 }
 
 fn refusal_reply(reason: &Refusal) -> Reply {
-    let code = match reason {
-        Refusal::InvalidOperation(_) => ErrorCode::MalformedRequest,
-        Refusal::Stale { .. } => ErrorCode::Abort,
-        Refusal::Overloaded => ErrorCode::TemporarilyUnavailable,
-    };
     Reply::Error {
-        code,
+        code: crate::reply::refusal_code(reason),
         text: reason.to_string(),
     }
 }

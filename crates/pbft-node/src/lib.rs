@@ -14,6 +14,7 @@
 
 pub mod byzantine;
 pub mod cli;
+pub mod client_keys;
 pub mod embedded;
 pub mod keys;
 pub mod lines;

@@ -28,33 +28,49 @@ pub enum Kind {
 /// The request a lin-kv body from `src` asks for, or the error text when
 /// it cannot be served. `None` when the body is not lin-kv.
 pub fn request(src: &str, body: &Body) -> Option<Result<(Request, Kind, u64), String>> {
-    let (operation, kind, msg_id) = match body {
-        Body::Read { msg_id, key } => (
+    let (operation, kind, msg_id, signature) = match body {
+        Body::Read {
+            msg_id,
+            key,
+            signature,
+        } => (
             key_text(key).map(|k| format!("get {k}")),
             Kind::Read,
             *msg_id,
+            *signature,
         ),
-        Body::Write { msg_id, key, value } => (
+        Body::Write {
+            msg_id,
+            key,
+            value,
+            signature,
+        } => (
             key_text(key).map(|k| format!("set {k}={}", compact(value))),
             Kind::Write,
             *msg_id,
+            *signature,
         ),
         Body::Cas {
             msg_id,
             key,
             from,
             to,
+            signature,
         } => {
             let from = compact(from);
             let operation =
                 key_text(key).map(|k| format!("cas {k} {}:{from} {}", from.len(), compact(to)));
-            (operation, Kind::Cas, *msg_id)
+            (operation, Kind::Cas, *msg_id, *signature)
         }
         _ => return None,
     };
     // The client's msg_id is its request number: a retry with the same
     // msg_id executes at most once and is answered with the same result.
-    Some(operation.map(|op| (Request::new(src, Some(msg_id), &op), kind, msg_id)))
+    // A signing client signs the request built here (docs/protocol.md).
+    Some(operation.map(|op| {
+        let request = Request::new(src, Some(msg_id), &op).with_signature(signature);
+        (request, kind, msg_id)
+    }))
 }
 
 /// The reply to a lin-kv request, from its execution result: the reply
@@ -127,6 +143,7 @@ mod tests {
         let read = Body::Read {
             msg_id: 1,
             key: json!(0),
+            signature: None,
         };
         assert_eq!(
             run(&mut kv, read.clone()).err().map(|e| e.0),
@@ -136,6 +153,7 @@ mod tests {
             msg_id: 2,
             key: json!(0),
             value: json!(3),
+            signature: None,
         };
         assert_eq!(
             run(&mut kv, write),
@@ -157,6 +175,7 @@ mod tests {
             key: json!(0),
             from: json!(from),
             to: json!(to),
+            signature: None,
         };
         assert_eq!(
             run(&mut kv, cas(4, 5)).err().map(|e| e.0),
@@ -174,6 +193,7 @@ mod tests {
             key: json!(9),
             from: json!(1),
             to: json!(2),
+            signature: None,
         };
         assert_eq!(
             run(&mut kv, missing).err().map(|e| e.0),
@@ -184,6 +204,7 @@ mod tests {
             msg_id: 5,
             key: json!("k"),
             value: json!("a b=c"),
+            signature: None,
         };
         run(&mut kv, spaced).expect("written");
         let cas_spaced = Body::Cas {
@@ -191,6 +212,7 @@ mod tests {
             key: json!("k"),
             from: json!("a b=c"),
             to: json!([1, 2]),
+            signature: None,
         };
         assert_eq!(
             run(&mut kv, cas_spaced),
@@ -202,6 +224,7 @@ mod tests {
         let unusable = Body::Read {
             msg_id: 7,
             key: json!("a b"),
+            signature: None,
         };
         assert!(request("c1", &unusable).expect("lin-kv").is_err());
     }

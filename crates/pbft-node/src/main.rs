@@ -1,7 +1,7 @@
 //! `pbft-node`: see the crate documentation of the `pbft_node` library.
 
 use std::io::{self, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         .init();
     match command_line.plan() {
         Ok(Plan::Keygen { node_ids, out }) => keygen(&node_ids, out),
+        Ok(Plan::KeygenClient { client, out }) => keygen_client(&client, &out),
         Ok(Plan::Embedded) => serve(),
         Ok(Plan::Replica { settings, tick }) => serve_replica(settings, tick),
         Err(message) => {
@@ -46,6 +47,27 @@ fn serve() -> ExitCode {
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(error) => {
             log::error!("stopping: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn keygen_client(client: &str, out: &Path) -> ExitCode {
+    let result = pbft_node::keys::check_node_ids(&[client.to_string()])
+        .and_then(|()| pbft_node::client_keys::generate(client))
+        .and_then(|(text, public)| {
+            pbft_node::client_keys::write(out, client, &text)
+                .map(|path| (path, public))
+                .map_err(|e| e.to_string())
+        });
+    match result {
+        Ok((path, public)) => {
+            println!("{}", path.display());
+            println!("{{\"{client}\": \"{public}\"}}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("pbft-node keygen: {error}");
             ExitCode::FAILURE
         }
     }

@@ -4,18 +4,18 @@
 //! to the embedded default, but results arrive when the cluster gets
 //! there.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use log::{info, warn};
 use pbft_core::{
-    Authenticator, Config, ExecResult, Input, KvService, Output, Refusal, Replica, ReplicaId,
+    Authenticator, ClientId, Config, ExecResult, Input, KvService, Output, Replica, ReplicaId,
     Request, Seq, Unauthenticated,
 };
 use pbft_wire::{decode, request_from_body, status_ok_body, Body, Directory, Envelope, ErrorCode};
 
 use crate::keys::KeyFile;
 use crate::linkv;
-use crate::reply::MsgIds;
+use crate::reply::{refusal_code, MsgIds};
 
 /// How replica mode authenticates its peers.
 #[derive(Clone, Debug)]
@@ -31,6 +31,9 @@ pub enum Auth {
 pub struct Settings {
     /// How peers are authenticated.
     pub auth: Auth,
+    /// The public keys of the clients that sign their requests (see
+    /// [`client_keys`](crate::client_keys)); empty when none do.
+    pub client_keys: BTreeMap<ClientId, [u8; 32]>,
     /// Checkpoint interval `K`.
     pub checkpoint_interval: u64,
     /// The most requests in one batch.
@@ -51,6 +54,7 @@ impl Settings {
             ..Config::new(n)
                 .with_checkpoint_interval(self.checkpoint_interval)
                 .with_batching(self.max_batch, self.max_in_flight)
+                .with_client_keys(self.client_keys.clone())
         }
     }
 }
@@ -329,11 +333,7 @@ impl ReplicaNode {
                     }
                 }
                 Output::Refused { request, reason } => {
-                    let code = match reason {
-                        Refusal::InvalidOperation(_) => ErrorCode::MalformedRequest,
-                        Refusal::Stale { .. } => ErrorCode::Abort,
-                        Refusal::Overloaded => ErrorCode::TemporarilyUnavailable,
-                    };
+                    let code = refusal_code(&reason);
                     let mut refused = self.take_waiting(&request);
                     while let Some((client, msg_id, _)) = self.take_executing(&request) {
                         refused.push((client, msg_id));

@@ -1,7 +1,26 @@
 //! The one `msg_id` counter of a node process, and the error reply every
 //! mode sends the same way.
 
+use pbft_core::Refusal;
 use pbft_wire::{Body, Envelope, ErrorCode};
+
+/// The error code a refused client request is answered with.
+///
+/// A stale request is aborted (14) and a conflicting one (another request
+/// under its timestamp executed) is a conflict (30), both definite: the
+/// request never executes. A request with a timestamp too far ahead or
+/// without its client's valid signature is malformed (12); an overloaded
+/// primary is temporarily unavailable (11).
+pub fn refusal_code(reason: &Refusal) -> ErrorCode {
+    match reason {
+        Refusal::InvalidOperation(_) | Refusal::TooFarAhead { .. } | Refusal::Unauthentic(_) => {
+            ErrorCode::MalformedRequest
+        }
+        Refusal::Stale { .. } => ErrorCode::Abort,
+        Refusal::Conflict { .. } => ErrorCode::TxnConflict,
+        Refusal::Overloaded => ErrorCode::TemporarilyUnavailable,
+    }
+}
 
 /// Numbers every message the process sends, from 0, one apart.
 #[derive(Debug, Default)]
@@ -33,5 +52,33 @@ impl MsgIds {
             text,
         };
         Envelope { src, dest, body }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pbft_core::AuthFailure;
+
+    #[test]
+    fn each_refusal_has_its_code() {
+        let cases = [
+            (Refusal::InvalidOperation("x".into()), 12),
+            (Refusal::Overloaded, 11),
+            (Refusal::Stale { latest: 2 }, 14),
+            (Refusal::Conflict { timestamp: 1 }, 30),
+            (
+                Refusal::TooFarAhead {
+                    timestamp: 1 << 62,
+                    latest: 0,
+                    max_gap: 1 << 20,
+                },
+                12,
+            ),
+            (Refusal::Unauthentic(AuthFailure::Missing), 12),
+        ];
+        for (refusal, code) in cases {
+            assert_eq!(refusal_code(&refusal).code(), code, "{refusal}");
+        }
     }
 }

@@ -152,6 +152,7 @@ mod tests {
     fn settings() -> Settings {
         Settings {
             auth: Auth::None,
+            client_keys: Default::default(),
             checkpoint_interval: 128,
             max_batch: pbft_core::DEFAULT_MAX_BATCH,
             max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,

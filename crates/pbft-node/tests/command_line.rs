@@ -11,6 +11,7 @@ fn node(args: &[&str]) -> Output {
         .env_remove("PBFT_MODE")
         .env_remove("PBFT_KEYS")
         .env_remove("PBFT_AUTH")
+        .env_remove("PBFT_CLIENT_KEYS")
         .stdin(Stdio::null())
         .output()
         .expect("pbft-node runs")
@@ -44,6 +45,10 @@ fn the_embedded_default_refuses_the_flags_it_would_ignore() {
         &["--checkpoint-interval", "--mode replica"],
     );
     refused(&["--keys", "n1.keys.json"], &["--keys", "--mode replica"]);
+    refused(
+        &["--client-keys", "clients.json"],
+        &["--client-keys", "--mode replica"],
+    );
     let output = Command::new(env!("CARGO_BIN_EXE_pbft-node"))
         .env("PBFT_AUTH", "none")
         .env_remove("PBFT_MODE")

@@ -380,6 +380,7 @@ fn a_client_reply_comes_before_the_protocol_messages_and_ids_are_one_counter() {
 
     let mut node = ReplicaNode::new(Settings {
         auth: Auth::None,
+        client_keys: Default::default(),
         checkpoint_interval: 128,
         max_batch: pbft_core::DEFAULT_MAX_BATCH,
         max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,

@@ -57,6 +57,15 @@ pub enum Body {
         /// one are executed at most once per `(client, timestamp)`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timestamp: Option<u64>,
+        /// The client's Ed25519 signature over the request's canonical
+        /// bytes, 128 hex characters (see docs/protocol.md). Needed only
+        /// from a client whose public key the replicas are configured with.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::hex::optional"
+        )]
+        signature: Option<Signature>,
     },
     /// The acknowledgement of a request: the number it was assigned.
     PbftRequestOk {
@@ -99,6 +108,15 @@ pub enum Body {
         msg_id: u64,
         /// The key, any JSON value.
         key: Value,
+        /// The client's Ed25519 signature over the request's canonical
+        /// bytes, 128 hex characters (see docs/protocol.md). Needed only
+        /// from a client whose public key the replicas are configured with.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::hex::optional"
+        )]
+        signature: Option<Signature>,
     },
     /// The answer to `read`.
     ReadOk {
@@ -117,6 +135,15 @@ pub enum Body {
         key: Value,
         /// The value.
         value: Value,
+        /// The client's Ed25519 signature over the request's canonical
+        /// bytes, 128 hex characters (see docs/protocol.md). Needed only
+        /// from a client whose public key the replicas are configured with.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::hex::optional"
+        )]
+        signature: Option<Signature>,
     },
     /// The answer to `write`.
     WriteOk {
@@ -135,6 +162,15 @@ pub enum Body {
         from: Value,
         /// The value to set.
         to: Value,
+        /// The client's Ed25519 signature over the request's canonical
+        /// bytes, 128 hex characters (see docs/protocol.md). Needed only
+        /// from a client whose public key the replicas are configured with.
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            with = "crate::hex::optional"
+        )]
+        signature: Option<Signature>,
     },
     /// The answer to a successful `cas`.
     CasOk {
@@ -336,6 +372,15 @@ pub struct WireRequest {
     pub timestamp: Option<u64>,
     /// The operation.
     pub operation: String,
+    /// The client's signature of the request, 128 hex characters, when it
+    /// signs (the `signature` of its `pbft_request`). Named apart from the
+    /// relaying replica's own `signature`, beside it in `pbft_forward`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::hex::optional"
+    )]
+    pub client_signature: Option<Signature>,
 }
 
 /// The body of `pbft_forward`.

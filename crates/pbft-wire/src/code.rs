@@ -21,11 +21,15 @@ pub enum ErrorCode {
     KeyDoesNotExist,
     /// 22: lin-kv: a compare-and-set found another value.
     PreconditionFailed,
+    /// 30: the request conflicts with another one: its client's timestamp
+    /// was already used by a request with another digest, which executed.
+    /// Definite: the refused request never executes.
+    TxnConflict,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::NotSupported,
         ErrorCode::TemporarilyUnavailable,
         ErrorCode::MalformedRequest,
@@ -33,6 +37,7 @@ impl ErrorCode {
         ErrorCode::Abort,
         ErrorCode::KeyDoesNotExist,
         ErrorCode::PreconditionFailed,
+        ErrorCode::TxnConflict,
     ];
 
     /// The number sent on the wire.
@@ -45,6 +50,7 @@ impl ErrorCode {
             ErrorCode::Abort => 14,
             ErrorCode::KeyDoesNotExist => 20,
             ErrorCode::PreconditionFailed => 22,
+            ErrorCode::TxnConflict => 30,
         }
     }
 
@@ -63,6 +69,7 @@ impl ErrorCode {
             ErrorCode::Abort => "abort",
             ErrorCode::KeyDoesNotExist => "key-does-not-exist",
             ErrorCode::PreconditionFailed => "precondition-failed",
+            ErrorCode::TxnConflict => "txn-conflict",
         }
     }
 }
@@ -80,7 +87,7 @@ mod tests {
     #[test]
     fn codes_round_trip_and_match_maelstrom() {
         let numbers: Vec<u32> = ErrorCode::ALL.iter().map(|c| c.code()).collect();
-        assert_eq!(numbers, [10, 11, 12, 13, 14, 20, 22]);
+        assert_eq!(numbers, [10, 11, 12, 13, 14, 20, 22, 30]);
         for code in ErrorCode::ALL {
             assert_eq!(ErrorCode::from_code(code.code()), Some(code));
         }

@@ -283,11 +283,13 @@ fn wire_request(request: &Request) -> WireRequest {
         client: request.client.as_str().to_string(),
         timestamp: request.timestamp,
         operation: request.operation.to_string(),
+        client_signature: request.signature,
     }
 }
 
 fn core_request(request: &WireRequest) -> Request {
     Request::new(&request.client, request.timestamp, &request.operation)
+        .with_signature(request.client_signature)
 }
 
 /// Why a `pbft_request` body cannot become a request.
@@ -321,12 +323,14 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
-/// The core request a `pbft_request` from `src` asks for.
+/// The core request a `pbft_request` from `src` asks for, with the
+/// client's signature if it carries one.
 pub fn request_from_body(src: &str, body: &Body) -> Result<Request, RequestError> {
     let Body::PbftRequest {
         operation,
         client,
         timestamp,
+        signature,
         ..
     } = body
     else {
@@ -340,7 +344,7 @@ pub fn request_from_body(src: &str, body: &Body) -> Result<Request, RequestError
             });
         }
     }
-    Ok(Request::new(src, *timestamp, operation))
+    Ok(Request::new(src, *timestamp, operation).with_signature(*signature))
 }
 
 /// The `pbft_status_ok` body for a replica's status of one number.

@@ -11,6 +11,7 @@
 //! bodies [`variant`] cannot be handed directly, and it words the errors
 //! of lines that fail, exactly as before.
 
+use pbft_core::Signature;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
@@ -151,6 +152,8 @@ pub(crate) struct PbftRequest {
     client: Option<String>,
     #[serde(default)]
     timestamp: Option<u64>,
+    #[serde(default, with = "crate::hex::optional")]
+    signature: Option<Signature>,
 }
 
 impl From<PbftRequest> for Body {
@@ -160,6 +163,7 @@ impl From<PbftRequest> for Body {
             operation: b.operation,
             client: b.client,
             timestamp: b.timestamp,
+            signature: b.signature,
         }
     }
 }
@@ -229,6 +233,8 @@ impl From<Error> for Body {
 pub(crate) struct Read {
     msg_id: u64,
     key: Value,
+    #[serde(default, with = "crate::hex::optional")]
+    signature: Option<Signature>,
 }
 
 impl From<Read> for Body {
@@ -236,6 +242,7 @@ impl From<Read> for Body {
         Body::Read {
             msg_id: b.msg_id,
             key: b.key,
+            signature: b.signature,
         }
     }
 }
@@ -264,6 +271,8 @@ pub(crate) struct Write {
     msg_id: u64,
     key: Value,
     value: Value,
+    #[serde(default, with = "crate::hex::optional")]
+    signature: Option<Signature>,
 }
 
 impl From<Write> for Body {
@@ -272,6 +281,7 @@ impl From<Write> for Body {
             msg_id: b.msg_id,
             key: b.key,
             value: b.value,
+            signature: b.signature,
         }
     }
 }
@@ -283,6 +293,8 @@ pub(crate) struct Cas {
     key: Value,
     from: Value,
     to: Value,
+    #[serde(default, with = "crate::hex::optional")]
+    signature: Option<Signature>,
 }
 
 impl From<Cas> for Body {
@@ -292,6 +304,7 @@ impl From<Cas> for Body {
             key: b.key,
             from: b.from,
             to: b.to,
+            signature: b.signature,
         }
     }
 }

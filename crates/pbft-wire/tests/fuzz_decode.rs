@@ -210,6 +210,7 @@ fn floats_in_json_values_round_trip_exactly() {
                 msg_id: 1,
                 key: json!(f),
                 value: json!([f, { "f": f }]),
+                signature: None,
             },
         };
         let line = encode(&envelope);

@@ -28,6 +28,11 @@ fn every_body() -> Vec<Body> {
         client: "c1".into(),
         timestamp: Some(3),
         operation: "set x=1".into(),
+        client_signature: None,
+    };
+    let signed_request = WireRequest {
+        client_signature: Some(Signature([0x3c; 64])),
+        ..request.clone()
     };
     let vote = WireVote {
         msg_id: Some(9),
@@ -82,12 +87,14 @@ fn every_body() -> Vec<Body> {
             operation: "set x=42".into(),
             client: Some("c1".into()),
             timestamp: None,
+            signature: None,
         },
         Body::PbftRequest {
             msg_id: 2,
             operation: "get x".into(),
             client: None,
             timestamp: Some(u64::MAX),
+            signature: Some(Signature([0x11; 64])),
         },
         Body::PbftRequestOk {
             in_reply_to: 2,
@@ -141,6 +148,12 @@ fn every_body() -> Vec<Body> {
         Body::Read {
             msg_id: 3,
             key: json!(0),
+            signature: None,
+        },
+        Body::Read {
+            msg_id: 4,
+            key: json!("k"),
+            signature: Some(Signature([0x22; 64])),
         },
         Body::ReadOk {
             in_reply_to: 3,
@@ -151,6 +164,7 @@ fn every_body() -> Vec<Body> {
             msg_id: 5,
             key: json!("k"),
             value: json!(null),
+            signature: Some(Signature([0x33; 64])),
         },
         Body::WriteOk {
             in_reply_to: 5,
@@ -161,6 +175,7 @@ fn every_body() -> Vec<Body> {
             key: json!(1),
             from: json!(2),
             to: json!(3),
+            signature: Some(Signature([0x44; 64])),
         },
         Body::CasOk {
             in_reply_to: 7,
@@ -171,12 +186,17 @@ fn every_body() -> Vec<Body> {
             request: request.clone(),
             signature: None,
         }),
+        Body::PbftForward(WireForward {
+            msg_id: None,
+            request: signed_request.clone(),
+            signature: Some(Signature([0x55; 64])),
+        }),
         Body::PbftPrePrepare(WirePrePrepare {
             msg_id: Some(4),
             view: 0,
             sequence_number: 1,
             digest: digest(7),
-            batch: vec![request],
+            batch: vec![request, signed_request],
             signature: Some(Signature([1; 64])),
         }),
         Body::PbftPrePrepare(WirePrePrepare {
@@ -329,6 +349,7 @@ fn a_pre_prepare_keeps_the_digest_it_claims() {
             client: "c1".into(),
             timestamp: None,
             operation: "get x".into(),
+            client_signature: None,
         }],
         signature: None,
     });
@@ -384,6 +405,7 @@ fn a_request_belongs_to_its_sender() {
         operation: "get x".into(),
         client: client.map(str::to_string),
         timestamp: Some(2),
+        signature: None,
     };
     let expected = Request::new("c1", Some(2), "get x");
     assert_eq!(request_from_body("c1", &body(None)), Ok(expected.clone()));
@@ -496,4 +518,81 @@ fn view_change_traffic_round_trips() {
         let back = decode(&line).expect("decodes");
         assert_eq!(dir.body_to_message(&back.body), Ok(signed), "{line}");
     }
+}
+
+#[test]
+fn a_clients_signature_survives_relay_and_pre_prepare() {
+    let dir = directory();
+    let signature = Some(Signature([0x6d; 64]));
+    let request = Request::new("c1", Some(4), "set x=1").with_signature(signature);
+    let unsigned = Request::new("c2", Some(1), "get x");
+    let batch = Arc::new(Batch::new(vec![unsigned, request.clone()]));
+    let messages = [
+        Message::Forward(request),
+        Message::PrePrepare(PrePrepare::new(View(0), Seq(1), batch)),
+    ];
+    for message in messages {
+        let signed = Signed {
+            message,
+            signature: Some(Signature([3; 64])),
+        };
+        let body = dir.message_to_body(&signed, None).expect("members");
+        let line = encode(&Envelope {
+            src: "n2".into(),
+            dest: "n1".into(),
+            body,
+        });
+        // Beside the relaying replica's own signature, under its own name.
+        assert_eq!(line.matches(r#""client_signature":""#).count(), 1, "{line}");
+        let back = decode(&line).expect("decodes");
+        let Ok(message) = dir.body_to_message(&back.body).map(|s| s.message) else {
+            panic!("a peer message: {line}");
+        };
+        // Requests compare without their signatures: look at them.
+        let signatures: Vec<_> = match &message {
+            Message::Forward(r) => vec![r.signature],
+            Message::PrePrepare(pp) => pp.batch.requests().iter().map(|r| r.signature).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(signatures.last(), Some(&signature), "{line}");
+        assert!(signatures[..signatures.len() - 1]
+            .iter()
+            .all(Option::is_none));
+        if let Message::PrePrepare(pp) = &message {
+            assert_eq!(pp.digest, pp.batch.digest(), "the batch digest binds it");
+        }
+    }
+}
+
+#[test]
+fn a_clients_signature_is_read_from_requests_and_lin_kv_bodies() {
+    let hex = "6d".repeat(64);
+    let line = format!(
+        r#"{{"src":"c1","dest":"n1","body":{{"type":"pbft_request","msg_id":1,"operation":"get x","timestamp":1,"signature":"{hex}"}}}}"#
+    );
+    let envelope = decode(&line).expect("decodes");
+    let request = request_from_body("c1", &envelope.body).expect("a request");
+    assert_eq!(request.signature, Some(Signature([0x6d; 64])));
+    for body in [
+        r#""type":"read","msg_id":1,"key":0"#,
+        r#""type":"write","msg_id":1,"key":0,"value":1"#,
+        r#""type":"cas","msg_id":1,"key":0,"from":1,"to":2"#,
+    ] {
+        // The fast path (type first) and the buffered one (type last).
+        for line in [
+            format!(r#"{{"src":"c1","dest":"n1","body":{{{body},"signature":"{hex}"}}}}"#),
+            format!(r#"{{"src":"c1","dest":"n1","body":{{"signature":"{hex}",{body}}}}}"#),
+        ] {
+            let envelope = decode(&line).expect("decodes");
+            let signature = match envelope.body {
+                Body::Read { signature, .. }
+                | Body::Write { signature, .. }
+                | Body::Cas { signature, .. } => signature,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(signature, Some(Signature([0x6d; 64])), "{line}");
+        }
+    }
+    let bad = line.replace(&hex, "6d");
+    assert!(decode(&bad).is_err(), "a short signature is refused");
 }

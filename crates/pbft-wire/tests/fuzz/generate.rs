@@ -67,11 +67,14 @@ pub fn signature() -> impl Strategy<Value = Option<Signature>> {
 }
 
 pub fn request() -> impl Strategy<Value = WireRequest> {
-    (text(), option::of(int()), text()).prop_map(|(client, timestamp, operation)| WireRequest {
-        client,
-        timestamp,
-        operation,
-    })
+    (text(), option::of(int()), text(), signature()).prop_map(
+        |(client, timestamp, operation, client_signature)| WireRequest {
+            client,
+            timestamp,
+            operation,
+            client_signature,
+        },
+    )
 }
 
 pub fn vote() -> impl Strategy<Value = WireVote> {
@@ -147,13 +150,22 @@ pub fn flat_body() -> BoxedStrategy<Body> {
                 msg_id,
             })
             .boxed(),
-        (int(), text(), option::of(text()), option::of(int()))
-            .prop_map(|(msg_id, operation, client, timestamp)| Body::PbftRequest {
-                msg_id,
-                operation,
-                client,
-                timestamp,
-            })
+        (
+            int(),
+            text(),
+            option::of(text()),
+            option::of(int()),
+            signature(),
+        )
+            .prop_map(
+                |(msg_id, operation, client, timestamp, signature)| Body::PbftRequest {
+                    msg_id,
+                    operation,
+                    client,
+                    timestamp,
+                    signature,
+                },
+            )
             .boxed(),
         (int(), int(), int(), int(), text())
             .prop_map(
@@ -181,8 +193,12 @@ pub fn flat_body() -> BoxedStrategy<Body> {
                 text,
             })
             .boxed(),
-        (int(), json())
-            .prop_map(|(msg_id, key)| Body::Read { msg_id, key })
+        (int(), json(), signature())
+            .prop_map(|(msg_id, key, signature)| Body::Read {
+                msg_id,
+                key,
+                signature,
+            })
             .boxed(),
         (int(), int(), json())
             .prop_map(|(in_reply_to, msg_id, value)| Body::ReadOk {
@@ -191,8 +207,13 @@ pub fn flat_body() -> BoxedStrategy<Body> {
                 value,
             })
             .boxed(),
-        (int(), json(), json())
-            .prop_map(|(msg_id, key, value)| Body::Write { msg_id, key, value })
+        (int(), json(), json(), signature())
+            .prop_map(|(msg_id, key, value, signature)| Body::Write {
+                msg_id,
+                key,
+                value,
+                signature,
+            })
             .boxed(),
         (int(), int())
             .prop_map(|(in_reply_to, msg_id)| Body::WriteOk {
@@ -200,12 +221,13 @@ pub fn flat_body() -> BoxedStrategy<Body> {
                 msg_id,
             })
             .boxed(),
-        (int(), json(), json(), json())
-            .prop_map(|(msg_id, key, from, to)| Body::Cas {
+        (int(), json(), json(), json(), signature())
+            .prop_map(|(msg_id, key, from, to, signature)| Body::Cas {
                 msg_id,
                 key,
                 from,
                 to,
+                signature,
             })
             .boxed(),
         (int(), int())

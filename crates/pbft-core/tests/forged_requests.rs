@@ -1,0 +1,262 @@
+//! Requests a faulty replica orders in a client's name (§4.1): a result
+//! answers only the request that produced it, a forged timestamp far ahead
+//! cannot lock a client out, and a client that signs its requests has them
+//! ordered only with its signature, whoever relays them.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use pbft_core::{
+    AuthFailure, Batch, ClientId, Cluster, ClusterAuth, Config, Ed25519Auth, ExecResult, KvService,
+    Message, Output, PrePrepare, Refusal, Rejection, Request, Seq, View,
+};
+
+fn pre_prepare(seq: u64, request: &Request) -> Message {
+    Message::PrePrepare(PrePrepare::new(
+        View(0),
+        Seq(seq),
+        Arc::new(Batch::single(request.clone())),
+    ))
+}
+
+/// Whether replica `at` answered anything from its cache.
+fn answered(c: &Cluster<KvService>, at: pbft_core::ReplicaId) -> Vec<ExecResult> {
+    c.events()
+        .iter()
+        .filter(|e| e.replica == at)
+        .filter_map(|e| match &e.output {
+            Output::Answered { result, .. } => Some(result.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_forged_request_under_the_next_timestamp_is_no_answer_for_the_real_one() {
+    let mut c = cluster(4);
+    // Backup R3 guesses c1's next timestamp and relays a forgery.
+    c.inject(R3, R0, Message::Forward(req("c1", 1, "set k=666")));
+    c.stabilize();
+    assert!(c
+        .replicas()
+        .iter()
+        .all(|r| r.service().get("k") == Some("666")));
+    c.take_events();
+    // The real request arrives: nobody acknowledges or answers it.
+    for r in [R0, R1] {
+        c.submit(r, req("c1", 1, "set k=1"));
+        assert!(acks(c.events(), r).is_empty(), "{r} acknowledged it");
+        assert!(answered(&c, r).is_empty(), "{r} answered it");
+        assert_eq!(
+            refusals(c.events(), r),
+            [Refusal::Conflict { timestamp: 1 }]
+        );
+    }
+    assert_eq!(c.in_flight().count(), 0, "nothing is proposed");
+    // A retry of the forgery itself is still answered, as §4.1 says.
+    c.submit(R0, req("c1", 1, "set k=666"));
+    assert_eq!(answered(&c, R0), [ExecResult::Ok]);
+}
+
+#[test]
+fn a_forgery_in_the_log_does_not_acknowledge_the_real_request() {
+    let mut c = cluster(4);
+    let forged = req("c1", 1, "set k=666");
+    let signed = c.replica(R0).sign(pre_prepare(1, &forged));
+    let rejected = deliver_only(&mut c, R0, R1, signed);
+    assert!(rejected.is_empty(), "{rejected:?}");
+    c.take_events();
+    c.submit(R1, req("c1", 1, "set k=1"));
+    assert!(
+        acks(c.events(), R1).is_empty(),
+        "acknowledged for the forgery"
+    );
+    assert!(refusals(c.events(), R1).is_empty());
+    assert!(
+        c.in_flight()
+            .any(|e| matches!(e.signed.message, Message::Forward(_))),
+        "relayed to the primary like any new request"
+    );
+}
+
+#[test]
+fn a_second_request_ordered_under_one_timestamp_gets_no_result_of_the_first() {
+    let mut c = cluster(4);
+    // A faulty primary orders a forged read, then the real write, both
+    // under c1's timestamp 1.
+    let forged = req("c1", 1, "get k");
+    let real = req("c1", 1, "set k=1");
+    for backup in [R1, R2, R3] {
+        c.inject(R0, backup, pre_prepare(1, &forged));
+        c.inject(R0, backup, pre_prepare(2, &real));
+    }
+    c.stabilize();
+    let events = c.take_events();
+    for backup in [R1, R2, R3] {
+        let runs = executions(&events, backup);
+        assert_eq!(runs.len(), 2, "{backup}");
+        assert_eq!(runs[0].1, [ExecResult::Null]);
+        assert!(
+            matches!(&runs[1].1[..], [ExecResult::Error(e)] if e.contains("another request")),
+            "{:?}",
+            runs[1].1
+        );
+        assert_eq!(c.replica(backup).service().get("k"), None, "not executed");
+    }
+}
+
+#[test]
+fn a_relayed_request_far_ahead_does_not_make_later_ones_stale() {
+    let mut c = cluster(4);
+    c.inject(R3, R0, Message::Forward(req("c1", 1 << 62, "set k=666")));
+    c.stabilize();
+    let events = c.take_events();
+    assert!(
+        matches!(
+            &rejections(&events, R0)[..],
+            [(R3, Rejection::TimestampTooFarAhead { timestamp, latest: 0, .. })]
+                if *timestamp == 1 << 62
+        ),
+        "{:?}",
+        rejections(&events, R0)
+    );
+    c.submit(R1, req("c1", 1, "set k=1"));
+    c.stabilize();
+    let events = c.take_events();
+    assert!(refusals(&events, R1).is_empty());
+    assert_eq!(acks(&events, R1).len(), 1);
+    assert!(c
+        .replicas()
+        .iter()
+        .all(|r| r.service().get("k") == Some("1")));
+    // At intake too.
+    c.submit(R1, req("c1", 2 + (1 << 20), "set k=2"));
+    assert!(matches!(
+        refusals(c.events(), R1)[..],
+        [Refusal::TooFarAhead { latest: 1, .. }]
+    ));
+}
+
+#[test]
+fn a_request_far_ahead_that_a_faulty_primary_orders_executes_as_an_error() {
+    let mut c = cluster(4);
+    let forged = req("c1", 1 << 62, "set k=666");
+    for backup in [R1, R2, R3] {
+        c.inject(R0, backup, pre_prepare(1, &forged));
+    }
+    c.stabilize();
+    for backup in [R1, R2, R3] {
+        let results = c.replica(backup).status(Seq(1)).results;
+        assert!(
+            matches!(results.as_deref(), Some([ExecResult::Error(_)])),
+            "{results:?}"
+        );
+        assert_eq!(c.replica(backup).service().get("k"), None);
+    }
+    // The client's record did not move: its next request is not stale.
+    c.take_events();
+    c.submit(R1, req("c1", 1, "set k=1"));
+    assert!(refusals(c.events(), R1).is_empty(), "{:?}", c.events());
+}
+
+const SECRET: [u8; 32] = [5; 32];
+
+/// A signed cluster where client `c1` signs with [`SECRET`].
+fn keyed_cluster() -> Cluster<KvService> {
+    let config =
+        Config::new(4).with_client_keys([(ClientId::from("c1"), Ed25519Auth::public_key(SECRET))]);
+    Cluster::new(&config, ClusterAuth::Seeded(42), |_| KvService::default()).expect("cluster")
+}
+
+#[test]
+fn a_keyed_clients_unsigned_or_badly_signed_request_is_refused_at_intake() {
+    let mut c = keyed_cluster();
+    let unsigned = req("c1", 1, "set k=1");
+    let badly = unsigned.clone().signed_with(&[6; 32]);
+    for r in [R0, R1] {
+        c.submit(r, unsigned.clone());
+        c.submit(r, badly.clone());
+        assert_eq!(
+            refusals(c.events(), r),
+            [
+                Refusal::Unauthentic(AuthFailure::Missing),
+                Refusal::Unauthentic(AuthFailure::Invalid)
+            ]
+        );
+    }
+    assert_eq!(c.in_flight().count(), 0, "nothing relayed or proposed");
+}
+
+#[test]
+fn a_keyed_clients_unsigned_request_is_rejected_when_relayed() {
+    let mut c = keyed_cluster();
+    c.inject(R3, R0, Message::Forward(req("c1", 1, "set k=666")));
+    let badly = req("c1", 1, "set k=666").signed_with(&[6; 32]);
+    c.inject(R3, R0, Message::Forward(badly));
+    c.stabilize();
+    let events = c.take_events();
+    let client = ClientId::from("c1");
+    assert_eq!(
+        rejections(&events, R0),
+        [
+            (
+                R3,
+                Rejection::UnauthenticRequest {
+                    client: client.clone(),
+                    failure: AuthFailure::Missing
+                }
+            ),
+            (
+                R3,
+                Rejection::UnauthenticRequest {
+                    client,
+                    failure: AuthFailure::Invalid
+                }
+            )
+        ]
+    );
+    assert!(c.replicas().iter().all(|r| r.last_executed() == Seq(0)));
+}
+
+#[test]
+fn a_pre_prepare_with_a_keyed_clients_unsigned_request_is_rejected() {
+    let mut c = keyed_cluster();
+    let batch = Batch::new(vec![req("c2", 1, "set j=1"), req("c1", 1, "set k=666")]);
+    let pp = Message::PrePrepare(PrePrepare::new(View(0), Seq(1), Arc::new(batch)));
+    let signed = c.replica(R0).sign(pp);
+    let rejected = deliver_only(&mut c, R0, R1, signed);
+    assert_eq!(
+        rejected,
+        [Rejection::UnauthenticRequest {
+            client: ClientId::from("c1"),
+            failure: AuthFailure::Missing
+        }]
+    );
+    assert_eq!(
+        c.replica(R1).status(Seq(1)).phase,
+        pbft_core::SlotPhase::None
+    );
+}
+
+#[test]
+fn a_correctly_signed_request_is_relayed_ordered_and_executed() {
+    let mut c = keyed_cluster();
+    c.submit(R1, req("c1", 1, "set k=1").signed_with(&SECRET));
+    // A client without a key is accepted unsigned.
+    c.submit(R2, req("c2", 1, "set j=2"));
+    c.stabilize();
+    let events = c.take_events();
+    for r in [R0, R1, R2, R3] {
+        assert!(
+            rejections(&events, r).is_empty(),
+            "{:?}",
+            rejections(&events, r)
+        );
+        assert_eq!(c.replica(r).service().get("k"), Some("1"));
+        assert_eq!(c.replica(r).service().get("j"), Some("2"));
+    }
+    assert_eq!(acks(&events, R1).len(), 1);
+    assert_eq!(acks(&events, R2).len(), 1);
+}
