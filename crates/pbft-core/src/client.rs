@@ -735,3 +735,58 @@ impl<S: Service> Replica<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::KvService;
+
+    #[test]
+    fn a_restored_table_still_tells_the_executed_request_from_another() {
+        let mut table = ClientTable::default();
+        let mut kv = KvService::default();
+        let executed = Request::new("c1", Some(1), "set k=666");
+        table.execute(&mut kv, &executed, View(0), Seq(1));
+        let mut restored = ClientTable::default();
+        restored.restore(&table.snapshot()).expect("restores");
+        assert_eq!(restored.snapshot(), table.snapshot());
+        assert_eq!(
+            restored.classify(&executed),
+            Known::Ordered {
+                view: View(0),
+                seq: Seq(1)
+            }
+        );
+        let real = Request::new("c1", Some(1), "set k=1");
+        assert_eq!(restored.classify(&real), Known::Conflict { timestamp: 1 });
+        assert_eq!(restored.cached_result(&real), None);
+        assert!(matches!(
+            restored.execute(&mut kv, &real, View(0), Seq(2)),
+            ExecResult::Error(_)
+        ));
+        assert_eq!(kv.get("k"), Some("666"), "the real one did not run");
+    }
+
+    #[test]
+    fn the_gap_is_measured_from_the_record() {
+        let mut table = ClientTable::new(10);
+        let mut kv = KvService::default();
+        let far = Request::new("c1", Some(11), "set k=1");
+        assert_eq!(
+            table.classify(&far),
+            Known::TooFarAhead {
+                timestamp: 11,
+                latest: 0
+            }
+        );
+        assert!(matches!(
+            table.execute(&mut kv, &far, View(0), Seq(1)),
+            ExecResult::Error(_)
+        ));
+        assert_eq!(kv.get("k"), None);
+        let near = Request::new("c1", Some(10), "set k=2");
+        assert_eq!(table.classify(&near), Known::New);
+        table.execute(&mut kv, &near, View(0), Seq(2));
+        assert_eq!(table.classify(&far), Known::New, "now within the gap");
+    }
+}

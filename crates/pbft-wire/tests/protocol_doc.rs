@@ -72,3 +72,33 @@ fn the_signed_example_verifies_with_the_test_keys_it_names() {
         );
     }
 }
+
+#[test]
+fn the_client_signed_example_verifies_with_the_key_it_names() {
+    use pbft_core::{hex, Ed25519Auth};
+
+    let directory =
+        Directory::new(vec!["n1".into(), "n2".into(), "n3".into(), "n4".into()]).expect("valid");
+    let requests: Vec<_> = examples()
+        .iter()
+        .filter_map(|line| {
+            let body = decode(line).expect("decodes").body;
+            match directory.body_to_message(&body).ok()?.message {
+                Message::Forward(request) if request.signature.is_some() => Some(request),
+                _ => None,
+            }
+        })
+        .collect();
+    assert_eq!(requests.len(), 1, "one client-signed example");
+    let secret = [1; 32];
+    assert_eq!(
+        hex::encode(&Ed25519Auth::public_key(secret)),
+        "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+    );
+    let request = &requests[0];
+    let resigned = request.clone().signed_with(&secret);
+    assert_eq!(
+        request.signature, resigned.signature,
+        "Ed25519 is deterministic"
+    );
+}
