@@ -111,6 +111,18 @@ impl<V> ByClient<V> {
             .collect()
     }
 
+    /// The requests of `client` with timestamp `t` other than `request`,
+    /// with their values, in arrival order.
+    pub(crate) fn others_at(&self, request: &Request, t: u64) -> Vec<(Request, &V)> {
+        self.clients
+            .get(&request.client)
+            .into_iter()
+            .flatten()
+            .filter(|(held, _)| held.timestamp == Some(t) && !same(held, request))
+            .map(|(held, value)| (held.clone(), value))
+            .collect()
+    }
+
     /// Every value, in no particular order.
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
         self.clients.values().flatten().map(|(_, value)| value)

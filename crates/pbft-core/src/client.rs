@@ -365,40 +365,54 @@ impl ClientTable {
     /// in the log are reassigned from here on, so the index of ordered
     /// requests starts over.
     ///
-    /// Returns the requests a client waits for here that the restored
-    /// state executed last for their client (the same timestamp and
-    /// digest), with their number and result:
-    /// this replica never executes them itself, so it answers them now.
-    pub(crate) fn replace_replies(
-        &mut self,
-        restored: ClientTable,
-    ) -> Vec<(Request, Seq, ExecResult)> {
+    /// Returns what to tell the clients that wait here for requests the
+    /// restored state settled, in request order: this replica never
+    /// executes those itself. The request the restored state executed last
+    /// for its client (the same timestamp and digest) is answered with its
+    /// number and result; another under that timestamp is refused as a
+    /// conflict, as execution would have refused it.
+    pub(crate) fn replace_replies(&mut self, restored: ClientTable) -> Vec<Output> {
         self.last_reply = restored.last_reply;
         self.in_log.clear();
         // Requests the restored state executed are no longer waited for.
-        let mut answers = Vec::new();
+        let mut settled: Vec<(Request, &LastReply)> = Vec::new();
         for (client, last) in &self.last_reply {
             let waiting = self.awaiting_order.take_settled(client, last.timestamp);
-            let mut settled: Vec<Request> = waiting
+            let acked = self.acked.take_settled(client, last.timestamp);
+            let told = waiting
                 .into_iter()
                 .filter(|(_, wait)| wait.here)
                 .map(|(request, _)| request)
-                .collect();
-            let acked = self.acked.take_settled(client, last.timestamp);
-            settled.extend(acked.into_iter().map(|(request, ())| request));
-            for request in settled {
-                let answered = answers.iter().any(|(r, _, _)| *r == request);
-                // Only the request that produced the result is answered
-                // with it; another under its timestamp never executes.
-                let same =
-                    request.timestamp == Some(last.timestamp) && request.digest() == last.digest;
-                if same && !answered {
-                    answers.push((request, last.seq, last.result.clone()));
+                .chain(acked.into_iter().map(|(request, ())| request));
+            for request in told {
+                let at_last = request.timestamp == Some(last.timestamp);
+                if at_last && !settled.iter().any(|(r, _)| *r == request) {
+                    settled.push((request, last));
                 }
             }
         }
-        answers.sort_by(|a, b| a.0.cmp(&b.0));
-        answers
+        settled.sort_by(|a, b| a.0.cmp(&b.0));
+        settled
+            .into_iter()
+            .map(|(request, last)| {
+                // Only the request that produced the result is answered
+                // with it.
+                if request.digest() == last.digest {
+                    Output::Answered {
+                        request,
+                        seq: last.seq,
+                        result: last.result.clone(),
+                    }
+                } else {
+                    Output::Refused {
+                        request,
+                        reason: Refusal::Conflict {
+                            timestamp: last.timestamp,
+                        },
+                    }
+                }
+            })
+            .collect()
     }
 
     /// On a view change: numbers not yet executed may be reassigned, so
@@ -411,12 +425,16 @@ impl ClientTable {
     }
 
     /// Executes `request`, ordered at `(view, seq)`, unless it already was.
+    /// Requests clients wait for here that it leaves without a chance to
+    /// execute (others under its timestamp, once it runs) go into
+    /// `conflicts`, so that their clients can be told.
     pub(crate) fn execute<S: Service>(
         &mut self,
         service: &mut S,
         request: &Request,
         view: View,
         seq: Seq,
+        conflicts: &mut Vec<Request>,
     ) -> ExecResult {
         let Some(t) = request.timestamp else {
             self.acked.remove(request);
@@ -437,6 +455,22 @@ impl ClientTable {
                      last executed timestamp ({latest})",
                     self.max_gap
                 ));
+            }
+        }
+        if let Prior::After(_) = prior {
+            // Other requests under `t` that the client waits for here: once
+            // this one runs they never can, and their clients are told.
+            // Only a client's own wait: a peer that relayed one tells its
+            // own client.
+            for (other, wait) in self.awaiting_order.others_at(request, t) {
+                if wait.here {
+                    conflicts.push(other);
+                }
+            }
+            for (other, ()) in self.acked.others_at(request, t) {
+                if !conflicts.contains(&other) {
+                    conflicts.push(other);
+                }
             }
         }
         // Whatever happens below, this client no longer waits here for
@@ -746,7 +780,7 @@ mod tests {
         let mut table = ClientTable::default();
         let mut kv = KvService::default();
         let executed = Request::new("c1", Some(1), "set k=666");
-        table.execute(&mut kv, &executed, View(0), Seq(1));
+        table.execute(&mut kv, &executed, View(0), Seq(1), &mut Vec::new());
         let mut restored = ClientTable::default();
         restored.restore(&table.snapshot()).expect("restores");
         assert_eq!(restored.snapshot(), table.snapshot());
@@ -761,10 +795,45 @@ mod tests {
         assert_eq!(restored.classify(&real), Known::Conflict { timestamp: 1 });
         assert_eq!(restored.cached_result(&real), None);
         assert!(matches!(
-            restored.execute(&mut kv, &real, View(0), Seq(2)),
+            restored.execute(&mut kv, &real, View(0), Seq(2), &mut Vec::new()),
             ExecResult::Error(_)
         ));
         assert_eq!(kv.get("k"), Some("666"), "the real one did not run");
+    }
+
+    #[test]
+    fn a_restored_result_answers_only_its_own_waiting_request() {
+        let mut source = ClientTable::default();
+        let mut kv = KvService::default();
+        let executed = Request::new("c1", Some(1), "set k=666");
+        source.execute(&mut kv, &executed, View(0), Seq(1), &mut Vec::new());
+        let restored = || {
+            let mut table = ClientTable::default();
+            table.restore(&source.snapshot()).expect("restores");
+            table
+        };
+        let mut behind = ClientTable::default();
+        let real = Request::new("c1", Some(1), "set k=1");
+        behind.await_order(real.clone(), 0, true);
+        assert_eq!(
+            behind.replace_replies(restored()),
+            vec![Output::Refused {
+                request: real,
+                reason: Refusal::Conflict { timestamp: 1 }
+            }],
+            "another request's result is no answer"
+        );
+        assert!(behind.awaiting().is_empty());
+        let mut behind = ClientTable::default();
+        behind.await_order(executed.clone(), 0, true);
+        assert_eq!(
+            behind.replace_replies(restored()),
+            vec![Output::Answered {
+                request: executed,
+                seq: Seq(1),
+                result: ExecResult::Ok
+            }]
+        );
     }
 
     #[test]
@@ -780,13 +849,13 @@ mod tests {
             }
         );
         assert!(matches!(
-            table.execute(&mut kv, &far, View(0), Seq(1)),
+            table.execute(&mut kv, &far, View(0), Seq(1), &mut Vec::new()),
             ExecResult::Error(_)
         ));
         assert_eq!(kv.get("k"), None);
         let near = Request::new("c1", Some(10), "set k=2");
         assert_eq!(table.classify(&near), Known::New);
-        table.execute(&mut kv, &near, View(0), Seq(2));
+        table.execute(&mut kv, &near, View(0), Seq(2), &mut Vec::new());
         assert_eq!(table.classify(&far), Known::New, "now within the gap");
     }
 }

@@ -1,6 +1,6 @@
 //! Execution: committed batches run strictly in sequence order (§4.2).
 
-use crate::output::{Executed, Output};
+use crate::output::{Executed, Output, Refusal};
 use crate::replica::Replica;
 use crate::service::Service;
 
@@ -28,13 +28,14 @@ impl<S: Service> Replica<S> {
             else {
                 return;
             };
+            let mut conflicts = Vec::new();
             let results: Vec<_> = pp
                 .batch
                 .requests()
                 .iter()
                 .map(|request| {
                     self.clients
-                        .execute(&mut self.service, request, pp.view, seq)
+                        .execute(&mut self.service, request, pp.view, seq, &mut conflicts)
                 })
                 .collect();
             if let Some(slot) = self.log.get_mut(seq) {
@@ -48,6 +49,17 @@ impl<S: Service> Replica<S> {
                 batch: pp.batch,
                 results,
             }));
+            // Clients waiting here for a request whose timestamp another
+            // one just took: it will never be ordered (§4.1).
+            for request in conflicts {
+                let Some(timestamp) = request.timestamp else {
+                    continue;
+                };
+                out.push(Output::Refused {
+                    request,
+                    reason: Refusal::Conflict { timestamp },
+                });
+            }
             self.take_checkpoint(seq, out);
         }
     }

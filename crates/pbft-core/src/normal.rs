@@ -55,8 +55,10 @@ impl<S: Service> Replica<S> {
     }
 
     /// A backup accepts a pre-prepare if it is from the primary of the
-    /// current view, its digest is its batch's, and it does not contradict
-    /// one already accepted for the same `(view, seq)` (§4.2).
+    /// current view, its digest is its batch's, it does not contradict
+    /// one already accepted for the same `(view, seq)` (§4.2), and each
+    /// request of a client with a configured key carries that client's
+    /// valid signature (§4.1).
     pub(crate) fn on_pre_prepare(
         &mut self,
         from: ReplicaId,

@@ -43,8 +43,10 @@ pub enum Output {
     /// A request this replica received from a client now has a sequence
     /// number: the acknowledgement the client is waiting for.
     Ordered(Ordered),
-    /// A request this replica received from a client was refused at intake
-    /// and will not be ordered.
+    /// A request this replica received from a client was refused and will
+    /// not be ordered: at intake, or, while it waited here, because another
+    /// request of its client executed under its timestamp
+    /// ([`Refusal::Conflict`]).
     Refused {
         /// The refused request.
         request: Request,

@@ -333,13 +333,7 @@ impl<S: Service> Replica<S> {
             clients: state.clients,
         };
         out.push(Output::Restored { seq, digest });
-        for (request, seq, result) in answers {
-            out.push(Output::Answered {
-                request,
-                seq,
-                result,
-            });
-        }
+        out.extend(answers);
         self.checkpoints.install(checkpoint, snapshot);
         self.collect_garbage(seq, out);
         if self.transfer.target.is_some_and(|t| t <= seq) {

@@ -82,6 +82,34 @@ fn a_forgery_in_the_log_does_not_acknowledge_the_real_request() {
 }
 
 #[test]
+fn a_client_waiting_for_its_request_is_told_when_a_forgery_takes_its_timestamp() {
+    let mut c = cluster(4);
+    // A faulty primary R0 orders a forgery and ignores everything else.
+    c.set_filter(|e| e.to != R0 && (e.from != R0 || e.signed.message.kind() == "pre-prepare"));
+    let forged = req("c1", 1, "set k=666");
+    for backup in [R1, R2, R3] {
+        c.inject(R0, backup, pre_prepare(1, &forged));
+    }
+    let real = req("c1", 1, "set k=1");
+    c.submit(R1, real.clone());
+    c.stabilize();
+    assert!([R1, R2, R3]
+        .iter()
+        .all(|r| c.replica(*r).service().get("k") == Some("666")));
+    let events = c.take_events();
+    assert!(acks(&events, R1).is_empty());
+    assert_eq!(refusals(&events, R1), [Refusal::Conflict { timestamp: 1 }]);
+    let refused: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.output {
+            Output::Refused { request, .. } => Some((e.replica, request.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, [(R1, real)], "only where the client waits");
+}
+
+#[test]
 fn a_second_request_ordered_under_one_timestamp_gets_no_result_of_the_first() {
     let mut c = cluster(4);
     // A faulty primary orders a forged read, then the real write, both
