@@ -456,8 +456,6 @@ impl ClientTable {
                     self.max_gap
                 ));
             }
-        }
-        if let Prior::After(_) = prior {
             // Other requests under `t` that the client waits for here: once
             // this one runs they never can, and their clients are told.
             // Only a client's own wait: a peer that relayed one tells its
