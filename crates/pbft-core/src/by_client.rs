@@ -111,16 +111,36 @@ impl<V> ByClient<V> {
             .collect()
     }
 
-    /// The requests of `client` with timestamp `t` other than `request`,
-    /// with their values, in arrival order.
-    pub(crate) fn others_at(&self, request: &Request, t: u64) -> Vec<(Request, &V)> {
-        self.clients
-            .get(&request.client)
-            .into_iter()
-            .flatten()
-            .filter(|(held, _)| held.timestamp == Some(t) && !same(held, request))
-            .map(|(held, value)| (held.clone(), value))
-            .collect()
+    /// As [`settle`](Self::settle) for `request`'s client and timestamp
+    /// `t`, and adds the removed requests with timestamp `t` other than
+    /// `request` whose value `tell` accepts to `others`, once each.
+    pub(crate) fn settle_noting(
+        &mut self,
+        request: &Request,
+        t: u64,
+        tell: impl Fn(&V) -> bool,
+        others: &mut Vec<Request>,
+    ) {
+        let Some(requests) = self.clients.get_mut(&request.client) else {
+            return;
+        };
+        let before = requests.len();
+        requests.retain(|(held, value)| {
+            let settled = held.timestamp.is_some_and(|x| x <= t);
+            if settled
+                && held.timestamp == Some(t)
+                && !same(held, request)
+                && tell(value)
+                && !others.contains(held)
+            {
+                others.push(held.clone());
+            }
+            !settled
+        });
+        self.len -= before - requests.len();
+        if requests.is_empty() {
+            self.clients.remove(&request.client);
+        }
     }
 
     /// Every value, in no particular order.

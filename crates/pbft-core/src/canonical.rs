@@ -39,6 +39,21 @@ pub fn request_bytes(request: &Request) -> Vec<u8> {
     out
 }
 
+/// [`Request::digest`] of each of `requests`, in order, through one
+/// reused buffer.
+pub(crate) fn request_digests(requests: &[Request]) -> Vec<crate::digest::Digest> {
+    let mut buf = Vec::with_capacity(REQUEST_DOMAIN.len() + 64);
+    requests
+        .iter()
+        .map(|request| {
+            buf.clear();
+            buf.extend_from_slice(REQUEST_DOMAIN);
+            encode_request(request, &mut buf);
+            crate::digest::Digest::of(&buf)
+        })
+        .collect()
+}
+
 /// The bytes a batch's digest covers: the domain, the request count
 /// (`u64 BE`), then each request in order; then, only when some request
 /// carries a client signature, one tag per request in order: `0`, or `1`
@@ -55,9 +70,9 @@ pub fn batch_bytes(batch: &Batch) -> Vec<u8> {
     for request in batch.requests() {
         encode_request(request, &mut out);
     }
-    if batch.requests().iter().any(|r| r.signature.is_some()) {
+    if batch.requests().iter().any(|r| r.signature().is_some()) {
         for request in batch.requests() {
-            match &request.signature {
+            match request.signature() {
                 None => out.push(0),
                 Some(signature) => {
                     out.push(1);

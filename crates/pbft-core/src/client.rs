@@ -86,9 +86,11 @@ pub(crate) enum Known {
 pub(crate) struct ClientTable {
     last_reply: HashMap<ClientId, LastReply>,
     /// Timestamped requests in accepted pre-prepares, not yet executed, by
-    /// client, timestamp and digest: a faulty primary may order two
-    /// requests under one timestamp, and each is known only as itself.
-    in_log: HashMap<(ClientId, u64, Digest), (View, Seq)>,
+    /// client and timestamp. A faulty primary may order two requests under
+    /// one timestamp, so an entry only names the number to look at: the
+    /// request is known as ordered only if the pre-prepare there holds it
+    /// (see [`Replica::classify`]).
+    in_log: HashMap<(ClientId, u64), (View, Seq)>,
     /// Requests clients gave this replica (as a backup), or that peers
     /// relayed to it, that no accepted pre-prepare holds yet: the
     /// view-change timer runs from the oldest (§4.4).
@@ -132,12 +134,13 @@ impl ClientTable {
         }
     }
 
-    /// Where a request with timestamp `t` and digest `digest` from `client`
-    /// stands against the client's record.
-    fn prior(&self, client: &ClientId, t: u64, digest: Digest) -> Prior {
+    /// Where a request with timestamp `t` from `client` stands against the
+    /// client's record. `digest` gives the request's digest; it is called
+    /// only when `t` is the record's timestamp.
+    fn prior(&self, client: &ClientId, t: u64, digest: impl FnOnce() -> Digest) -> Prior {
         match self.last_reply.get(client) {
             None => Prior::After(0),
-            Some(last) if t == last.timestamp && digest == last.digest => Prior::Same,
+            Some(last) if t == last.timestamp && digest() == last.digest => Prior::Same,
             Some(last) if t == last.timestamp => Prior::Conflict,
             Some(last) if t < last.timestamp => Prior::Superseded(last.timestamp),
             Some(last) => Prior::After(last.timestamp),
@@ -302,12 +305,14 @@ impl ClientTable {
             .then(|| (last.seq, last.result.clone()))
     }
 
-    pub(crate) fn classify(&self, request: &Request) -> Known {
+    /// What this replica knows about `request`. `holds(seq)` says whether
+    /// the accepted pre-prepare at `seq` holds `request` itself, not only
+    /// another request under its timestamp.
+    pub(crate) fn classify(&self, request: &Request, holds: impl FnOnce(Seq) -> bool) -> Known {
         let Some(t) = request.timestamp else {
             return Known::New;
         };
-        let digest = request.digest();
-        let latest = match self.prior(&request.client, t, digest) {
+        let latest = match self.prior(&request.client, t, || request.digest()) {
             Prior::Same => {
                 let last = &self.last_reply[&request.client];
                 return Known::Ordered {
@@ -327,9 +332,9 @@ impl ClientTable {
         }
         // Another request under this timestamp in the log is no answer for
         // this one: execution decides which of them runs.
-        match self.in_log.get(&(request.client.clone(), t, digest)) {
-            Some(&(view, seq)) => Known::Ordered { view, seq },
-            None => Known::New,
+        match self.in_log.get(&(request.client.clone(), t)) {
+            Some(&(view, seq)) if holds(seq) => Known::Ordered { view, seq },
+            _ => Known::New,
         }
     }
 
@@ -342,8 +347,7 @@ impl ClientTable {
                 .get(&request.client)
                 .is_some_and(|last| last.timestamp >= t);
             if !executed {
-                let key = (request.client.clone(), t, request.digest());
-                self.in_log.insert(key, (view, seq));
+                self.in_log.insert((request.client.clone(), t), (view, seq));
             }
         }
         // Every submission of the request is answered by this one number.
@@ -424,7 +428,8 @@ impl ClientTable {
         self.in_log.clear();
     }
 
-    /// Executes `request`, ordered at `(view, seq)`, unless it already was.
+    /// Executes `request`, whose digest is `digest`, ordered at
+    /// `(view, seq)`, unless it already was.
     /// Requests clients wait for here that it leaves without a chance to
     /// execute (others under its timestamp, once it runs) go into
     /// `conflicts`, so that their clients can be told.
@@ -432,6 +437,7 @@ impl ClientTable {
         &mut self,
         service: &mut S,
         request: &Request,
+        digest: Digest,
         view: View,
         seq: Seq,
         conflicts: &mut Vec<Request>,
@@ -440,9 +446,13 @@ impl ClientTable {
             self.acked.remove(request);
             return service.execute(&request.operation);
         };
-        let digest = request.digest();
-        self.in_log.remove(&(request.client.clone(), t, digest));
-        let prior = self.prior(&request.client, t, digest);
+        let key = (request.client.clone(), t);
+        if self.in_log.get(&key).is_some_and(|&(_, at)| at == seq) {
+            // Only its own entry: another request under `t` may be in the
+            // log at another number.
+            self.in_log.remove(&key);
+        }
+        let prior = self.prior(&request.client, t, || digest);
         if let Prior::After(latest) = prior {
             if t - latest > self.max_gap {
                 // Not the client's record to move, nor its waits to settle:
@@ -456,26 +466,20 @@ impl ClientTable {
                     self.max_gap
                 ));
             }
-            // Other requests under `t` that the client waits for here: once
-            // this one runs they never can, and their clients are told.
-            // Only a client's own wait: a peer that relayed one tells its
-            // own client.
-            for (other, wait) in self.awaiting_order.others_at(request, t) {
-                if wait.here {
-                    conflicts.push(other);
-                }
-            }
-            for (other, ()) in self.acked.others_at(request, t) {
-                if !conflicts.contains(&other) {
-                    conflicts.push(other);
-                }
-            }
+            // This client no longer waits here for this request or any
+            // older one, nor for another under `t`: once this one runs,
+            // that one never can, and its client is told.
+            // Only a client's own wait is told: a peer that relayed one
+            // tells its own client.
+            self.awaiting_order
+                .settle_noting(request, t, |wait| wait.here, conflicts);
+            self.acked.settle_noting(request, t, |()| true, conflicts);
+        } else {
+            // The same: this client no longer waits here for this request
+            // or any older one.
+            self.awaiting_order.settle(&request.client, t);
+            self.acked.settle(&request.client, t);
         }
-        // Whatever happens below, this client no longer waits here for
-        // this request or any older one, nor for another request under
-        // this timestamp: that one can now never execute.
-        self.awaiting_order.settle(&request.client, t);
-        self.acked.settle(&request.client, t);
         match prior {
             Prior::Same => return self.last_reply[&request.client].result.clone(),
             Prior::Conflict => {
@@ -494,16 +498,20 @@ impl ClientTable {
             Prior::After(_) => {}
         }
         let result = service.execute(&request.operation);
-        self.last_reply.insert(
-            request.client.clone(),
-            LastReply {
-                timestamp: t,
-                digest,
-                view,
-                seq,
-                result: result.clone(),
-            },
-        );
+        let last = LastReply {
+            timestamp: t,
+            digest,
+            view,
+            seq,
+            result: result.clone(),
+        };
+        // In place when the client has a record: one lookup, no new key.
+        match self.last_reply.get_mut(&request.client) {
+            Some(record) => *record = last,
+            None => {
+                self.last_reply.insert(request.client.clone(), last);
+            }
+        }
         result
     }
 }
@@ -527,7 +535,7 @@ impl<S: Service> Replica<S> {
             });
             return;
         }
-        match self.clients.classify(&request) {
+        match self.classify(&request) {
             Known::Ordered { view, seq } => {
                 // §4.1: a retry of an executed request gets its reply again.
                 let cached = self.clients.cached_result(&request);
@@ -597,7 +605,7 @@ impl<S: Service> Replica<S> {
             .map_err(Rejection::InvalidOperation)?;
         // A relayed request passes the same checks as one the primary is
         // to order: a backup waits only for what a primary would order.
-        let known = self.clients.classify(&request);
+        let known = self.classify(&request);
         if let Known::TooFarAhead { timestamp, latest } = known {
             return Err(Rejection::TimestampTooFarAhead {
                 client: request.client,
@@ -612,6 +620,19 @@ impl<S: Service> Replica<S> {
             return Err(Rejection::Overloaded);
         }
         Ok(())
+    }
+
+    /// What this replica knows about `request`: its client table, with an
+    /// entry of the log index counted only if the pre-prepare it names
+    /// holds this very request (the same client, timestamp and operation,
+    /// so the same digest).
+    pub(crate) fn classify(&self, request: &Request) -> Known {
+        self.clients.classify(request, |seq| {
+            self.log
+                .get(seq)
+                .and_then(|slot| slot.pre_prepare.as_ref())
+                .is_some_and(|pp| pp.batch.requests().contains(request))
+        })
     }
 
     /// Checks that a request a peer hands over (relayed, or in a
@@ -740,7 +761,7 @@ impl<S: Service> Replica<S> {
                 let Some((request, ack)) = self.pending.pop_front() else {
                     break;
                 };
-                match self.clients.classify(&request) {
+                match self.classify(&request) {
                     Known::New => batch.push((request, ack)),
                     Known::Ordered { view, seq } if ack => {
                         out.push(Output::Ordered(Ordered { request, view, seq }))
@@ -778,22 +799,39 @@ mod tests {
         let mut table = ClientTable::default();
         let mut kv = KvService::default();
         let executed = Request::new("c1", Some(1), "set k=666");
-        table.execute(&mut kv, &executed, View(0), Seq(1), &mut Vec::new());
+        table.execute(
+            &mut kv,
+            &executed,
+            executed.digest(),
+            View(0),
+            Seq(1),
+            &mut Vec::new(),
+        );
         let mut restored = ClientTable::default();
         restored.restore(&table.snapshot()).expect("restores");
         assert_eq!(restored.snapshot(), table.snapshot());
         assert_eq!(
-            restored.classify(&executed),
+            restored.classify(&executed, |_| false),
             Known::Ordered {
                 view: View(0),
                 seq: Seq(1)
             }
         );
         let real = Request::new("c1", Some(1), "set k=1");
-        assert_eq!(restored.classify(&real), Known::Conflict { timestamp: 1 });
+        assert_eq!(
+            restored.classify(&real, |_| false),
+            Known::Conflict { timestamp: 1 }
+        );
         assert_eq!(restored.cached_result(&real), None);
         assert!(matches!(
-            restored.execute(&mut kv, &real, View(0), Seq(2), &mut Vec::new()),
+            restored.execute(
+                &mut kv,
+                &real,
+                real.digest(),
+                View(0),
+                Seq(2),
+                &mut Vec::new()
+            ),
             ExecResult::Error(_)
         ));
         assert_eq!(kv.get("k"), Some("666"), "the real one did not run");
@@ -804,7 +842,14 @@ mod tests {
         let mut source = ClientTable::default();
         let mut kv = KvService::default();
         let executed = Request::new("c1", Some(1), "set k=666");
-        source.execute(&mut kv, &executed, View(0), Seq(1), &mut Vec::new());
+        source.execute(
+            &mut kv,
+            &executed,
+            executed.digest(),
+            View(0),
+            Seq(1),
+            &mut Vec::new(),
+        );
         let restored = || {
             let mut table = ClientTable::default();
             table.restore(&source.snapshot()).expect("restores");
@@ -840,20 +885,38 @@ mod tests {
         let mut kv = KvService::default();
         let far = Request::new("c1", Some(11), "set k=1");
         assert_eq!(
-            table.classify(&far),
+            table.classify(&far, |_| false),
             Known::TooFarAhead {
                 timestamp: 11,
                 latest: 0
             }
         );
         assert!(matches!(
-            table.execute(&mut kv, &far, View(0), Seq(1), &mut Vec::new()),
+            table.execute(
+                &mut kv,
+                &far,
+                far.digest(),
+                View(0),
+                Seq(1),
+                &mut Vec::new()
+            ),
             ExecResult::Error(_)
         ));
         assert_eq!(kv.get("k"), None);
         let near = Request::new("c1", Some(10), "set k=2");
-        assert_eq!(table.classify(&near), Known::New);
-        table.execute(&mut kv, &near, View(0), Seq(2), &mut Vec::new());
-        assert_eq!(table.classify(&far), Known::New, "now within the gap");
+        assert_eq!(table.classify(&near, |_| false), Known::New);
+        table.execute(
+            &mut kv,
+            &near,
+            near.digest(),
+            View(0),
+            Seq(2),
+            &mut Vec::new(),
+        );
+        assert_eq!(
+            table.classify(&far, |_| false),
+            Known::New,
+            "now within the gap"
+        );
     }
 }

@@ -31,11 +31,11 @@ impl<S: Service> Replica<S> {
             let mut conflicts = Vec::new();
             let results: Vec<_> = pp
                 .batch
-                .requests()
-                .iter()
-                .map(|request| {
+                .with_digests()
+                .map(|(request, digest)| {
+                    let service = &mut self.service;
                     self.clients
-                        .execute(&mut self.service, request, pp.view, seq, &mut conflicts)
+                        .execute(service, request, digest, pp.view, seq, &mut conflicts)
                 })
                 .collect();
             if let Some(slot) = self.log.get_mut(seq) {

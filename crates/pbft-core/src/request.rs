@@ -16,7 +16,7 @@ use crate::types::ClientId;
 /// once, and only the request executed under it (the same digest) is ever
 /// answered with its result. Requests without one are never deduplicated.
 ///
-/// `signature` is the client's Ed25519 signature over
+/// [`signature`](Request::signature) is the client's Ed25519 signature over
 /// [`request_bytes`](crate::request_bytes), the same bytes the digest
 /// covers. It is evidence about the request, not part of it: it is not in
 /// the request's digest, and two requests that differ only in their
@@ -35,8 +35,9 @@ pub struct Request {
     pub timestamp: Option<u64>,
     /// The operation for the service, for example `set x=1`.
     pub operation: Arc<str>,
-    /// The client's signature, if it signs its requests.
-    pub signature: Option<Signature>,
+    /// The client's signature, if it signs its requests. Shared, so that
+    /// the many copies of a request a replica keeps stay small.
+    signature: Option<Arc<Signature>>,
 }
 
 impl Request {
@@ -52,7 +53,15 @@ impl Request {
 
     /// The same request carrying `signature`.
     pub fn with_signature(self, signature: Option<Signature>) -> Request {
-        Request { signature, ..self }
+        Request {
+            signature: signature.map(Arc::new),
+            ..self
+        }
+    }
+
+    /// The client's signature, if the request carries one.
+    pub fn signature(&self) -> Option<&Signature> {
+        self.signature.as_deref()
     }
 
     /// SHA-256 over the request's canonical encoding. The signature is not
@@ -93,8 +102,9 @@ impl Ord for Request {
     }
 }
 
-/// The requests a pre-prepare orders at one sequence number, with their
-/// digest, computed once when the batch is built.
+/// The requests a pre-prepare orders at one sequence number, with the
+/// batch's digest and each request's, computed once when the batch is
+/// built.
 ///
 /// An empty batch is the paper's *null request*, which executes as a no-op
 /// (§4.4: it fills gaps after a view change).
@@ -102,14 +112,18 @@ impl Ord for Request {
 pub struct Batch {
     requests: Vec<Request>,
     digest: Digest,
+    /// [`Request::digest`] of each request, in order.
+    request_digests: Vec<Digest>,
 }
 
 impl Batch {
     /// Builds a batch and computes its digest.
     pub fn new(requests: Vec<Request>) -> Batch {
+        let request_digests = canonical::request_digests(&requests);
         let mut batch = Batch {
             requests,
             digest: Digest::default(),
+            request_digests,
         };
         batch.digest = Digest::of(&canonical::batch_bytes(&batch));
         batch
@@ -128,6 +142,13 @@ impl Batch {
     /// The requests, in execution order.
     pub fn requests(&self) -> &[Request] {
         &self.requests
+    }
+
+    /// Each request with its [`Request::digest`], in execution order.
+    pub fn with_digests(&self) -> impl Iterator<Item = (&Request, Digest)> {
+        self.requests
+            .iter()
+            .zip(self.request_digests.iter().copied())
     }
 
     /// How many requests the batch holds.
@@ -168,6 +189,18 @@ mod tests {
         assert_eq!(base, signed);
         // A batch binds the signatures it carries.
         assert_ne!(Batch::single(base).digest(), Batch::single(signed).digest());
+    }
+
+    #[test]
+    fn a_batch_knows_each_requests_digest() {
+        let requests = vec![
+            Request::new("c1", Some(1), "set x=1"),
+            Request::new("c2", None, "get x").with_signature(Some(Signature([1; 64]))),
+        ];
+        let batch = Batch::new(requests.clone());
+        let digests: Vec<Digest> = batch.with_digests().map(|(_, d)| d).collect();
+        let expected: Vec<Digest> = requests.iter().map(Request::digest).collect();
+        assert_eq!(digests, expected);
     }
 
     #[test]

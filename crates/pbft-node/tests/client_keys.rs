@@ -201,7 +201,7 @@ fn a_keyed_client_is_served_only_with_its_signature() {
         .is_some_and(|t| t.contains("not authentic")));
     // What the client signs: the request the node builds from the body.
     let request = Request::new("c1", Some(3), r#"set "k"=1"#).signed_with(&secret);
-    let signature = request.signature.map(|s| s.to_string());
+    let signature = request.signature().map(|s| s.to_string());
     let lines = node.handle_line(&body(3, signature));
     assert!(
         lines

@@ -283,7 +283,7 @@ fn wire_request(request: &Request) -> WireRequest {
         client: request.client.as_str().to_string(),
         timestamp: request.timestamp,
         operation: request.operation.to_string(),
-        client_signature: request.signature,
+        client_signature: request.signature().copied(),
     }
 }
 

@@ -84,7 +84,7 @@ fn the_client_signed_example_verifies_with_the_key_it_names() {
         .filter_map(|line| {
             let body = decode(line).expect("decodes").body;
             match directory.body_to_message(&body).ok()?.message {
-                Message::Forward(request) if request.signature.is_some() => Some(request),
+                Message::Forward(request) if request.signature().is_some() => Some(request),
                 _ => None,
             }
         })
@@ -98,7 +98,8 @@ fn the_client_signed_example_verifies_with_the_key_it_names() {
     let request = &requests[0];
     let resigned = request.clone().signed_with(&secret);
     assert_eq!(
-        request.signature, resigned.signature,
+        request.signature(),
+        resigned.signature(),
         "Ed25519 is deterministic"
     );
 }

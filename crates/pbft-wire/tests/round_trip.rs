@@ -550,8 +550,13 @@ fn a_clients_signature_survives_relay_and_pre_prepare() {
         };
         // Requests compare without their signatures: look at them.
         let signatures: Vec<_> = match &message {
-            Message::Forward(r) => vec![r.signature],
-            Message::PrePrepare(pp) => pp.batch.requests().iter().map(|r| r.signature).collect(),
+            Message::Forward(r) => vec![r.signature().copied()],
+            Message::PrePrepare(pp) => pp
+                .batch
+                .requests()
+                .iter()
+                .map(|r| r.signature().copied())
+                .collect(),
             other => panic!("{other:?}"),
         };
         assert_eq!(signatures.last(), Some(&signature), "{line}");
@@ -572,7 +577,7 @@ fn a_clients_signature_is_read_from_requests_and_lin_kv_bodies() {
     );
     let envelope = decode(&line).expect("decodes");
     let request = request_from_body("c1", &envelope.body).expect("a request");
-    assert_eq!(request.signature, Some(Signature([0x6d; 64])));
+    assert_eq!(request.signature(), Some(&Signature([0x6d; 64])));
     for body in [
         r#""type":"read","msg_id":1,"key":0"#,
         r#""type":"write","msg_id":1,"key":0,"value":1"#,

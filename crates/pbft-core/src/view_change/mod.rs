@@ -559,7 +559,7 @@ impl<S: Service> Replica<S> {
         } else {
             self.clients.restart_waits(self.ticks);
             for request in self.clients.awaiting() {
-                if self.clients.classify(&request) != Known::New {
+                if self.classify(&request) != Known::New {
                     continue;
                 }
                 self.send(
