@@ -288,3 +288,95 @@ fn a_correctly_signed_request_is_relayed_ordered_and_executed() {
     assert_eq!(acks(&events, R1).len(), 1);
     assert_eq!(acks(&events, R2).len(), 1);
 }
+
+/// Whether replica `at` sent a `Forward`.
+fn forwarded(events: &[pbft_core::Event], at: pbft_core::ReplicaId) -> bool {
+    events.iter().filter(|e| e.replica == at).any(|e| {
+        matches!(&e.output, Output::Send { signed, .. }
+            if matches!(signed.message, Message::Forward(_)))
+    })
+}
+
+#[test]
+fn a_backup_relayed_an_unsigned_or_far_ahead_request_neither_waits_nor_passes_it_on() {
+    let mut c = keyed_cluster();
+    // R3 relays to the backup R1, as a backup whose primary sits on a
+    // request does: R1 would wait for it and pass it to R0.
+    c.inject(R3, R1, Message::Forward(req("c1", 1, "set k=666")));
+    c.inject(R3, R1, Message::Forward(req("c2", 1 << 62, "set j=666")));
+    c.stabilize();
+    let events = c.take_events();
+    assert_eq!(
+        rejections(&events, R1),
+        [
+            (
+                R3,
+                Rejection::UnauthenticRequest {
+                    client: ClientId::from("c1"),
+                    failure: AuthFailure::Missing
+                }
+            ),
+            (
+                R3,
+                Rejection::TimestampTooFarAhead {
+                    client: ClientId::from("c2"),
+                    timestamp: 1 << 62,
+                    latest: 0
+                }
+            )
+        ]
+    );
+    assert!(!forwarded(&events, R1), "passed on to the primary");
+    // Nothing waits at R1, so its timer never suspects the primary.
+    for _ in 0..2 * pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT {
+        c.tick_all();
+        c.stabilize();
+    }
+    assert_eq!(c.replica(R1).view(), View(0));
+    assert!(c.replica(R1).view_active());
+}
+
+#[test]
+fn a_replica_following_the_view_it_left_keeps_no_unsigned_pre_prepare() {
+    let mut c = keyed_cluster();
+    // R3 is cut off alone and starts a view change nobody joins.
+    c.set_filter(|e| e.from != R3 && e.to != R3);
+    c.submit(R3, req("c3", 1, "set b=3"));
+    c.stabilize();
+    for _ in 0..pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT + 2 {
+        c.tick_all();
+        c.stabilize();
+    }
+    c.clear_filter();
+    c.stabilize();
+    assert_eq!(c.replica(R0).view(), View(0));
+    assert_eq!(c.replica(R3).view(), View(1));
+    assert!(!c.replica(R3).view_active(), "R3 follows view 0");
+    c.take_events();
+    // View 0's primary sends R3 a pre-prepare with a forgery for c1.
+    let executed = c.replica(R3).last_executed();
+    let seq = executed.0 + 1;
+    let forged = c
+        .replica(R0)
+        .sign(pre_prepare(seq, &req("c1", 1, "set k=666")));
+    let rejected = deliver_only(&mut c, R0, R3, forged);
+    assert_eq!(
+        rejected,
+        [Rejection::UnauthenticRequest {
+            client: ClientId::from("c1"),
+            failure: AuthFailure::Missing
+        }]
+    );
+    // Nor does it execute once the others commit it.
+    for r in [R0, R1, R2] {
+        let vote = pbft_core::Vote {
+            view: View(0),
+            seq: Seq(seq),
+            digest: Batch::single(req("c1", 1, "set k=666")).digest(),
+            replica: r,
+        };
+        c.inject(r, R3, Message::Commit(vote));
+    }
+    c.stabilize();
+    assert_eq!(c.replica(R3).service().get("k"), None);
+}
