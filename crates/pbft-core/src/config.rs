@@ -22,6 +22,18 @@ pub const DEFAULT_MAX_IN_FLIGHT: u64 = 4;
 /// The largest batch a configuration may set.
 pub const MAX_BATCH: usize = 4096;
 
+/// The default largest client request, in [`Request::size`] bytes (its
+/// client and operation with escaping counted): 1 MiB.
+///
+/// [`Request::size`]: crate::Request::size
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// The default largest batch, in [`Batch::size`] bytes: 4 MiB, a quarter
+/// of the 16 MiB line the node's transport reads.
+///
+/// [`Batch::size`]: crate::Batch::size
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 << 20;
+
 /// Settings every replica of a cluster must agree on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -47,6 +59,22 @@ pub struct Config {
     /// a number executes. No timer is involved, so an idle cluster keeps
     /// its one-request latency. Always within the window.
     pub max_in_flight: u64,
+    /// The largest request, in [`Request::size`](crate::Request::size)
+    /// bytes, that a replica accepts from a client, a relaying backup or a
+    /// pre-prepare. Larger ones are refused at intake
+    /// ([`Refusal::TooLarge`](crate::Refusal::TooLarge)) or rejected
+    /// ([`Rejection::RequestTooLarge`](crate::Rejection::RequestTooLarge)),
+    /// so that every message carrying one fits the transport. At least 1.
+    pub max_request_bytes: usize,
+    /// The largest batch, in [`Batch::size`](crate::Batch::size) bytes,
+    /// that the primary proposes and a backup accepts in a pre-prepare
+    /// (rejected as
+    /// [`Rejection::BatchTooLarge`](crate::Rejection::BatchTooLarge)).
+    /// Batches are bounded by this as well as by
+    /// [`max_batch`](Self::max_batch) requests. At least
+    /// [`max_request_bytes`](Self::max_request_bytes), so that any one
+    /// request fits.
+    pub max_batch_bytes: usize,
     /// **Testing aid, deliberately unsafe.** Replaces the quorum size with
     /// this one, so that the simulator's self-test can show it catches a
     /// broken quorum rule. `None` (the default) in any real use.
@@ -56,7 +84,8 @@ pub struct Config {
 impl Config {
     /// A configuration for `n` replicas with default settings
     /// (`K = 128`, `L = 2K`, a view-change timeout of 10 ticks, batches of
-    /// at most 256 requests, at most 4 numbers in flight).
+    /// at most 256 requests and 4 MiB, at most 4 numbers in flight,
+    /// requests of at most 1 MiB).
     pub fn new(n: usize) -> Config {
         Config {
             n,
@@ -65,6 +94,8 @@ impl Config {
             view_change_timeout: DEFAULT_VIEW_CHANGE_TIMEOUT,
             max_batch: DEFAULT_MAX_BATCH,
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             broken_quorum_for_self_test: None,
         }
     }
@@ -117,6 +148,12 @@ impl Config {
                 max_in_flight: self.max_in_flight,
             });
         }
+        if self.max_request_bytes == 0 || self.max_batch_bytes < self.max_request_bytes {
+            return Err(ConfigError::BadSizeLimits {
+                max_request_bytes: self.max_request_bytes,
+                max_batch_bytes: self.max_batch_bytes,
+            });
+        }
         Ok(())
     }
 }
@@ -145,6 +182,13 @@ pub enum ConfigError {
         max_batch: usize,
         /// The numbers in flight given.
         max_in_flight: u64,
+    },
+    /// The largest request is 0 bytes, or larger than the largest batch.
+    BadSizeLimits {
+        /// The largest request given.
+        max_request_bytes: usize,
+        /// The largest batch given.
+        max_batch_bytes: usize,
     },
     /// The replica's own id is not below `n`.
     UnknownReplica {
@@ -176,6 +220,14 @@ impl fmt::Display for ConfigError {
                 "batches of {max_batch} requests with {max_in_flight} numbers in flight: \
                  a batch holds 1 to {MAX_BATCH} requests, and at least 1 number must be \
                  in flight"
+            ),
+            ConfigError::BadSizeLimits {
+                max_request_bytes,
+                max_batch_bytes,
+            } => write!(
+                f,
+                "requests of at most {max_request_bytes} bytes in batches of at most \
+                 {max_batch_bytes}: a request may take 1 byte or more, and at most a batch"
             ),
             ConfigError::UnknownReplica { id, n } => {
                 write!(f, "replica {id} is not one of the {n} replicas")

@@ -53,6 +53,44 @@ impl Message {
             Message::State(_) => "state",
         }
     }
+
+    /// The bytes of requests and snapshots the message carries, as the
+    /// wire spends them: each request's [`Request::size`], and each
+    /// snapshot byte twice (it travels as hex). Everything else a message
+    /// holds (numbers, digests, signatures) takes a few hundred bytes per
+    /// member, so this is what decides whether a message fits the
+    /// transport.
+    pub fn payload_size(&self) -> usize {
+        let batch = |signed: &Signed| match &signed.message {
+            Message::PrePrepare(pp) => pp.batch.size(),
+            _ => 0,
+        };
+        match self {
+            Message::Forward(request) => request.size(),
+            Message::PrePrepare(pp) => pp.batch.size(),
+            Message::ViewChange(vc) => vc
+                .prepared
+                .iter()
+                .map(|cert| batch(&cert.pre_prepare))
+                .sum(),
+            Message::NewView(nv) => nv
+                .view_changes
+                .iter()
+                .map(|signed| signed.message.payload_size())
+                .chain(nv.pre_prepares.iter().map(batch))
+                .sum(),
+            Message::State(st) => st
+                .committed
+                .iter()
+                .map(|cert| batch(&cert.pre_prepare))
+                .sum::<usize>()
+                .saturating_add(2 * (st.service.len() + st.clients.len())),
+            Message::Prepare(_)
+            | Message::Commit(_)
+            | Message::Checkpoint(_)
+            | Message::FetchState(_) => 0,
+        }
+    }
 }
 
 /// A message with its sender's signature, as it travels between replicas.

@@ -84,6 +84,13 @@ impl<S: Service> Replica<S> {
             return Err(Rejection::ZeroSeq);
         }
         self.checkpoints.check_window(pp.seq)?;
+        let (size, limit) = (pp.batch.size(), self.max_batch_bytes);
+        if size > limit {
+            return Err(Rejection::BatchTooLarge { size, limit });
+        }
+        for request in pp.batch.requests() {
+            self.check_request_size(request)?;
+        }
         let actual = pp.batch.digest();
         if pp.digest != actual {
             return Err(Rejection::DigestMismatch {

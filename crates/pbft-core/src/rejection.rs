@@ -139,6 +139,23 @@ pub enum Rejection {
     InvalidNewView(NewViewError),
     /// A forwarded client request whose operation the service refuses.
     InvalidOperation(String),
+    /// A forwarded request, or one in a pre-prepare's batch, larger than
+    /// the configured limit: an honest replica never relays or proposes
+    /// one.
+    RequestTooLarge {
+        /// The request's [`size`](crate::Request::size).
+        size: usize,
+        /// The most a request may take.
+        limit: usize,
+    },
+    /// A pre-prepare whose batch is larger than the configured limit: an
+    /// honest primary never proposes one.
+    BatchTooLarge {
+        /// The batch's [`size`](crate::Batch::size).
+        size: usize,
+        /// The most a batch may take.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -212,6 +229,12 @@ impl fmt::Display for Rejection {
             Rejection::InvalidNewView(e) => write!(f, "invalid new view: {e}"),
             Rejection::InvalidOperation(reason) => {
                 write!(f, "forwarded request has an invalid operation: {reason}")
+            }
+            Rejection::RequestTooLarge { size, limit } => {
+                write!(f, "a request of {size} bytes is over the limit of {limit}")
+            }
+            Rejection::BatchTooLarge { size, limit } => {
+                write!(f, "a batch of {size} bytes is over the limit of {limit}")
             }
         }
     }

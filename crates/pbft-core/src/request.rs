@@ -35,6 +35,33 @@ impl Request {
     pub fn digest(&self) -> Digest {
         Digest::of(&canonical::request_bytes(self))
     }
+
+    /// An upper bound on the bytes the request takes in any message on the
+    /// wire: its client and operation with every byte counted as the most
+    /// a text encoding may spend on it (6 for a control character written
+    /// as `\u00XX`, 2 for a quote or backslash, 1 otherwise), plus
+    /// [`REQUEST_OVERHEAD`] for the field names and the timestamp. The
+    /// limits on requests and batches are checked against this.
+    pub fn size(&self) -> usize {
+        escaped_len(self.client.as_str())
+            .saturating_add(escaped_len(&self.operation))
+            .saturating_add(REQUEST_OVERHEAD)
+    }
+}
+
+/// What [`Request::size`] adds to a request's text for the rest of its
+/// encoding: field names, punctuation and a timestamp of up to 20 digits.
+pub const REQUEST_OVERHEAD: usize = 64;
+
+/// The most bytes `text` can take once escaped inside a quoted string.
+fn escaped_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| match b {
+            0..=0x1f => 6,
+            b'"' | b'\\' => 2,
+            _ => 1,
+        })
+        .sum()
 }
 
 /// The requests a pre-prepare orders at one sequence number, with their
@@ -79,6 +106,15 @@ impl Batch {
         self.requests.len()
     }
 
+    /// The sum of the requests' [`size`](Request::size)s: a bound on the
+    /// bytes the batch takes on the wire, apart from a message's fixed
+    /// fields.
+    pub fn size(&self) -> usize {
+        self.requests
+            .iter()
+            .fold(0usize, |sum, r| sum.saturating_add(r.size()))
+    }
+
     /// True for the null request.
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty()
@@ -102,6 +138,17 @@ mod tests {
             assert_ne!(base.digest(), other.digest(), "{other:?}");
         }
         assert_eq!(base.digest(), base.clone().digest());
+    }
+
+    #[test]
+    fn size_bounds_the_escaped_text() {
+        let plain = Request::new("c1", Some(1), "set x=1");
+        assert_eq!(plain.size(), 2 + 7 + REQUEST_OVERHEAD);
+        let escaped = Request::new("c1", None, "\"\\\n");
+        assert_eq!(escaped.size(), 2 + 2 + 2 + 6 + REQUEST_OVERHEAD);
+        let batch = Batch::new(vec![plain.clone(), escaped.clone()]);
+        assert_eq!(batch.size(), plain.size() + escaped.size());
+        assert_eq!(Batch::new(vec![]).size(), 0);
     }
 
     #[test]

@@ -131,7 +131,7 @@ impl Embedded {
 
 fn refusal_reply(reason: &Refusal) -> Reply {
     let code = match reason {
-        Refusal::InvalidOperation(_) => ErrorCode::MalformedRequest,
+        Refusal::InvalidOperation(_) | Refusal::TooLarge { .. } => ErrorCode::MalformedRequest,
         Refusal::Stale { .. } => ErrorCode::Abort,
         Refusal::Overloaded => ErrorCode::TemporarilyUnavailable,
     };
