@@ -28,8 +28,12 @@ impl<S: Service> Replica<S> {
             else {
                 return;
             };
-            let results: Vec<_> = pp
-                .batch
+            // Committed by digest, but the batch is not here yet: it comes
+            // from the new primary or from a peer (state transfer).
+            let Some(batch) = pp.batch.clone() else {
+                return;
+            };
+            let results: Vec<_> = batch
                 .requests()
                 .iter()
                 .map(|request| {
@@ -45,7 +49,7 @@ impl<S: Service> Replica<S> {
                 view: pp.view,
                 seq,
                 digest: pp.digest,
-                batch: pp.batch,
+                batch,
                 results,
             }));
             self.take_checkpoint(seq, out);

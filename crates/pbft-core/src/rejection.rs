@@ -148,6 +148,13 @@ pub enum Rejection {
         /// The most a request may take.
         limit: usize,
     },
+    /// A pre-prepare that names its batch by digest only, outside a new
+    /// view: in the normal case the primary sends the batch, so that no
+    /// number prepares whose batch no honest replica holds.
+    MissingBatch {
+        /// The sequence number.
+        seq: Seq,
+    },
     /// A pre-prepare whose batch is larger than the configured limit: an
     /// honest primary never proposes one.
     BatchTooLarge {
@@ -232,6 +239,9 @@ impl fmt::Display for Rejection {
             }
             Rejection::RequestTooLarge { size, limit } => {
                 write!(f, "a request of {size} bytes is over the limit of {limit}")
+            }
+            Rejection::MissingBatch { seq } => {
+                write!(f, "pre-prepare {seq} names its batch by digest only")
             }
             Rejection::BatchTooLarge { size, limit } => {
                 write!(f, "a batch of {size} bytes is over the limit of {limit}")

@@ -68,3 +68,44 @@ fn a_relay_flood_of_large_requests_does_not_depose_an_honest_primary() {
         assert_eq!(replica.service().get("k299").map(str::len), Some(70_000));
     }
 }
+
+#[test]
+fn ten_large_values_then_a_view_change_leave_every_replica_executing() {
+    let config = Config {
+        view_change_timeout: 10,
+        max_request_bytes: 2 << 20,
+        ..Config::new(4)
+    };
+    let mut c = cluster_with(config);
+    c.set_filter(fits);
+    // Ten values of 1.8 MB: a view change carrying their batches would
+    // take 18 MB.
+    let value = "v".repeat(1_800_000);
+    for t in 1..=10u64 {
+        c.submit(R0, req("c1", t, &format!("set k{t}={value}")));
+        c.stabilize();
+    }
+    assert!(c.replicas().iter().all(|r| r.last_executed() == Seq(10)));
+    // The primary falls silent; the backups suspect it.
+    c.set_filter(|e| fits(e) && e.from != R0 && e.to != R0);
+    let request = req("c2", 1, "set x=1");
+    for backup in [R1, R2, R3] {
+        c.submit(backup, request.clone());
+    }
+    run_until_executed(&mut c, &[R1, R2, R3], Seq(11), 100);
+    for r in [R1, R2, R3] {
+        let replica = c.replica(r);
+        assert_eq!(replica.view(), View(1), "{r} moved to the next view");
+        assert_eq!(replica.service().get("x"), Some("1"), "{r} executed on");
+    }
+    // The old primary comes back and executes new requests too.
+    c.set_filter(fits);
+    let request = req("c2", 2, "set x=2");
+    for r in [R0, R1, R2, R3] {
+        c.submit(r, request.clone());
+    }
+    run_until_executed(&mut c, &[R0, R1, R2, R3], Seq(12), 100);
+    for r in [R0, R1, R2, R3] {
+        assert_eq!(c.replica(r).service().get("x"), Some("2"), "{r}");
+    }
+}
