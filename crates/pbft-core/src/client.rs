@@ -164,6 +164,25 @@ impl ClientTable {
         }
     }
 
+    /// On a view change, at `now`: every request a client gave this
+    /// replica is marked not relayed and waits from `now`, so that
+    /// `relay_waiting` sends it to every replica once more half a base
+    /// timeout into the view change. The replicas that were sent it before
+    /// may have lost it, or dropped it with a pre-prepare the view change
+    /// discards (a replica only relayed a request forgets it then), and the
+    /// primary the others follow may never have heard of it. Waiting half
+    /// a timeout lets a short fault heal first. The wait's start matters
+    /// for nothing else while the view changes: the new view restarts
+    /// every wait.
+    pub(crate) fn relay_again(&mut self, now: u64) {
+        for wait in self.awaiting_order.values_mut() {
+            if wait.here {
+                wait.relayed = false;
+                wait.since = now;
+            }
+        }
+    }
+
     /// How many requests wait to be ordered here.
     pub(crate) fn awaiting_len(&self) -> usize {
         self.awaiting_order.len()

@@ -247,6 +247,21 @@ fn a_following_replica_learns_a_pre_prepare_only_with_its_batch() {
 }
 
 #[test]
+fn a_request_relayed_before_a_view_change_is_relayed_again_after_it() {
+    // R3's client's request went to every replica while R3 was cut off,
+    // and was lost; the others never heard of it. Once R3 changes views,
+    // it sends the request to every replica again, and the primary the
+    // others follow orders it.
+    let mut c = backup_changing_views_alone();
+    let request = req("c3", 1, "set b=3");
+    let took = ticks_until_executed(&mut c, R3, &request, 2 * TIMEOUT);
+    assert!(took.is_some(), "R3 answers its client within two timeouts");
+    for r in [R0, R1, R2, R3] {
+        assert_eq!(c.replica(r).service().get("b"), Some("3"), "{r}");
+    }
+}
+
+#[test]
 fn a_new_view_relayed_without_its_batches_still_gets_them() {
     // R0, primary of view 0, is cut off; the others order A in view 1,
     // then move to view 2, whose new view names A's batch by digest.

@@ -201,6 +201,7 @@ impl<S: Service> Replica<S> {
             }
         }
         self.clients.requeue_unexecuted(self.ticks);
+        self.clients.relay_again(self.ticks);
         self.view = target;
         self.vc.active = false;
         self.vc.proven = false;
