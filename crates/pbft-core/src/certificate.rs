@@ -34,6 +34,9 @@ pub enum CertificateError {
     NotAPrePrepare,
     /// The pre-prepare's digest is not its batch's.
     DigestMismatch,
+    /// A committed certificate's pre-prepare names its batch by digest
+    /// only: it proves the number committed but cannot be executed.
+    MissingBatch,
     /// A member's signature does not verify for the replica it speaks for.
     BadSignature {
         /// The replica the member speaks for.
@@ -83,6 +86,9 @@ impl fmt::Display for CertificateError {
             CertificateError::DigestMismatch => {
                 f.write_str("the pre-prepare's digest is not its batch's")
             }
+            CertificateError::MissingBatch => {
+                f.write_str("the pre-prepare names its batch by digest only")
+            }
             CertificateError::BadSignature { signer, failure } => {
                 write!(
                     f,
@@ -120,12 +126,14 @@ impl PreparedCertificate {
     /// Checks every member. On success the batch of
     /// [`pre_prepare`](Self::pre_prepare) was prepared at its view and
     /// number by a quorum that includes at least `f + 1` honest replicas.
+    /// The pre-prepare may name its batch by digest only, as view changes
+    /// carry it.
     pub fn check(
         &self,
         quorums: &Quorums,
         auth: &dyn Authenticator,
     ) -> Result<(), CertificateError> {
-        let pp = check_pre_prepare(&self.pre_prepare, quorums, auth)?;
+        let pp = check_pre_prepare(&self.pre_prepare, quorums, auth, false)?;
         let primary = quorums.primary(pp.view);
         let members = self.prepares.iter().map(|member| match &member.message {
             Message::Prepare(v) => Some(((v.view, v.seq, v.digest), v.replica, member)),
@@ -168,12 +176,13 @@ impl CommittedCertificate {
     }
 
     /// Checks every member: on success the batch committed at its number.
+    /// The pre-prepare must carry its batch, which is executed from it.
     pub fn check(
         &self,
         quorums: &Quorums,
         auth: &dyn Authenticator,
     ) -> Result<(), CertificateError> {
-        let pp = check_pre_prepare(&self.pre_prepare, quorums, auth)?;
+        let pp = check_pre_prepare(&self.pre_prepare, quorums, auth, true)?;
         let members = self.commits.iter().map(|member| match &member.message {
             Message::Commit(v) => Some(((v.view, v.seq, v.digest), v.replica, member)),
             _ => None,
@@ -256,15 +265,19 @@ fn as_pre_prepare(signed: &Signed) -> Option<&PrePrepare> {
 }
 
 /// Checks a certificate's first member: a pre-prepare whose digest is its
-/// batch's, signed by the primary of its view.
+/// batch's (when it carries one; it must when `need_batch`), signed by the
+/// primary of its view.
 fn check_pre_prepare<'a>(
     signed: &'a Signed,
     quorums: &Quorums,
     auth: &dyn Authenticator,
+    need_batch: bool,
 ) -> Result<&'a PrePrepare, CertificateError> {
     let pp = as_pre_prepare(signed).ok_or(CertificateError::NotAPrePrepare)?;
-    if pp.digest != pp.batch.digest() {
-        return Err(CertificateError::DigestMismatch);
+    match &pp.batch {
+        Some(batch) if !pp.names(batch) => return Err(CertificateError::DigestMismatch),
+        None if need_batch => return Err(CertificateError::MissingBatch),
+        _ => {}
     }
     verify(auth, quorums.primary(pp.view), signed)?;
     Ok(pp)
@@ -291,9 +304,14 @@ impl<S: Service> Replica<S> {
         if !slot.commit_sent {
             return slot.carried.clone();
         }
-        let Some(pp) = slot.pre_prepare.clone() else {
+        let Some(mut pp) = slot.pre_prepare.clone() else {
             return slot.carried.clone();
         };
+        if pp.batch.is_none() {
+            // Named by digest in a new view: an earlier certificate here may
+            // still hold the batch.
+            pp.batch = slot.batch_for(pp.digest).cloned();
+        }
         // A slot committed through state transfer holds no prepares: it has
         // no prepared certificate of its own to offer.
         if slot.prepares.matching(pp.digest) < self.quorums.prepares_needed() {

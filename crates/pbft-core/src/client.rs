@@ -241,6 +241,25 @@ impl ClientTable {
         }
     }
 
+    /// On a view change, at `now`: every request a client gave this
+    /// replica is marked not relayed and waits from `now`, so that
+    /// `relay_waiting` sends it to every replica once more half a base
+    /// timeout into the view change. The replicas that were sent it before
+    /// may have lost it, or dropped it with a pre-prepare the view change
+    /// discards (a replica only relayed a request forgets it then), and the
+    /// primary the others follow may never have heard of it. Waiting half
+    /// a timeout lets a short fault heal first. The wait's start matters
+    /// for nothing else while the view changes: the new view restarts
+    /// every wait.
+    pub(crate) fn relay_again(&mut self, now: u64) {
+        for wait in self.awaiting_order.values_mut() {
+            if wait.here {
+                wait.relayed = false;
+                wait.since = now;
+            }
+        }
+    }
+
     /// How many requests wait to be ordered here.
     pub(crate) fn awaiting_len(&self) -> usize {
         self.awaiting_order.len()
@@ -521,6 +540,14 @@ impl<S: Service> Replica<S> {
     /// backup relays it to the primary and acknowledges it once a
     /// pre-prepare for it is accepted.
     pub(crate) fn on_client_request(&mut self, request: Request, out: &mut Vec<Output>) {
+        let (size, limit) = (request.size(), self.max_request_bytes);
+        if size > limit {
+            out.push(Output::Refused {
+                request,
+                reason: Refusal::TooLarge { size, limit },
+            });
+            return;
+        }
         if let Err(failure) = self.client_keys.check(&request) {
             out.push(Output::Refused {
                 request,
@@ -599,6 +626,7 @@ impl<S: Service> Replica<S> {
         request: Request,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
+        self.check_request_size(&request)?;
         self.check_client_signature(&request)?;
         self.service
             .check(&request.operation)
@@ -631,7 +659,11 @@ impl<S: Service> Replica<S> {
             self.log
                 .get(seq)
                 .and_then(|slot| slot.pre_prepare.as_ref())
-                .is_some_and(|pp| pp.batch.requests().contains(request))
+                .is_some_and(|pp| {
+                    pp.batch
+                        .as_ref()
+                        .is_some_and(|b| b.requests().contains(request))
+                })
         })
     }
 
@@ -678,6 +710,16 @@ impl<S: Service> Replica<S> {
         Ok(())
     }
 
+    /// Rejects a request from a peer that is larger than this replica
+    /// accepts from its clients.
+    pub(crate) fn check_request_size(&self, request: &Request) -> Result<(), Rejection> {
+        let (size, limit) = (request.size(), self.max_request_bytes);
+        if size > limit {
+            return Err(Rejection::RequestTooLarge { size, limit });
+        }
+        Ok(())
+    }
+
     /// A backup's clients' requests that have waited half a base timeout
     /// for the primary to order them go to every other replica, once, so
     /// that every honest backup's timer runs for them (and, while this
@@ -701,7 +743,9 @@ impl<S: Service> Replica<S> {
     /// `ack` says whether a client waits here for the acknowledgement.
     ///
     /// Returns false when the request could not even be held back because
-    /// [`MAX_PENDING`](crate::pending::MAX_PENDING) requests already are.
+    /// [`MAX_PENDING`](crate::pending::MAX_PENDING) requests, or
+    /// [`MAX_PENDING_BYTES`](crate::pending::MAX_PENDING_BYTES) bytes of
+    /// them, already are.
     fn order(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) -> bool {
         if self.vc.active && self.pending.is_empty() && self.room_in_flight() {
             self.propose_batch(vec![(request, ack)], out);
@@ -749,20 +793,32 @@ impl<S: Service> Replica<S> {
         }
     }
 
-    /// Proposes held-back requests, in batches of at most `max_batch`,
-    /// while there is room in flight.
+    /// Proposes held-back requests, in batches of at most `max_batch`
+    /// requests and `max_batch_bytes` bytes, while there is room in
+    /// flight.
     pub(crate) fn propose_pending(&mut self, out: &mut Vec<Output>) {
         if !self.is_primary() || !self.vc.active {
             return;
         }
         while !self.pending.is_empty() && self.room_in_flight() {
             let mut batch = Vec::new();
+            let mut bytes = 0usize;
             while batch.len() < self.max_batch {
+                // Bounded by bytes too: a batch always fits one message.
+                let fits = self.pending.front_size().is_some_and(|size| {
+                    batch.is_empty() || bytes.saturating_add(size) <= self.max_batch_bytes
+                });
+                if !fits {
+                    break;
+                }
                 let Some((request, ack)) = self.pending.pop_front() else {
                     break;
                 };
                 match self.classify(&request) {
-                    Known::New => batch.push((request, ack)),
+                    Known::New => {
+                        bytes = bytes.saturating_add(request.size());
+                        batch.push((request, ack));
+                    }
                     Known::Ordered { view, seq } if ack => {
                         out.push(Output::Ordered(Ordered { request, view, seq }))
                     }

@@ -26,6 +26,17 @@ pub const MAX_BATCH: usize = 4096;
 /// The default [`Config::max_timestamp_gap`]: how far ahead of a client's
 /// last executed timestamp a request's may be.
 pub const DEFAULT_MAX_TIMESTAMP_GAP: u64 = 1 << 20;
+/// The default largest client request, in [`Request::size`] bytes (its
+/// client and operation with escaping counted): 1 MiB.
+///
+/// [`Request::size`]: crate::Request::size
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// The default largest batch, in [`Batch::size`] bytes: 4 MiB, a quarter
+/// of the 16 MiB line the node's transport reads.
+///
+/// [`Batch::size`]: crate::Batch::size
+pub const DEFAULT_MAX_BATCH_BYTES: usize = 4 << 20;
 
 /// Settings every replica of a cluster must agree on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,6 +76,22 @@ pub struct Config {
     /// its name with a huge timestamp. Part of the replicated state
     /// machine: every replica must use the same value.
     pub max_timestamp_gap: u64,
+    /// The largest request, in [`Request::size`](crate::Request::size)
+    /// bytes, that a replica accepts from a client, a relaying backup or a
+    /// pre-prepare. Larger ones are refused at intake
+    /// ([`Refusal::TooLarge`](crate::Refusal::TooLarge)) or rejected
+    /// ([`Rejection::RequestTooLarge`](crate::Rejection::RequestTooLarge)),
+    /// so that every message carrying one fits the transport. At least 1.
+    pub max_request_bytes: usize,
+    /// The largest batch, in [`Batch::size`](crate::Batch::size) bytes,
+    /// that the primary proposes and a backup accepts in a pre-prepare
+    /// (rejected as
+    /// [`Rejection::BatchTooLarge`](crate::Rejection::BatchTooLarge)).
+    /// Batches are bounded by this as well as by
+    /// [`max_batch`](Self::max_batch) requests. At least
+    /// [`max_request_bytes`](Self::max_request_bytes), so that any one
+    /// request fits.
+    pub max_batch_bytes: usize,
     /// **Testing aid, deliberately unsafe.** Replaces the quorum size with
     /// this one, so that the simulator's self-test can show it catches a
     /// broken quorum rule. `None` (the default) in any real use.
@@ -74,7 +101,8 @@ pub struct Config {
 impl Config {
     /// A configuration for `n` replicas with default settings
     /// (`K = 128`, `L = 2K`, a view-change timeout of 10 ticks, batches of
-    /// at most 256 requests, at most 4 numbers in flight).
+    /// at most 256 requests and 4 MiB, at most 4 numbers in flight,
+    /// requests of at most 1 MiB).
     pub fn new(n: usize) -> Config {
         Config {
             n,
@@ -85,6 +113,8 @@ impl Config {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             client_keys: BTreeMap::new(),
             max_timestamp_gap: DEFAULT_MAX_TIMESTAMP_GAP,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
             broken_quorum_for_self_test: None,
         }
     }
@@ -151,6 +181,12 @@ impl Config {
             return Err(ConfigError::ZeroTimestampGap);
         }
         crate::client_keys::ClientKeys::new(&self.client_keys)?;
+        if self.max_request_bytes == 0 || self.max_batch_bytes < self.max_request_bytes {
+            return Err(ConfigError::BadSizeLimits {
+                max_request_bytes: self.max_request_bytes,
+                max_batch_bytes: self.max_batch_bytes,
+            });
+        }
         Ok(())
     }
 }
@@ -184,6 +220,13 @@ pub enum ConfigError {
     ZeroTimestampGap,
     /// A client's public key is not a valid Ed25519 key.
     InvalidClientKey(ClientId),
+    /// The largest request is 0 bytes, or larger than the largest batch.
+    BadSizeLimits {
+        /// The largest request given.
+        max_request_bytes: usize,
+        /// The largest batch given.
+        max_batch_bytes: usize,
+    },
     /// The replica's own id is not below `n`.
     UnknownReplica {
         /// The id given.
@@ -224,6 +267,14 @@ impl fmt::Display for ConfigError {
                     "the public key of client {client} is not a valid Ed25519 key"
                 )
             }
+            ConfigError::BadSizeLimits {
+                max_request_bytes,
+                max_batch_bytes,
+            } => write!(
+                f,
+                "requests of at most {max_request_bytes} bytes in batches of at most \
+                 {max_batch_bytes}: a request may take 1 byte or more, and at most a batch"
+            ),
             ConfigError::UnknownReplica { id, n } => {
                 write!(f, "replica {id} is not one of the {n} replicas")
             }

@@ -28,9 +28,13 @@ impl<S: Service> Replica<S> {
             else {
                 return;
             };
+            // Committed by digest, but the batch is not here yet: it comes
+            // from the new primary or from a peer (state transfer).
+            let Some(batch) = pp.batch.clone() else {
+                return;
+            };
             let mut conflicts = Vec::new();
-            let results: Vec<_> = pp
-                .batch
+            let results: Vec<_> = batch
                 .with_digests()
                 .map(|(request, digest)| {
                     let service = &mut self.service;
@@ -46,7 +50,7 @@ impl<S: Service> Replica<S> {
                 view: pp.view,
                 seq,
                 digest: pp.digest,
-                batch: pp.batch,
+                batch,
                 results,
             }));
             // Clients waiting here for a request whose timestamp another

@@ -26,7 +26,10 @@
 //! What a peer can make it keep is bounded: numbers inside the window
 //! above the last executed one, and for each number one pre-prepare per
 //! replica (as primary of some followed view) and one commit per replica.
-//! A newer view's message replaces a replica's older one.
+//! A newer view's message replaces a replica's older one. A pre-prepare
+//! is kept only with its batch, checked against its digest and the size
+//! bounds, so that every certificate formed here carries the batch it
+//! executes.
 
 use std::collections::BTreeMap;
 
@@ -84,7 +87,19 @@ impl<S: Service> Replica<S> {
             return Err(Rejection::NotPrimary { primary });
         }
         self.check_learnable(pp.seq)?;
-        let actual = pp.batch.digest();
+        // As in the normal case: the batch comes whole, within its bounds,
+        // so that a certificate formed from it can execute.
+        let Some(batch) = pp.batch.as_ref() else {
+            return Err(Rejection::MissingBatch { seq: pp.seq });
+        };
+        let (size, limit) = (batch.size(), self.max_batch_bytes);
+        if size > limit {
+            return Err(Rejection::BatchTooLarge { size, limit });
+        }
+        for request in batch.requests() {
+            self.check_request_size(request)?;
+        }
+        let actual = batch.digest();
         if pp.digest != actual {
             return Err(Rejection::DigestMismatch {
                 seq: pp.seq,
@@ -104,7 +119,7 @@ impl<S: Service> Replica<S> {
         // Last, as the dearest check, like `on_pre_prepare`: no primary
         // orders a request in the name of a client that signs without the
         // client's signature (§4.1).
-        for request in pp.batch.requests() {
+        for request in pp.batch.iter().flat_map(|batch| batch.requests()) {
             self.check_client_signature(request)?;
         }
         let learning = self.learning(seq);
@@ -212,7 +227,10 @@ impl<S: Service> Replica<S> {
         let Some(pp) = cert.pre_prepare().cloned() else {
             return;
         };
-        for request in pp.batch.requests() {
+        let Some(batch) = pp.batch else {
+            return;
+        };
+        for request in batch.requests() {
             if self.clients.note_ordered(request, pp.view, seq) {
                 out.push(Output::Ordered(Ordered {
                     request: request.clone(),

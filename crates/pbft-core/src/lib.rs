@@ -168,8 +168,9 @@ pub use certificate::{CertificateError, CommittedCertificate, PreparedCertificat
 pub use checkpoint::{Snapshot, StableCheckpoint};
 pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
 pub use config::{
-    Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_BATCH, DEFAULT_MAX_IN_FLIGHT,
-    DEFAULT_MAX_TIMESTAMP_GAP, DEFAULT_VIEW_CHANGE_TIMEOUT, MAX_BATCH, MAX_WINDOW,
+    Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_BYTES,
+    DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_REQUEST_BYTES, DEFAULT_MAX_TIMESTAMP_GAP,
+    DEFAULT_VIEW_CHANGE_TIMEOUT, MAX_BATCH, MAX_WINDOW,
 };
 pub use digest::Digest;
 pub use hex::ParseHexError;
@@ -179,10 +180,11 @@ pub use message::{
 };
 pub use network::NetworkFaults;
 pub use output::{Destination, Executed, Input, Ordered, Output, Refusal};
+pub use pending::{MAX_PENDING, MAX_PENDING_BYTES};
 pub use quorum::Quorums;
 pub use rejection::Rejection;
 pub use replica::Replica;
-pub use request::{Batch, Request};
+pub use request::{Batch, Request, REQUEST_OVERHEAD};
 pub use service::{ExecResult, KvService, Service};
 pub use state_transfer::StateError;
 pub use status::{SlotPhase, SlotStatus};

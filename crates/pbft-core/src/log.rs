@@ -81,14 +81,45 @@ impl Slot {
     /// The batch this number committed, if it did: the slot's own
     /// pre-prepare once committed in its view, or the one a kept committed
     /// certificate proves.
+    ///
+    /// One that carries its batch is preferred: a number committed by
+    /// digest alone executes once a certificate with the batch arrives.
     pub fn committed_pre_prepare(&self) -> Option<&PrePrepare> {
-        match (&self.pre_prepare, self.committed) {
+        let own = match (&self.pre_prepare, self.committed) {
             (Some(pp), true) => Some(pp),
-            _ => self
-                .proof
-                .as_ref()
-                .and_then(CommittedCertificate::pre_prepare),
+            _ => None,
+        };
+        let proven = self
+            .proof
+            .as_ref()
+            .and_then(CommittedCertificate::pre_prepare);
+        match (own, proven) {
+            (Some(pp), _) if pp.batch.is_some() => Some(pp),
+            (_, Some(pp)) if pp.batch.is_some() => Some(pp),
+            (own, proven) => own.or(proven),
         }
+    }
+
+    /// A batch this slot holds whose digest is `digest`: from its
+    /// pre-prepare, its carried prepared certificate or its committed
+    /// certificate.
+    pub fn batch_for(
+        &self,
+        digest: crate::digest::Digest,
+    ) -> Option<&std::sync::Arc<crate::request::Batch>> {
+        let carried = self
+            .carried
+            .as_ref()
+            .and_then(PreparedCertificate::pre_prepare);
+        let proven = self
+            .proof
+            .as_ref()
+            .and_then(CommittedCertificate::pre_prepare);
+        [self.pre_prepare.as_ref(), carried, proven]
+            .into_iter()
+            .flatten()
+            .filter(|pp| pp.digest == digest)
+            .find_map(|pp| pp.batch.as_ref())
     }
 
     /// Whether `digest` contradicts the batch a kept committed certificate
@@ -108,6 +139,14 @@ impl Slot {
         let (Some(pp), true) = (&self.pre_prepare, self.committed) else {
             return self.proof.clone();
         };
+        let proof_has_batch = self
+            .proof
+            .as_ref()
+            .and_then(CommittedCertificate::pre_prepare)
+            .is_some_and(|proven| proven.batch.is_some());
+        if pp.batch.is_none() && proof_has_batch {
+            return self.proof.clone();
+        }
         let commits = self
             .commits
             .signed_for(pp.digest)

@@ -53,6 +53,44 @@ impl Message {
             Message::State(_) => "state",
         }
     }
+
+    /// The bytes of requests and snapshots the message carries, as the
+    /// wire spends them: each request's [`Request::size`], and each
+    /// snapshot byte twice (it travels as hex). Everything else a message
+    /// holds (numbers, digests, signatures) takes a few hundred bytes per
+    /// member, so this is what decides whether a message fits the
+    /// transport.
+    pub fn payload_size(&self) -> usize {
+        let batch = |signed: &Signed| match &signed.message {
+            Message::PrePrepare(pp) => pp.batch.as_ref().map_or(0, |b| b.size()),
+            _ => 0,
+        };
+        match self {
+            Message::Forward(request) => request.size(),
+            Message::PrePrepare(pp) => pp.batch.as_ref().map_or(0, |b| b.size()),
+            Message::ViewChange(vc) => vc
+                .prepared
+                .iter()
+                .map(|cert| batch(&cert.pre_prepare))
+                .sum(),
+            Message::NewView(nv) => nv
+                .view_changes
+                .iter()
+                .map(|signed| signed.message.payload_size())
+                .chain(nv.pre_prepares.iter().map(batch))
+                .sum(),
+            Message::State(st) => st
+                .committed
+                .iter()
+                .map(|cert| batch(&cert.pre_prepare))
+                .sum::<usize>()
+                .saturating_add(2 * (st.service.len() + st.clients.len())),
+            Message::Prepare(_)
+            | Message::Commit(_)
+            | Message::Checkpoint(_)
+            | Message::FetchState(_) => 0,
+        }
+    }
 }
 
 /// A message with its sender's signature, as it travels between replicas.
@@ -74,7 +112,12 @@ pub struct Signed {
 /// The primary's proposal to order `batch` at `seq` in `view`.
 ///
 /// `digest` is what the primary claims; receivers check it against
-/// `batch.digest()` before accepting.
+/// `batch.digest()` before accepting. Inside view changes and new views a
+/// pre-prepare names its batch by the digest alone (`batch` is `None`), so
+/// that they stay small whatever the batches hold (§4.4): the signature
+/// covers only `(view, seq, digest)`, and a replica that lacks the batch
+/// gets it from the new primary, or from its peers, and checks it against
+/// the digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrePrepare {
     /// The view the primary proposes in.
@@ -83,8 +126,9 @@ pub struct PrePrepare {
     pub seq: Seq,
     /// The claimed digest of `batch`.
     pub digest: Digest,
-    /// The requests, shared rather than copied between replicas.
-    pub batch: Arc<Batch>,
+    /// The requests, shared rather than copied between replicas; `None`
+    /// where the pre-prepare names its batch by digest only.
+    pub batch: Option<Arc<Batch>>,
 }
 
 impl PrePrepare {
@@ -94,8 +138,22 @@ impl PrePrepare {
             view,
             seq,
             digest: batch.digest(),
-            batch,
+            batch: Some(batch),
         }
+    }
+
+    /// The same pre-prepare naming its batch by digest only. The null
+    /// request keeps its (empty) batch: it costs nothing to carry.
+    pub fn without_batch(&self) -> PrePrepare {
+        PrePrepare {
+            batch: self.batch.clone().filter(|batch| batch.is_empty()),
+            ..self.clone()
+        }
+    }
+
+    /// Whether `batch` is the one this pre-prepare's digest names.
+    pub fn names(&self, batch: &Batch) -> bool {
+        batch.digest() == self.digest
     }
 }
 

@@ -41,10 +41,10 @@ impl<S: Service> Replica<S> {
             seq = seq.next();
         }
         self.last_assigned = seq;
-        let pp = PrePrepare::new(self.view, seq, Arc::new(batch));
-        for request in pp.batch.requests() {
-            self.clients.note_ordered(request, pp.view, seq);
+        for request in batch.requests() {
+            self.clients.note_ordered(request, self.view, seq);
         }
+        let pp = PrePrepare::new(self.view, seq, Arc::new(batch));
         let signature = self.send(Destination::Others, Message::PrePrepare(pp.clone()), out);
         let slot = self.log.slot_mut(self.view, seq);
         slot.pre_prepare = Some(pp);
@@ -86,7 +86,17 @@ impl<S: Service> Replica<S> {
             return Err(Rejection::ZeroSeq);
         }
         self.checkpoints.check_window(pp.seq)?;
-        let actual = pp.batch.digest();
+        let Some(batch) = pp.batch.clone() else {
+            return Err(Rejection::MissingBatch { seq: pp.seq });
+        };
+        let (size, limit) = (batch.size(), self.max_batch_bytes);
+        if size > limit {
+            return Err(Rejection::BatchTooLarge { size, limit });
+        }
+        for request in batch.requests() {
+            self.check_request_size(request)?;
+        }
+        let actual = batch.digest();
         if pp.digest != actual {
             return Err(Rejection::DigestMismatch {
                 seq: pp.seq,
@@ -110,6 +120,11 @@ impl<S: Service> Replica<S> {
             });
         }
         if let Some(existing) = self.log.get(pp.seq).and_then(|s| s.pre_prepare.as_ref()) {
+            if existing.digest == pp.digest && existing.batch.is_none() {
+                // A new view named this batch by digest; here it is.
+                self.fill_batch(pp.seq, batch, out);
+                return Ok(());
+            }
             return Err(if existing.digest == pp.digest {
                 Rejection::DuplicatePrePrepare { seq: pp.seq }
             } else {
@@ -123,7 +138,7 @@ impl<S: Service> Replica<S> {
         }
         // Last, as the dearest check: a signature per request of a client
         // that signs (§4.1), so that no primary orders one in its name.
-        for request in pp.batch.requests() {
+        for request in pp.batch.iter().flat_map(|batch| batch.requests()) {
             self.check_client_signature(request)?;
         }
         self.accept_pre_prepare(pp, signature, out);
@@ -160,14 +175,8 @@ impl<S: Service> Replica<S> {
         slot.pre_prepare = Some(pp.clone());
         slot.pre_prepare_signature = signature;
 
-        for request in pp.batch.requests() {
-            if self.clients.note_ordered(request, pp.view, pp.seq) {
-                out.push(Output::Ordered(Ordered {
-                    request: request.clone(),
-                    view: pp.view,
-                    seq: pp.seq,
-                }));
-            }
+        if let Some(batch) = &pp.batch {
+            self.note_batch_ordered(pp.view, pp.seq, batch, out);
         }
         if let Some(prepare) = prepare {
             out.push(Output::Send {
@@ -176,6 +185,41 @@ impl<S: Service> Replica<S> {
             });
         }
         self.advance(pp.seq, out);
+    }
+
+    /// Gives the accepted pre-prepare at `seq`, which named its batch by
+    /// digest only, the batch itself, once checked against that digest.
+    /// Votes never waited for it; execution does.
+    pub(crate) fn fill_batch(&mut self, seq: Seq, batch: Arc<Batch>, out: &mut Vec<Output>) {
+        let Some(pp) = self.log.get_mut(seq).and_then(|s| s.pre_prepare.as_mut()) else {
+            return;
+        };
+        if pp.batch.is_some() || !pp.names(&batch) {
+            return;
+        }
+        pp.batch = Some(Arc::clone(&batch));
+        let view = pp.view;
+        self.note_batch_ordered(view, seq, &batch, out);
+    }
+
+    /// Notes that `batch` is ordered at `(view, seq)`, acknowledging the
+    /// clients waiting here.
+    fn note_batch_ordered(
+        &mut self,
+        view: crate::types::View,
+        seq: Seq,
+        batch: &Batch,
+        out: &mut Vec<Output>,
+    ) {
+        for request in batch.requests() {
+            if self.clients.note_ordered(request, view, seq) {
+                out.push(Output::Ordered(Ordered {
+                    request: request.clone(),
+                    view,
+                    seq,
+                }));
+            }
+        }
     }
 
     /// Records a backup's prepare.

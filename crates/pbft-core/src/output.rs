@@ -116,6 +116,14 @@ pub enum Refusal {
     /// The primary's window is full and it already holds back as many
     /// requests as it may; the client should retry later.
     Overloaded,
+    /// The request is larger than the replica accepts: every message that
+    /// carries it must fit the transport.
+    TooLarge {
+        /// The request's [`size`](crate::Request::size).
+        size: usize,
+        /// The most a request may take.
+        limit: usize,
+    },
     /// The client already had a later request executed; this one is older
     /// than the replica's record and will never be ordered (§4.1).
     Stale {
@@ -151,6 +159,10 @@ impl fmt::Display for Refusal {
         match self {
             Refusal::InvalidOperation(reason) => write!(f, "invalid operation: {reason}"),
             Refusal::Overloaded => f.write_str("the primary is overloaded; retry later"),
+            Refusal::TooLarge { size, limit } => write!(
+                f,
+                "request too large: {size} bytes, the limit is {limit} bytes"
+            ),
             Refusal::Stale { latest } => write!(
                 f,
                 "stale request: timestamp {latest} from this client was already executed"

@@ -11,6 +11,12 @@ use crate::request::Request;
 /// bounded.
 pub const MAX_PENDING: usize = 4096;
 
+/// The most bytes of requests (by [`Request::size`]) a primary holds back:
+/// 64 MiB. A request that would take the held bytes past this is refused
+/// as [`Refusal::Overloaded`](crate::Refusal::Overloaded), unless none is
+/// held.
+pub const MAX_PENDING_BYTES: usize = 64 << 20;
+
 /// Held-back requests, each with whether a client waits at this replica
 /// for its acknowledgement.
 #[derive(Clone, Debug, Default)]
@@ -19,6 +25,8 @@ pub(crate) struct Pending {
     /// The queued requests, for lookups only: never iterated, so its
     /// order (a hash order) cannot leak into what the replica does.
     held: HashSet<Request>,
+    /// The sum of the queued requests' sizes.
+    bytes: usize,
 }
 
 /// What [`Pending::hold`] did.
@@ -28,7 +36,8 @@ pub(crate) enum Held {
     Queued,
     /// Already held: only its `ack` was added.
     Merged,
-    /// [`MAX_PENDING`] requests are already held.
+    /// [`MAX_PENDING`] requests, or [`MAX_PENDING_BYTES`] bytes of them,
+    /// are already held.
     Full,
 }
 
@@ -47,9 +56,13 @@ impl Pending {
             }
             return Held::Merged;
         }
-        if self.queue.len() >= MAX_PENDING {
+        let size = request.size();
+        let over_bytes =
+            !self.queue.is_empty() && self.bytes.saturating_add(size) > MAX_PENDING_BYTES;
+        if self.queue.len() >= MAX_PENDING || over_bytes {
             return Held::Full;
         }
+        self.bytes = self.bytes.saturating_add(size);
         self.held.insert(request.clone());
         self.queue.push_back((request, ack));
         Held::Queued
@@ -59,12 +72,19 @@ impl Pending {
     pub(crate) fn pop_front(&mut self) -> Option<(Request, bool)> {
         let (request, ack) = self.queue.pop_front()?;
         self.held.remove(&request);
+        self.bytes = self.bytes.saturating_sub(request.size());
         Some((request, ack))
+    }
+
+    /// The [`Request::size`] of the oldest held request.
+    pub(crate) fn front_size(&self) -> Option<usize> {
+        self.queue.front().map(|(request, _)| request.size())
     }
 
     /// Every held request, oldest first, leaving none.
     pub(crate) fn take_all(&mut self) -> VecDeque<(Request, bool)> {
         self.held.clear();
+        self.bytes = 0;
         std::mem::take(&mut self.queue)
     }
 }
@@ -101,5 +121,22 @@ mod tests {
         assert_eq!(pending.hold(extra, true), Held::Full);
         assert_eq!(pending.take_all().len(), MAX_PENDING);
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn at_most_max_pending_bytes_are_held() {
+        let mut pending = Pending::default();
+        let op = "v".repeat(1 << 20);
+        let mut held = 0;
+        while pending.hold(Request::new("c", Some(held), &op), false) == Held::Queued {
+            held += 1;
+        }
+        let size = Request::new("c", Some(0), &op).size();
+        assert_eq!(held as usize, MAX_PENDING_BYTES / size);
+        assert_eq!(pending.front_size(), Some(size));
+        // Popping one makes room for one.
+        pending.pop_front();
+        let next = Request::new("c", Some(u64::MAX), &op);
+        assert_eq!(pending.hold(next, false), Held::Queued);
     }
 }

@@ -158,6 +158,30 @@ pub enum Rejection {
         /// The client's last executed timestamp (0 if none).
         latest: u64,
     },
+    /// A forwarded request, or one in a pre-prepare's batch, larger than
+    /// the configured limit: an honest replica never relays or proposes
+    /// one.
+    RequestTooLarge {
+        /// The request's [`size`](crate::Request::size).
+        size: usize,
+        /// The most a request may take.
+        limit: usize,
+    },
+    /// A pre-prepare that names its batch by digest only, outside a new
+    /// view: in the normal case the primary sends the batch, so that no
+    /// number prepares whose batch no honest replica holds.
+    MissingBatch {
+        /// The sequence number.
+        seq: Seq,
+    },
+    /// A pre-prepare whose batch is larger than the configured limit: an
+    /// honest primary never proposes one.
+    BatchTooLarge {
+        /// The batch's [`size`](crate::Batch::size).
+        size: usize,
+        /// The most a batch may take.
+        limit: usize,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -247,6 +271,15 @@ impl fmt::Display for Rejection {
                 "a request of client {client} has timestamp {timestamp}, too far ahead of \
                  its last executed one ({latest})"
             ),
+            Rejection::RequestTooLarge { size, limit } => {
+                write!(f, "a request of {size} bytes is over the limit of {limit}")
+            }
+            Rejection::MissingBatch { seq } => {
+                write!(f, "pre-prepare {seq} names its batch by digest only")
+            }
+            Rejection::BatchTooLarge { size, limit } => {
+                write!(f, "a batch of {size} bytes is over the limit of {limit}")
+            }
         }
     }
 }

@@ -50,6 +50,14 @@ pub struct Replica<S> {
     /// in flight.
     pub(crate) max_batch: usize,
     pub(crate) max_in_flight: u64,
+    /// The largest request accepted, in [`Request::size`] bytes.
+    ///
+    /// [`Request::size`]: crate::Request::size
+    pub(crate) max_request_bytes: usize,
+    /// The largest batch proposed or accepted, in [`Batch::size`] bytes.
+    ///
+    /// [`Batch::size`]: crate::Batch::size
+    pub(crate) max_batch_bytes: usize,
 }
 
 impl<S: Service> Replica<S> {
@@ -90,6 +98,8 @@ impl<S: Service> Replica<S> {
             follow: Follow::default(),
             max_batch: config.max_batch,
             max_in_flight: config.max_in_flight,
+            max_request_bytes: config.max_request_bytes,
+            max_batch_bytes: config.max_batch_bytes,
         };
         // The initial state is the checkpoint at 0, stable by definition.
         let initial = replica.current_snapshot();

@@ -74,6 +74,44 @@ impl Request {
     fn key(&self) -> (&ClientId, Option<u64>, &str) {
         (&self.client, self.timestamp, &self.operation)
     }
+
+    /// An upper bound on the bytes the request takes in any message on the
+    /// wire: its client and operation with every byte counted as the most
+    /// a text encoding may spend on it (6 for a control character written
+    /// as `\u00XX`, 2 for a quote or backslash, 1 otherwise), plus
+    /// [`REQUEST_OVERHEAD`] for the field names and the timestamp, and
+    /// [`SIGNATURE_OVERHEAD`] when it carries a client's signature. The
+    /// limits on requests and batches are checked against this.
+    pub fn size(&self) -> usize {
+        let signature = if self.signature.is_some() {
+            SIGNATURE_OVERHEAD
+        } else {
+            0
+        };
+        escaped_len(self.client.as_str())
+            .saturating_add(escaped_len(&self.operation))
+            .saturating_add(REQUEST_OVERHEAD)
+            .saturating_add(signature)
+    }
+}
+
+/// What [`Request::size`] adds to a request's text for the rest of its
+/// encoding: field names, punctuation and a timestamp of up to 20 digits.
+pub const REQUEST_OVERHEAD: usize = 64;
+
+/// What [`Request::size`] adds for a client's signature: 128 hex digits
+/// and its field name.
+pub const SIGNATURE_OVERHEAD: usize = 160;
+
+/// The most bytes `text` can take once escaped inside a quoted string.
+fn escaped_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| match b {
+            0..=0x1f => 6,
+            b'"' | b'\\' => 2,
+            _ => 1,
+        })
+        .sum()
 }
 
 impl PartialEq for Request {
@@ -156,6 +194,15 @@ impl Batch {
         self.requests.len()
     }
 
+    /// The sum of the requests' [`size`](Request::size)s: a bound on the
+    /// bytes the batch takes on the wire, apart from a message's fixed
+    /// fields.
+    pub fn size(&self) -> usize {
+        self.requests
+            .iter()
+            .fold(0usize, |sum, r| sum.saturating_add(r.size()))
+    }
+
     /// True for the null request.
     pub fn is_empty(&self) -> bool {
         self.requests.is_empty()
@@ -201,6 +248,19 @@ mod tests {
         let digests: Vec<Digest> = batch.with_digests().map(|(_, d)| d).collect();
         let expected: Vec<Digest> = requests.iter().map(Request::digest).collect();
         assert_eq!(digests, expected);
+    }
+
+    #[test]
+    fn size_bounds_the_escaped_text() {
+        let plain = Request::new("c1", Some(1), "set x=1");
+        assert_eq!(plain.size(), 2 + 7 + REQUEST_OVERHEAD);
+        let escaped = Request::new("c1", None, "\"\\\n");
+        assert_eq!(escaped.size(), 2 + 2 + 2 + 6 + REQUEST_OVERHEAD);
+        let batch = Batch::new(vec![plain.clone(), escaped.clone()]);
+        assert_eq!(batch.size(), plain.size() + escaped.size());
+        assert_eq!(Batch::new(vec![]).size(), 0);
+        let signed = plain.clone().with_signature(Some(Signature([7; 64])));
+        assert_eq!(signed.size(), plain.size() + SIGNATURE_OVERHEAD);
     }
 
     #[test]

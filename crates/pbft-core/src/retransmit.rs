@@ -29,7 +29,7 @@ impl<S: Service> Replica<S> {
             let Some(pp) = &slot.pre_prepare else {
                 continue;
             };
-            if primary {
+            if primary && pp.batch.is_some() {
                 self.resend(
                     Message::PrePrepare(pp.clone()),
                     slot.pre_prepare_signature,

@@ -262,12 +262,30 @@ impl<S: Service> Replica<S> {
     }
 
     /// Committed certificates for the consecutive committed numbers after
-    /// `seq`.
+    /// `seq` whose batches this replica holds, as many as fit in
+    /// `max_batch_bytes` of batches (at least one), so that the answer
+    /// fits the transport; the peer asks again for the rest.
     fn committed_after(&self, seq: Seq) -> Vec<CommittedCertificate> {
-        self.log
-            .after(seq)
-            .map_while(|(n, _)| self.committed_certificate(n))
-            .collect()
+        let mut bytes = 0usize;
+        let mut certs = Vec::new();
+        for (n, _) in self.log.after(seq) {
+            let Some(cert) = self.committed_certificate(n) else {
+                break;
+            };
+            let Some(size) = cert
+                .pre_prepare()
+                .and_then(|pp| pp.batch.as_ref())
+                .map(|batch| batch.size())
+            else {
+                break;
+            };
+            bytes = bytes.saturating_add(size);
+            if !certs.is_empty() && bytes > self.max_batch_bytes {
+                break;
+            }
+            certs.push(cert);
+        }
+        certs
     }
 
     /// The committed certificate for `seq`, if this replica holds one.

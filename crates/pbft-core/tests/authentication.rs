@@ -222,7 +222,7 @@ fn a_certificate_with_a_forged_or_altered_pre_prepare_is_rejected() {
     // The batch swapped without fixing the digest.
     let mut swapped = cert.clone();
     swapped.pre_prepare.message = Message::PrePrepare(PrePrepare {
-        batch: Arc::new(Batch::single(req("c1", 1, "set x=2"))),
+        batch: Some(Arc::new(Batch::single(req("c1", 1, "set x=2")))),
         ..pp
     });
     assert_eq!(check(&c, &swapped), Err(CertificateError::DigestMismatch));

@@ -39,7 +39,7 @@ fn an_idle_primary_proposes_a_request_at_once_alone() {
     let proposed: Vec<usize> = c
         .in_flight()
         .filter_map(|e| match &e.signed.message {
-            Message::PrePrepare(pp) => Some(pp.batch.requests().len()),
+            Message::PrePrepare(pp) => pp.batch.as_ref().map(|batch| batch.len()),
             _ => None,
         })
         .collect();

@@ -137,3 +137,55 @@ fn an_ordered_invalid_operation_executes_to_the_same_error_everywhere() {
     assert!(matches!(&results[0], Some(r) if matches!(r[..], [ExecResult::Error(_)])));
     assert!(results.iter().all(|r| *r == results[0]));
 }
+
+#[test]
+fn a_request_over_the_size_limit_is_refused_at_intake_and_never_relayed() {
+    let config = Config {
+        max_request_bytes: 1000,
+        ..Config::new(4)
+    };
+    let mut c = Cluster::new(&config, ClusterAuth::Seeded(5), |_| {
+        pbft_core::KvService::default()
+    })
+    .unwrap();
+    let big = req("c1", 1, &format!("set x={}", "v".repeat(1000)));
+    let size = big.size();
+    for at in [R0, R1] {
+        c.submit(at, big.clone());
+        assert_eq!(
+            refusals(c.events(), at),
+            [Refusal::TooLarge { size, limit: 1000 }]
+        );
+        c.take_events();
+    }
+    assert_eq!(c.in_flight().count(), 0, "neither proposed nor relayed");
+    // One that fits goes through.
+    c.submit(R1, req("c1", 2, "set x=1"));
+    c.stabilize();
+    assert!(c.replicas().iter().all(|r| r.last_executed() == Seq(1)));
+}
+
+#[test]
+fn a_relayed_or_pre_prepared_request_over_the_limit_is_rejected() {
+    let config = Config {
+        max_request_bytes: 1000,
+        ..Config::new(4)
+    };
+    let mut c = Cluster::new(&config, ClusterAuth::Seeded(5), |_| {
+        pbft_core::KvService::default()
+    })
+    .unwrap();
+    let big = req("c1", 1, &format!("set x={}", "v".repeat(1000)));
+    let size = big.size();
+    let too_large = pbft_core::Rejection::RequestTooLarge { size, limit: 1000 };
+    let forward = c.replica(R1).sign(Message::Forward(big.clone()));
+    assert_eq!(
+        deliver_only(&mut c, R1, R0, forward),
+        std::slice::from_ref(&too_large)
+    );
+    let pp = PrePrepare::new(View(0), Seq(1), Arc::new(Batch::single(big)));
+    let pp = c.replica(R0).sign(Message::PrePrepare(pp));
+    assert_eq!(deliver_only(&mut c, R0, R1, pp), [too_large]);
+    c.stabilize();
+    assert!(c.replicas().iter().all(|r| r.last_executed() == Seq(0)));
+}

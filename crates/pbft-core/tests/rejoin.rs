@@ -212,3 +212,91 @@ fn a_request_sent_once_to_one_backup_is_ordered_when_the_primary_sits_on_it() {
         assert_eq!(c.replica(r).service().get("x"), Some("1"));
     }
 }
+
+#[test]
+fn a_following_replica_learns_a_pre_prepare_only_with_its_batch() {
+    let mut c = backup_changing_views_alone();
+    // View 0's primary names a batch by digest alone: a certificate formed
+    // from it could never execute, so it is refused, as in the normal case.
+    let batch = pbft_core::Batch::single(req("c9", 1, "set z=9"));
+    let pp = pbft_core::PrePrepare::new(View(0), Seq(2), std::sync::Arc::new(batch));
+    let executed = c.replica(R3).last_executed();
+    c.inject(R0, R3, Message::PrePrepare(pp.without_batch()));
+    c.stabilize();
+    let got = rejections(&c.take_events(), R3);
+    assert!(
+        got.iter()
+            .any(|(_, r)| matches!(r, Rejection::MissingBatch { seq } if *seq == Seq(2))),
+        "{got:?}"
+    );
+    for r in [R0, R1, R2] {
+        let vote = pbft_core::Vote {
+            view: View(0),
+            seq: Seq(2),
+            digest: pp.digest,
+            replica: r,
+        };
+        c.inject(r, R3, Message::Commit(vote));
+    }
+    c.stabilize();
+    assert_eq!(c.replica(R3).last_executed(), executed);
+    // The same pre-prepare with its batch completes the certificate.
+    c.inject(R0, R3, Message::PrePrepare(pp));
+    c.stabilize();
+    assert_eq!(c.replica(R3).service().get("z"), Some("9"));
+}
+
+#[test]
+fn a_request_relayed_before_a_view_change_is_relayed_again_after_it() {
+    // R3's client's request went to every replica while R3 was cut off,
+    // and was lost; the others never heard of it. Once R3 changes views,
+    // it sends the request to every replica again, and the primary the
+    // others follow orders it.
+    let mut c = backup_changing_views_alone();
+    let request = req("c3", 1, "set b=3");
+    let took = ticks_until_executed(&mut c, R3, &request, 2 * TIMEOUT);
+    assert!(took.is_some(), "R3 answers its client within two timeouts");
+    for r in [R0, R1, R2, R3] {
+        assert_eq!(c.replica(r).service().get("b"), Some("3"), "{r}");
+    }
+}
+
+#[test]
+fn a_new_view_relayed_without_its_batches_still_gets_them() {
+    // R0, primary of view 0, is cut off; the others order A in view 1,
+    // then move to view 2, whose new view names A's batch by digest.
+    let mut c = cluster(4);
+    c.set_filter(|e| e.from != R0 && e.to != R0);
+    let a = req("c1", 1, "set a=1");
+    for r in [R1, R2, R3] {
+        c.submit(r, a.clone());
+    }
+    c.stabilize();
+    tick(&mut c, TIMEOUT + 2);
+    assert_eq!(c.replica(R1).view(), View(1));
+    assert_eq!(c.replica(R1).service().get("a"), Some("1"));
+    c.set_filter(|e| {
+        e.from != R0
+            && e.to != R0
+            && !(e.from == R1 && matches!(e.signed.message, Message::PrePrepare(_)))
+    });
+    for r in [R2, R3] {
+        c.submit(r, req("c2", 1, "set b=2"));
+    }
+    c.stabilize();
+    tick(&mut c, 3 * TIMEOUT);
+    for r in [R1, R2, R3] {
+        assert_eq!(c.replica(r).view(), View(2), "{r}");
+        assert!(c.replica(r).view_active(), "{r}");
+    }
+    // Only R3 reaches R0: its relayed new view names A by digest alone,
+    // and R0 never held A. R0 votes on the digest, finds execution
+    // stalled, and fetches the committed certificate, which carries A.
+    c.set_filter(|e| e.to != R0 || e.from == R3);
+    c.take_events();
+    c.submit(R0, req("c3", 1, "set c=3"));
+    let took = ticks_until_executed(&mut c, R0, &a, 4 * TIMEOUT);
+    assert!(took.is_some(), "R0 gets A's batch and executes it");
+    assert_eq!(c.replica(R0).view(), View(2));
+    assert_eq!(c.replica(R0).service().get("a"), Some("1"));
+}

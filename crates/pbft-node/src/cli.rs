@@ -24,6 +24,10 @@ pub const DEFAULT_VIEW_CHANGE_TIMEOUT_MS: u64 = 500;
 /// and at most [`MAX_WINDOW`] numbers.
 pub const MAX_CHECKPOINT_INTERVAL: u64 = MAX_WINDOW / 2;
 
+/// The largest `--max-batch-bytes`: a pre-prepare of such a batch stays
+/// well inside the 16 MiB line the transport reads.
+pub const MAX_BATCH_BYTES_FLAG: usize = 8 << 20;
+
 /// A PBFT node speaking JSON lines on stdin and stdout.
 ///
 /// With no flags it runs the embedded default: after `init` it hosts every
@@ -71,6 +75,15 @@ pub struct Args {
     /// before it holds requests back to batch them.
     #[arg(long, default_value_t = pbft_core::DEFAULT_MAX_IN_FLIGHT)]
     max_in_flight: u64,
+    /// Replica mode: the largest client request accepted, in bytes of its
+    /// client and operation with JSON escaping counted (plus 64); larger
+    /// ones are refused with error 12. At most --max-batch-bytes.
+    #[arg(long, default_value_t = pbft_core::DEFAULT_MAX_REQUEST_BYTES)]
+    max_request_bytes: usize,
+    /// Replica mode: the largest batch the primary proposes and a backup
+    /// accepts, in the same bytes. At most 8 MiB, half the 16 MiB line.
+    #[arg(long, default_value_t = pbft_core::DEFAULT_MAX_BATCH_BYTES)]
+    max_batch_bytes: usize,
     /// TESTING AID ONLY: make this replica Byzantine (silent, equivocate,
     /// bad-digest, forge-votes, stale-view or fabricate-certificate), to
     /// test that the others survive it.
@@ -79,7 +92,7 @@ pub struct Args {
 }
 
 /// The flags only replica mode uses, by their clap ids.
-const REPLICA_ONLY: [&str; 9] = [
+const REPLICA_ONLY: [&str; 11] = [
     "keys",
     "auth",
     "client_keys",
@@ -88,6 +101,8 @@ const REPLICA_ONLY: [&str; 9] = [
     "checkpoint_interval",
     "max_batch",
     "max_in_flight",
+    "max_request_bytes",
+    "max_batch_bytes",
     "byzantine",
 ];
 
@@ -274,6 +289,20 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
     if args.max_in_flight == 0 {
         return Err("--max-in-flight must be at least 1".to_string());
     }
+    if !(1..=MAX_BATCH_BYTES_FLAG).contains(&args.max_batch_bytes) {
+        return Err(format!(
+            "--max-batch-bytes {} is out of range: it must be 1 to {MAX_BATCH_BYTES_FLAG} \
+             (a pre-prepare of the batch must fit the 16 MiB line)",
+            args.max_batch_bytes
+        ));
+    }
+    if !(1..=args.max_batch_bytes).contains(&args.max_request_bytes) {
+        return Err(format!(
+            "--max-request-bytes {} is out of range: it must be 1 to --max-batch-bytes \
+             ({}), so that any one request fits a batch",
+            args.max_request_bytes, args.max_batch_bytes
+        ));
+    }
     let byzantine = match &args.byzantine {
         None => None,
         Some(name) => {
@@ -314,6 +343,8 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
         checkpoint_interval: args.checkpoint_interval,
         max_batch: args.max_batch,
         max_in_flight: args.max_in_flight,
+        max_request_bytes: args.max_request_bytes,
+        max_batch_bytes: args.max_batch_bytes,
         view_change_timeout,
     };
     // What init will check again with the real cluster size; the checks
@@ -393,6 +424,8 @@ mod tests {
             ),
             (&["--max-batch", "2"], "--max-batch"),
             (&["--max-in-flight", "2"], "--max-in-flight"),
+            (&["--max-request-bytes", "1000"], "--max-request-bytes"),
+            (&["--max-batch-bytes", "100000"], "--max-batch-bytes"),
             (&["--byzantine", "silent"], "--byzantine"),
             (&["--auth", "none"], "--auth"),
             (&["--keys", "n1.keys.json"], "--keys"),
@@ -516,6 +549,22 @@ mod tests {
             (&["--max-batch", "4097"], "--max-batch 4097 is out of range"),
             (&["--max-in-flight", "0"], "--max-in-flight must be"),
             (
+                &["--max-batch-bytes", "0"],
+                "--max-batch-bytes 0 is out of range",
+            ),
+            (
+                &["--max-batch-bytes", "8388609"],
+                "--max-batch-bytes 8388609 is out of range",
+            ),
+            (
+                &["--max-request-bytes", "0"],
+                "--max-request-bytes 0 is out of range",
+            ),
+            (
+                &["--max-request-bytes", "2000", "--max-batch-bytes", "1000"],
+                "--max-request-bytes 2000 is out of range",
+            ),
+            (
                 &["--byzantine", "loud"],
                 "unknown --byzantine behaviour \"loud\"",
             ),
@@ -525,6 +574,20 @@ mod tests {
         }
         let message = refusal(&["--mode", "replica"]);
         assert!(message.contains("--auth none"), "{message}");
+    }
+
+    #[test]
+    fn the_size_limits_reach_the_replica() {
+        let defaults = replica(&[]);
+        assert_eq!(
+            defaults.max_request_bytes,
+            pbft_core::DEFAULT_MAX_REQUEST_BYTES
+        );
+        assert_eq!(defaults.max_batch_bytes, pbft_core::DEFAULT_MAX_BATCH_BYTES);
+        let set = replica(&["--max-request-bytes", "1000", "--max-batch-bytes", "1000"]);
+        assert_eq!((set.max_request_bytes, set.max_batch_bytes), (1000, 1000));
+        let largest = replica(&["--max-batch-bytes", "8388608"]);
+        assert_eq!(largest.max_batch_bytes, MAX_BATCH_BYTES_FLAG);
     }
 
     #[test]

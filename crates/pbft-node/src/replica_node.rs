@@ -40,6 +40,11 @@ pub struct Settings {
     pub max_batch: usize,
     /// The most sequence numbers the primary keeps in flight.
     pub max_in_flight: u64,
+    /// The largest client request accepted, in
+    /// [`Request::size`](pbft_core::Request::size) bytes.
+    pub max_request_bytes: usize,
+    /// The largest batch proposed or accepted, in the same bytes.
+    pub max_batch_bytes: usize,
     /// View-change timeout, in ticks.
     pub view_change_timeout: u64,
     /// A testing aid: misbehave this way. `None` in any real use.
@@ -51,6 +56,8 @@ impl Settings {
     pub fn config(&self, n: usize) -> Config {
         Config {
             view_change_timeout: self.view_change_timeout,
+            max_request_bytes: self.max_request_bytes,
+            max_batch_bytes: self.max_batch_bytes,
             ..Config::new(n)
                 .with_checkpoint_interval(self.checkpoint_interval)
                 .with_batching(self.max_batch, self.max_in_flight)

@@ -13,9 +13,10 @@ use pbft_wire::{Body, Envelope, ErrorCode};
 /// primary is temporarily unavailable (11).
 pub fn refusal_code(reason: &Refusal) -> ErrorCode {
     match reason {
-        Refusal::InvalidOperation(_) | Refusal::TooFarAhead { .. } | Refusal::Unauthentic(_) => {
-            ErrorCode::MalformedRequest
-        }
+        Refusal::InvalidOperation(_)
+        | Refusal::TooFarAhead { .. }
+        | Refusal::Unauthentic(_)
+        | Refusal::TooLarge { .. } => ErrorCode::MalformedRequest,
         Refusal::Stale { .. } => ErrorCode::Abort,
         Refusal::Conflict { .. } => ErrorCode::TxnConflict,
         Refusal::Overloaded => ErrorCode::TemporarilyUnavailable,

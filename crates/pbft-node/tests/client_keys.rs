@@ -175,6 +175,8 @@ fn a_keyed_client_is_served_only_with_its_signature() {
         checkpoint_interval: 128,
         max_batch: pbft_core::DEFAULT_MAX_BATCH,
         max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
+        max_request_bytes: pbft_core::DEFAULT_MAX_REQUEST_BYTES,
+        max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
         view_change_timeout: 100,
         byzantine: None,
     });

@@ -94,6 +94,21 @@ fn the_readme_states_each_flags_default() {
         number_after(&readme, "`--checkpoint-interval` (default 128, at most "),
         pbft_node::cli::MAX_CHECKPOINT_INTERVAL
     );
+    for (flag, default) in [
+        ("--max-request-bytes", settings.max_request_bytes),
+        ("--max-batch-bytes", settings.max_batch_bytes),
+    ] {
+        let mib = number_after(&readme, &format!("`{flag}` (default "));
+        assert!(
+            readme.contains(&format!("`{flag}` (default {mib} MiB")),
+            "README.md gives {flag}'s default in MiB"
+        );
+        assert_eq!(mib << 20, default as u64, "README.md on {flag}");
+    }
+    assert_eq!(
+        number_after(&readme, "`--max-batch-bytes` (default 4 MiB, at most ") << 20,
+        pbft_node::cli::MAX_BATCH_BYTES_FLAG as u64
+    );
 }
 
 #[test]

@@ -384,6 +384,8 @@ fn a_client_reply_comes_before_the_protocol_messages_and_ids_are_one_counter() {
         checkpoint_interval: 128,
         max_batch: pbft_core::DEFAULT_MAX_BATCH,
         max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
+        max_request_bytes: pbft_core::DEFAULT_MAX_REQUEST_BYTES,
+        max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
         view_change_timeout: 100,
         byzantine: None,
     });
@@ -419,4 +421,34 @@ fn a_client_reply_comes_before_the_protocol_messages_and_ids_are_one_counter() {
         (0..out.len() as u64).collect::<Vec<_>>(),
         "one counter from 0"
     );
+}
+
+#[test]
+fn replica_mode_refuses_a_request_over_max_request_bytes_with_error_12() {
+    use pbft_node::replica_node::{Auth, ReplicaNode, Settings};
+
+    let mut node = ReplicaNode::new(Settings {
+        auth: Auth::None,
+        client_keys: Default::default(),
+        checkpoint_interval: 128,
+        max_batch: pbft_core::DEFAULT_MAX_BATCH,
+        max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
+        max_request_bytes: 1000,
+        max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
+        view_change_timeout: 100,
+        byzantine: None,
+    });
+    let init = json!({"src": "c0", "dest": "n2", "id": 9,
+                      "body": {"type": "init", "msg_id": 1, "node_id": "n2", "node_ids": NODES}});
+    node.handle_line(&init.to_string());
+    let operation = format!("set x={}", "v".repeat(1000));
+    let request = json!({"src": "c1", "dest": "n2",
+                         "body": {"type": "pbft_request", "msg_id": 2, "operation": operation}});
+    let out = node.handle_line(&request.to_string());
+    assert_eq!(out.len(), 1, "only the refusal: nothing is relayed");
+    let reply = serde_json::to_value(&out[0]).expect("serializes");
+    assert_eq!(reply["body"]["type"], "error", "{reply}");
+    assert_eq!(reply["body"]["code"], 12);
+    let text = reply["body"]["text"].as_str().expect("text");
+    assert!(text.contains("limit is 1000 bytes"), "{text}");
 }

@@ -103,3 +103,25 @@ fn the_embedded_cluster_size_is_bounded() {
     let fewer = init.replace(&format!(r#","n{}""#, pbft_node::embedded::MAX_REPLICAS), "");
     assert_eq!(run(&fewer)[0]["body"]["type"], "init_ok");
 }
+
+#[test]
+fn a_request_over_the_size_limit_is_refused_with_error_12() {
+    let operation = format!("set x={}", "v".repeat(pbft_core::DEFAULT_MAX_REQUEST_BYTES));
+    let request = format!(
+        r#"{{"src":"c1","dest":"n1","body":{{"type":"pbft_request","msg_id":2,"operation":"{operation}","client":"c1","timestamp":1}}}}"#
+    );
+    let output = run(&format!("{}\n{request}\n", SESSION[0]));
+    let reply = &output[1]["body"];
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["code"], 12);
+    let text = reply["text"].as_str().expect("text");
+    let limit = pbft_core::DEFAULT_MAX_REQUEST_BYTES.to_string();
+    assert!(text.contains(&limit), "{text}");
+    // A request at the limit is ordered.
+    let fits = "v".repeat(pbft_core::DEFAULT_MAX_REQUEST_BYTES - 64 - 2 - 6);
+    let request = format!(
+        r#"{{"src":"c1","dest":"n1","body":{{"type":"pbft_request","msg_id":2,"operation":"set x={fits}","client":"c1","timestamp":1}}}}"#
+    );
+    let output = run(&format!("{}\n{request}\n", SESSION[0]));
+    assert_eq!(output[1]["body"]["type"], "pbft_request_ok");
+}

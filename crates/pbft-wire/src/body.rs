@@ -417,7 +417,10 @@ pub struct WirePrePrepare {
     #[serde(with = "crate::hex")]
     pub digest: Digest,
     /// The requests, in execution order. Empty for the null request.
-    pub batch: Vec<WireRequest>,
+    /// Absent where the pre-prepare names its batch by digest only: inside
+    /// view changes and new views.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<Vec<WireRequest>>,
     /// The sender's Ed25519 signature over the message's canonical
     /// encoding, 128 hex characters. Absent when the cluster runs without
     /// authentication.

@@ -62,7 +62,10 @@ impl Directory {
                 view: pp.view.0,
                 sequence_number: pp.seq.0,
                 digest: pp.digest,
-                batch: pp.batch.requests().iter().map(wire_request).collect(),
+                batch: pp
+                    .batch
+                    .as_ref()
+                    .map(|batch| batch.requests().iter().map(wire_request).collect()),
                 signature,
             }),
             Message::Prepare(vote) => Body::PbftPrepare(self.wire_vote(vote, msg_id, signature)?),
@@ -165,7 +168,9 @@ impl Directory {
                     view: View(pp.view),
                     seq: Seq(pp.sequence_number),
                     digest: pp.digest,
-                    batch: Arc::new(Batch::new(pp.batch.iter().map(core_request).collect())),
+                    batch: pp.batch.as_ref().map(|batch| {
+                        Arc::new(Batch::new(batch.iter().map(core_request).collect()))
+                    }),
                 }),
                 pp.signature,
             ),

@@ -54,7 +54,7 @@ fn every_body() -> Vec<Body> {
         view: 1,
         sequence_number: 129,
         digest: digest(6),
-        batch: vec![],
+        batch: Some(vec![]),
         signature: None,
     };
     let view_change = WireViewChange {
@@ -196,7 +196,7 @@ fn every_body() -> Vec<Body> {
             view: 0,
             sequence_number: 1,
             digest: digest(7),
-            batch: vec![request, signed_request],
+            batch: Some(vec![request, signed_request]),
             signature: Some(Signature([1; 64])),
         }),
         Body::PbftPrePrepare(WirePrePrepare {
@@ -204,7 +204,7 @@ fn every_body() -> Vec<Body> {
             view: 1,
             sequence_number: 2,
             digest: digest(8),
-            batch: vec![],
+            batch: Some(vec![]),
             signature: None,
         }),
         Body::PbftPrepare(vote.clone()),
@@ -345,19 +345,19 @@ fn a_pre_prepare_keeps_the_digest_it_claims() {
         view: 0,
         sequence_number: 1,
         digest: digest(0),
-        batch: vec![WireRequest {
+        batch: Some(vec![WireRequest {
             client: "c1".into(),
             timestamp: None,
             operation: "get x".into(),
             client_signature: None,
-        }],
+        }]),
         signature: None,
     });
     let Ok(Message::PrePrepare(pp)) = dir.body_to_message(&body).map(|s| s.message) else {
         panic!("a pre-prepare");
     };
     assert_eq!(pp.digest, digest(0), "claimed, not recomputed");
-    assert_ne!(pp.batch.digest(), pp.digest);
+    assert_ne!(pp.batch.expect("carried").digest(), pp.digest);
 }
 
 #[test]
@@ -553,8 +553,8 @@ fn a_clients_signature_survives_relay_and_pre_prepare() {
             Message::Forward(r) => vec![r.signature().copied()],
             Message::PrePrepare(pp) => pp
                 .batch
-                .requests()
                 .iter()
+                .flat_map(|batch| batch.requests())
                 .map(|r| r.signature().copied())
                 .collect(),
             other => panic!("{other:?}"),
@@ -564,7 +564,11 @@ fn a_clients_signature_survives_relay_and_pre_prepare() {
             .iter()
             .all(Option::is_none));
         if let Message::PrePrepare(pp) = &message {
-            assert_eq!(pp.digest, pp.batch.digest(), "the batch digest binds it");
+            let batch = pp
+                .batch
+                .as_ref()
+                .expect("the pre-prepare carries its batch");
+            assert_eq!(pp.digest, batch.digest(), "the batch digest binds it");
         }
     }
 }

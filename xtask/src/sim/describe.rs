@@ -24,7 +24,7 @@ pub fn describe(message: &Message) -> Option<String> {
             "pre-prepare {} {} ({} requests)",
             pp.view,
             pp.seq,
-            pp.batch.requests().len()
+            pp.batch.as_ref().map_or(0, |batch| batch.len())
         ),
         Message::FetchState(fetch) => format!("fetch-state {}", fetch.seq),
         Message::State(state) => format!(

@@ -34,7 +34,26 @@ pub struct Profile {
     /// Per mille of messages lost on every link after the other faults
     /// stop, through the liveness phase: a network that is never clean.
     pub lasting_loss: u32,
+    /// Large values: each request writes [`LARGE_VALUE`] bytes, requests
+    /// and batches are capped in bytes, and the network drops every
+    /// message whose payload is over [`LARGE_LINE`], a scaled-down 16 MiB
+    /// line. A view change that carried its batches would not fit.
+    pub large_values: bool,
 }
+
+/// The value each request writes under [`Profile::large_values`].
+pub const LARGE_VALUE: usize = 20_000;
+
+/// The largest message payload the network carries under
+/// [`Profile::large_values`].
+pub const LARGE_LINE: usize = 128 * 1024;
+
+/// The replicas' largest request under [`Profile::large_values`].
+pub const LARGE_MAX_REQUEST: usize = 32 * 1024;
+
+/// The replicas' largest batch under [`Profile::large_values`]: three
+/// requests fit, a view change carrying a window's batches would not.
+pub const LARGE_MAX_BATCH: usize = 64 * 1024;
 
 impl Profile {
     /// The profile of `seed`, drawn from `rng`.
@@ -89,6 +108,7 @@ impl Profile {
             safety_steps,
             view_change_timeout: rng.u64(20..=60),
             lasting_loss: [0, 0, 10, 50][rng.usize(0..4)],
+            large_values: rng.u32(0..4) == 0,
         }
     }
 
@@ -129,6 +149,16 @@ impl std::fmt::Display for Profile {
             "  network in the liveness phase: {} lost on every link",
             per_mille(self.lasting_loss)
         )?;
+        if self.large_values {
+            writeln!(
+                f,
+                "  values: large, {LARGE_VALUE} bytes each; requests capped at \
+                 {LARGE_MAX_REQUEST} bytes, batches at {LARGE_MAX_BATCH}, and messages over \
+                 {LARGE_LINE} bytes lost"
+            )?;
+        } else {
+            writeln!(f, "  values: small")?;
+        }
         let byzantine: Vec<String> = self
             .byzantine
             .iter()
@@ -190,6 +220,7 @@ mod tests {
             safety_steps: 3000,
             view_change_timeout: 45,
             lasting_loss: 10,
+            large_values: true,
         }
     }
 
@@ -205,6 +236,8 @@ mod tests {
                 "  network in the safety phase: 12.3% lost, 0.5% duplicated, delivered in \
                  random order, delayed up to 7 steps",
                 "  network in the liveness phase: 1.0% lost on every link",
+                "  values: large, 20000 bytes each; requests capped at 32768 bytes, batches at \
+                 65536, and messages over 131072 bytes lost",
                 "  byzantine: r2 equivocate",
                 "  crash: r1 at step 400, restarted with empty memory at step 900",
                 "  partition: r0 r2 cut off from the others from step 100, healed at step 600",
@@ -222,11 +255,12 @@ mod tests {
             byzantine: Vec::new(),
             crash: None,
             partition: Some((Vec::new(), 1, 2)),
+            large_values: false,
             ..profile()
         };
         let text = quiet.to_string();
         assert!(
-            text.contains("  byzantine: none\n  crash: none\n"),
+            text.contains("  values: small\n  byzantine: none\n  crash: none\n"),
             "{text}"
         );
         assert!(

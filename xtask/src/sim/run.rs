@@ -9,7 +9,7 @@ use pbft_core::{
 };
 
 use super::describe::describe;
-use super::profile::Profile;
+use super::profile::{Profile, LARGE_LINE, LARGE_MAX_BATCH, LARGE_MAX_REQUEST, LARGE_VALUE};
 
 /// Steps between ticks of every replica.
 const TICK_EVERY: u64 = 10;
@@ -35,6 +35,19 @@ pub struct Outcome {
     pub trace: VecDeque<String>,
     /// A digest of every event, to show that a seed replays exactly.
     pub fingerprint: Digest,
+}
+
+/// What counts against [`LARGE_LINE`]: a message's payload, except a state
+/// answer's snapshots, which still travel whole (state transfer is not
+/// chunked yet, so a large state would never fit).
+fn limited_size(message: &pbft_core::Message) -> usize {
+    let size = message.payload_size();
+    match message {
+        pbft_core::Message::State(st) => {
+            size.saturating_sub(2 * (st.service.len() + st.clients.len()))
+        }
+        _ => size,
+    }
 }
 
 struct Sim {
@@ -73,6 +86,12 @@ pub fn run(seed: u64, broken_quorum: bool, safety_only: bool, verbose: bool) -> 
     let profile = Profile::draw(&mut rng);
     let mut config = Config::new(profile.n).with_checkpoint_interval(profile.k);
     config.view_change_timeout = profile.view_change_timeout;
+    if profile.large_values {
+        // A request fits; a batch of three does, a view change carrying
+        // the batches of a window would not.
+        config.max_request_bytes = LARGE_MAX_REQUEST;
+        config.max_batch_bytes = LARGE_MAX_BATCH;
+    }
     if broken_quorum {
         // Commit on f + 1 instead of 2f + 1.
         config.broken_quorum_for_self_test = Some((profile.n - 1) / 3 + 1);
@@ -262,7 +281,12 @@ impl Sim {
 
     fn submit_new(&mut self) {
         let i = self.requests.len();
-        let request = Request::new(&format!("c{i}"), Some(1), &format!("set k{i}={i}"));
+        let value = if self.profile.large_values {
+            format!("{i}{}", "v".repeat(LARGE_VALUE))
+        } else {
+            i.to_string()
+        };
+        let request = Request::new(&format!("c{i}"), Some(1), &format!("set k{i}={value}"));
         let to = self.honest_target();
         self.note(format!("client c{i} -> r{to}"));
         self.cluster.submit(ReplicaId(to as u32), request.clone());
@@ -310,6 +334,10 @@ impl Sim {
                     .collect(),
             };
             for (to, signed) in outgoing {
+                if self.profile.large_values && limited_size(&signed.message) > LARGE_LINE {
+                    // Over the transport's line: lost every time.
+                    continue;
+                }
                 let envelope = Envelope { from, to, signed };
                 let loss = if self.faults_on {
                     self.profile.loss

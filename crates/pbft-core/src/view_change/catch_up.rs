@@ -97,7 +97,7 @@ impl<S: Service> Replica<S> {
                 let pp = slot
                     .pre_prepare
                     .as_ref()
-                    .filter(|pp| pp.view == self.view)?;
+                    .filter(|pp| pp.view == self.view && pp.batch.is_some())?;
                 Some(Signed {
                     message: Message::PrePrepare(pp.clone()),
                     signature: slot.pre_prepare_signature,

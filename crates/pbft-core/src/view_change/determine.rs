@@ -18,7 +18,8 @@ pub(super) struct Determined {
 /// Computes `O` from the view changes `V` (§4.4): one pre-prepare for
 /// `view` at every number from the latest checkpoint to the highest
 /// prepared number, with the batch of the certificate from the latest
-/// view, or the null request when no certificate covers the number.
+/// view (named by its digest alone), or the null request when no
+/// certificate covers the number.
 pub(super) fn determine(view: View, vcs: &[&ViewChange]) -> Determined {
     let checkpoint = vcs
         .iter()
@@ -55,11 +56,13 @@ pub(super) fn determine(view: View, vcs: &[&ViewChange]) -> Determined {
     let pre_prepares = (min_s.0..max_s.0)
         .map(|n| Seq(n + 1))
         .map(|seq| match chosen.get(&seq) {
+            // Named by digest: the new primary and each backup find the
+            // batch in their own logs, or are sent it.
             Some(pp) => PrePrepare {
                 view,
                 seq,
                 digest: pp.digest,
-                batch: Arc::clone(&pp.batch),
+                batch: None,
             },
             None => PrePrepare::new(view, seq, Arc::new(Batch::new(Vec::new()))),
         })

@@ -42,11 +42,16 @@ use crate::auth::Signature;
 use crate::certificate::CertificateError;
 use crate::checkpoint::StableCheckpoint;
 use crate::client::Known;
-use crate::message::{Message, NewView, Signed, ViewChange};
+use std::sync::Arc;
+
+use crate::certificate::PreparedCertificate;
+use crate::digest::Digest;
+use crate::message::{Message, NewView, PrePrepare, Signed, ViewChange};
 use crate::output::{Destination, Output, Refusal};
 use crate::pending::Held;
 use crate::rejection::Rejection;
 use crate::replica::Replica;
+use crate::request::Batch;
 use crate::service::Service;
 use crate::types::{ReplicaId, Seq, View};
 
@@ -196,6 +201,7 @@ impl<S: Service> Replica<S> {
             }
         }
         self.clients.requeue_unexecuted(self.ticks);
+        self.clients.relay_again(self.ticks);
         self.view = target;
         self.vc.active = false;
         self.vc.proven = false;
@@ -207,12 +213,18 @@ impl<S: Service> Replica<S> {
             return;
         }
         self.enter_view(target);
+        // Each certificate names its batch by digest: a view change stays
+        // small whatever the batches hold. The batches stay in the log.
         let prepared = self
             .log
             .seqs()
             .into_iter()
             .filter(|seq| *seq > self.checkpoints.low())
             .filter_map(|seq| self.prepared_certificate(seq))
+            .map(|cert| PreparedCertificate {
+                pre_prepare: without_batch(&cert.pre_prepare),
+                prepares: cert.prepares,
+            })
             .collect();
         let vc = ViewChange {
             new_view: target,
@@ -374,6 +386,9 @@ impl<S: Service> Replica<S> {
         }
         let vcs: Vec<&ViewChange> = chosen.iter().filter_map(as_view_change).collect();
         let determined = determine(view, &vcs);
+        // O names its batches by digest; the signature covers only
+        // (view, seq, digest), so the same signature serves the
+        // pre-prepare sent again with its batch.
         let pre_prepares: Vec<Signed> = determined
             .pre_prepares
             .into_iter()
@@ -389,7 +404,41 @@ impl<S: Service> Replica<S> {
             to: Destination::Others,
             signed,
         });
+        // Then each re-issued pre-prepare with its batch, where this
+        // replica holds it, for backups that lack it (TOCS §4.4: the
+        // backups need the requests to execute them).
+        for signed in &nv.pre_prepares {
+            let Message::PrePrepare(pp) = &signed.message else {
+                continue;
+            };
+            if pp.batch.is_some() {
+                continue;
+            }
+            if let Some(batch) = self.local_batch(pp.seq, pp.digest) {
+                let full = PrePrepare {
+                    batch: Some(batch),
+                    ..pp.clone()
+                };
+                out.push(Output::Send {
+                    to: Destination::Others,
+                    signed: Signed {
+                        message: Message::PrePrepare(full),
+                        signature: signed.signature,
+                    },
+                });
+            }
+        }
         self.install_new_view(nv, determined.checkpoint, out);
+    }
+
+    /// A batch this replica holds for `seq` whose digest is `digest`: the
+    /// null request, or one in the number's slot.
+    fn local_batch(&self, seq: Seq, digest: Digest) -> Option<Arc<Batch>> {
+        let null = Batch::new(Vec::new());
+        if null.digest() == digest {
+            return Some(Arc::new(null));
+        }
+        self.log.get(seq)?.batch_for(digest).cloned()
     }
 
     /// The new primary's new view.
@@ -480,7 +529,8 @@ impl<S: Service> Replica<S> {
             };
             let same =
                 (pp.view, pp.seq, pp.digest) == (expected.view, expected.seq, expected.digest);
-            if !same || pp.batch.digest() != pp.digest {
+            let wrong_batch = pp.batch.as_ref().is_some_and(|batch| !pp.names(batch));
+            if !same || wrong_batch {
                 return Err(NewViewError::WrongPrePrepares);
             }
             self.auth
@@ -502,8 +552,15 @@ impl<S: Service> Replica<S> {
         checkpoint: StableCheckpoint,
         out: &mut Vec<Output>,
     ) {
-        // Kept to send again to a replica that missed it.
-        let installed = Some(self.sign(Message::NewView(nv.clone())));
+        // Kept to send again to a replica that missed it, naming its
+        // batches by digest so that it stays small.
+        let installed = {
+            let sent = NewView {
+                pre_prepares: nv.pre_prepares.iter().map(without_batch).collect(),
+                ..nv.clone()
+            };
+            Some(self.sign(Message::NewView(sent)))
+        };
         self.vc.last_installed = nv.view;
         self.follow.clear();
         self.vc.deadline = None;
@@ -520,9 +577,15 @@ impl<S: Service> Replica<S> {
         // A primary that could not adopt the checkpoint still numbers after it.
         let mut highest = self.checkpoints.low().max(checkpoint_seq);
         for signed in nv.pre_prepares {
-            let Message::PrePrepare(pp) = signed.message else {
+            let Message::PrePrepare(mut pp) = signed.message else {
                 continue;
             };
+            if pp.batch.is_none() {
+                // Named by digest: this replica may hold the batch already
+                // (it prepared it, say); if not, it arrives with the
+                // primary's pre-prepare or through state transfer.
+                pp.batch = self.local_batch(pp.seq, pp.digest);
+            }
             highest = highest.max(pp.seq);
             if pp.seq <= self.checkpoints.low() {
                 continue;
@@ -592,6 +655,18 @@ impl<S: Service> Replica<S> {
     /// [`view`](Self::view) but the new view is not installed yet.
     pub fn view_active(&self) -> bool {
         self.vc.active
+    }
+}
+
+/// `signed` with any pre-prepare in it naming its batch by digest only; the
+/// signature still holds, since it covers only `(view, seq, digest)`.
+fn without_batch(signed: &Signed) -> Signed {
+    match &signed.message {
+        Message::PrePrepare(pp) => Signed {
+            message: Message::PrePrepare(pp.without_batch()),
+            signature: signed.signature,
+        },
+        _ => signed.clone(),
     }
 }
 

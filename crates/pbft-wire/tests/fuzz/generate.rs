@@ -250,7 +250,7 @@ pub fn flat_body() -> BoxedStrategy<Body> {
             int(),
             int(),
             digest(),
-            vec(request(), 0..3),
+            option::of(vec(request(), 0..3)),
             signature(),
         )
             .prop_map(
