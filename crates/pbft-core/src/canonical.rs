@@ -7,6 +7,7 @@
 
 use crate::message::{CheckpointVote, Message, NewView, Signed, StateTransfer, ViewChange, Vote};
 use crate::request::{Batch, Request};
+use crate::status::SlotPhase;
 
 /// Domain-separation prefix for batch digests (pre-prepare contents).
 const BATCH_DOMAIN: &[u8] = b"pbft/batch/v1";
@@ -101,7 +102,11 @@ pub fn batch_bytes(batch: &Batch) -> Vec<u8> {
 ///   list of prepares;
 /// - new view (kind 7): `view u64`, the view changes and the pre-prepares
 ///   as signed lists;
-/// - fetch state (kind 8): `seq u64`, `replica u32`;
+/// - fetch state (kind 8): `seq u64`, `replica u32`, and only when it
+///   carries a status report: `1`, the report's `view u64` and
+///   `through u64`, the count of pending numbers and each one's `seq u64`
+///   and phase (`0` none, `1` pre-prepare, `2` prepared, `3` committed,
+///   `4` checkpointed);
 /// - state (kind 9): `replica u32`, the checkpoint's `seq` and digest, its
 ///   proof, the two snapshots (length-prefixed), then the count of
 ///   committed certificates and each one's signed pre-prepare and signed
@@ -153,6 +158,24 @@ pub fn message_bytes(message: &Message) -> Vec<u8> {
             out.push(8);
             out.extend_from_slice(&f.seq.0.to_be_bytes());
             out.extend_from_slice(&f.replica.0.to_be_bytes());
+            if let Some(report) = &f.report {
+                // Appended only when present, so a request without a
+                // report keeps the bytes it always had.
+                out.push(1);
+                out.extend_from_slice(&report.view.0.to_be_bytes());
+                out.extend_from_slice(&report.through.0.to_be_bytes());
+                out.extend_from_slice(&(report.pending.len() as u64).to_be_bytes());
+                for (seq, phase) in &report.pending {
+                    out.extend_from_slice(&seq.0.to_be_bytes());
+                    out.push(match phase {
+                        SlotPhase::None => 0,
+                        SlotPhase::PrePrepare => 1,
+                        SlotPhase::Prepared => 2,
+                        SlotPhase::Committed => 3,
+                        SlotPhase::Checkpointed => 4,
+                    });
+                }
+            }
         }
         Message::State(st) => {
             out.push(9);

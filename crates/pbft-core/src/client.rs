@@ -305,6 +305,17 @@ impl ClientTable {
         due
     }
 
+    /// The requests a client gave this replica that have waited since
+    /// tick `since` or earlier, in the order of [`awaiting`](Self::awaiting).
+    pub(crate) fn awaiting_since(&self, since: u64) -> Vec<Request> {
+        self.awaiting_order
+            .entries()
+            .into_iter()
+            .filter(|(_, w)| w.here && w.since <= since)
+            .map(|(request, _)| request.clone())
+            .collect()
+    }
+
     /// Takes every request waiting here, with whether a client waits here
     /// for it.
     pub(crate) fn take_awaiting(&mut self) -> Vec<(Request, bool)> {

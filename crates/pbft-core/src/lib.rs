@@ -176,7 +176,7 @@ pub use digest::Digest;
 pub use hex::ParseHexError;
 pub use message::{
     CheckpointVote, FetchState, Message, NewView, Phase, PrePrepare, Signed, StateTransfer,
-    ViewChange, Vote,
+    StatusReport, ViewChange, Vote,
 };
 pub use network::NetworkFaults;
 pub use output::{Destination, Executed, Input, Ordered, Output, Refusal};
@@ -185,6 +185,7 @@ pub use quorum::Quorums;
 pub use rejection::Rejection;
 pub use replica::Replica;
 pub use request::{Batch, Request, REQUEST_OVERHEAD};
+pub use retransmit::{ANSWER_INTERVAL, MAX_ANSWER, REPORT_AFTER};
 pub use service::{ExecResult, KvService, Service};
 pub use state_transfer::StateError;
 pub use status::{SlotPhase, SlotStatus};

@@ -10,6 +10,7 @@ use crate::certificate::{CommittedCertificate, PreparedCertificate};
 use crate::checkpoint::StableCheckpoint;
 use crate::digest::Digest;
 use crate::request::{Batch, Request};
+use crate::status::SlotPhase;
 use crate::types::{ReplicaId, Seq, View};
 
 /// A message from one replica to another.
@@ -204,7 +205,7 @@ pub struct NewView {
 }
 
 /// A request for state: the sender is behind `seq`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchState {
     /// The first number the sender has not executed: it asks for a stable
     /// checkpoint at or above it, or for the committed certificates from
@@ -212,6 +213,28 @@ pub struct FetchState {
     pub seq: Seq,
     /// The sender.
     pub replica: ReplicaId,
+    /// What the sender holds for the numbers from `seq` on, when it
+    /// reports a stall (the BFT library's status message, Castro's thesis
+    /// §5.2): peers then answer with exactly what it lacks.
+    pub report: Option<StatusReport>,
+}
+
+/// A stalled replica's status: its view, and how far each number it has
+/// not committed has come there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusReport {
+    /// The sender's view.
+    pub view: View,
+    /// The highest number the report covers. Every number from the
+    /// request's `seq` through this one that `pending` does not list is
+    /// committed at the sender; every number above it, the sender knows
+    /// nothing of.
+    pub through: Seq,
+    /// The numbers up to `through` that the sender has not committed, in
+    /// increasing order, each with its phase there: [`SlotPhase::None`]
+    /// (no pre-prepare), [`SlotPhase::PrePrepare`] or
+    /// [`SlotPhase::Prepared`].
+    pub pending: Vec<(Seq, SlotPhase)>,
 }
 
 /// A stable checkpoint's state and what was committed after it.

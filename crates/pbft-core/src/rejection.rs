@@ -110,6 +110,9 @@ pub enum Rejection {
     Overloaded,
     /// A peer asks for state more often than once per timeout.
     TooFrequent,
+    /// A status report that lists more numbers than one answer covers,
+    /// or lists them out of order or outside the numbers it covers.
+    InvalidReport,
     /// A view change or new view from a peer whose last one did not
     /// check, less than a base timeout ago: it is dropped unchecked, since
     /// checking costs a signature check per certificate member.
@@ -242,6 +245,9 @@ impl fmt::Display for Rejection {
                 write!(f, "{seq} already executed or is proven committed here")
             }
             Rejection::TooFrequent => f.write_str("state asked for too often"),
+            Rejection::InvalidReport => {
+                f.write_str("status report lists too many numbers, or lists them out of order")
+            }
             Rejection::ViewChangeThrottled => f.write_str(
                 "view change dropped unchecked: the sender's last one was invalid, \
                  less than a timeout ago",

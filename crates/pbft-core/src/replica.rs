@@ -14,6 +14,7 @@ use crate::output::{Destination, Input, Output};
 use crate::pending::Pending;
 use crate::quorum::Quorums;
 use crate::rejection::Rejection;
+use crate::retransmit::Reports;
 use crate::service::Service;
 use crate::state_transfer::Transfer;
 use crate::types::{ReplicaId, Seq, View};
@@ -46,6 +47,7 @@ pub struct Replica<S> {
     pub(crate) transfer: Transfer,
     /// While changing views alone: what the views left behind commit.
     pub(crate) follow: Follow,
+    pub(crate) reports: Reports,
     /// As primary: the most requests in one batch, and the most numbers
     /// in flight.
     pub(crate) max_batch: usize,
@@ -96,6 +98,7 @@ impl<S: Service> Replica<S> {
             vc: ViewChanges::new(config.n, config.view_change_timeout),
             transfer: Transfer::new(config.n),
             follow: Follow::default(),
+            reports: Reports::new(config.n),
             max_batch: config.max_batch,
             max_in_flight: config.max_in_flight,
             max_request_bytes: config.max_request_bytes,

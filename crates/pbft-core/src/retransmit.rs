@@ -1,18 +1,85 @@
 //! Retransmission of the normal case (in the spirit of the BFT library's
-//! status messages, Castro's thesis §5.2): when execution stalls with
-//! numbers of the current view pending, a replica sends again what it
-//! already sent for them, so that a peer that lost the messages (or
-//! refused them, say a pre-prepare just above a window that had not yet
-//! moved) can still complete them: the primary its pre-prepares, a backup
-//! its prepares, and every replica its commits. Each is the original
-//! signed message, so a receiver that had it already rejects the copy as
-//! a duplicate and nothing changes.
+//! status messages, Castro's thesis §5.2).
+//!
+//! **Status reports.** A replica that has waited [`REPORT_AFTER`] ticks
+//! with nothing executed while a number it knows of, or a request a
+//! client gave it, waits to execute sends its peers a status report: a
+//! `FetchState` from its first unexecuted number that lists, for each
+//! number it has not committed, how far it came (no pre-prepare,
+//! pre-prepared, prepared). Each peer answers with exactly what it lacks:
+//! the committed certificates it holds for numbers the reporter cannot
+//! complete from votes alone, the primary its pre-prepare where the
+//! reporter has none, and every replica its own prepare and commit where
+//! the reporter is short of them. While nothing executes, reports go out
+//! again, twice as far apart each time, up to a base timeout apart. A
+//! backup also forwards again the client requests that have waited as
+//! long for a pre-prepare, in case the forward was lost. One lost message
+//! thus costs a few ticks, not half a view-change timeout.
+//!
+//! Answers are bounded: a report covers at most [`MAX_ANSWER`] numbers,
+//! and a peer answers each replica's reports at most once per
+//! [`ANSWER_INTERVAL`] ticks, so a faulty peer that sends reports without
+//! end gets at most one bounded answer per interval.
+//!
+//! **Resending on a stall.** When execution stalls for half a base
+//! timeout with numbers of the current view pending, a replica also
+//! multicasts again what it already sent for them, so that a peer that
+//! lost the messages (or refused them, say a pre-prepare just above a
+//! window that had not yet moved) can still complete them: the primary
+//! its pre-prepares, a backup its prepares, and every replica its commits.
+//! Each is the original signed message, so a receiver that had it already
+//! rejects the copy as a duplicate and nothing changes.
 
+use std::sync::Arc;
+
+use crate::message::{FetchState, StateTransfer, StatusReport};
 use crate::message::{Message, Signed, Vote};
 use crate::output::{Destination, Output};
+use crate::rejection::Rejection;
 use crate::replica::Replica;
 use crate::service::Service;
+use crate::status::SlotPhase;
+use crate::types::ReplicaId;
 use crate::types::Seq;
+
+/// Ticks without an execution, while something waits to execute, before
+/// a replica reports its status.
+pub const REPORT_AFTER: u64 = 2;
+
+/// The fewest ticks between two answers to one peer's status reports.
+pub const ANSWER_INTERVAL: u64 = 2;
+
+/// The most numbers one status report covers, and so the most committed
+/// certificates, and own messages per phase, one answer holds.
+pub const MAX_ANSWER: u64 = 32;
+
+/// The most client requests a backup forwards again with one report.
+const MAX_REFORWARD: usize = 256;
+
+/// Status-report bookkeeping of one replica.
+#[derive(Clone, Debug)]
+pub(crate) struct Reports {
+    /// `last_executed` when last seen, and the tick from which the wait
+    /// for the next report runs.
+    seen: Seq,
+    since: u64,
+    /// Ticks from `since` to the next report: [`REPORT_AFTER`] at first,
+    /// doubled by each report, up to a base timeout.
+    wait: u64,
+    /// The tick each peer's report was last answered.
+    answered: Vec<Option<u64>>,
+}
+
+impl Reports {
+    pub(crate) fn new(n: usize) -> Reports {
+        Reports {
+            seen: Seq(0),
+            since: 0,
+            wait: REPORT_AFTER,
+            answered: vec![None; n],
+        }
+    }
+}
 
 impl<S: Service> Replica<S> {
     /// Sends again this replica's own messages for the unexecuted numbers
@@ -69,5 +136,226 @@ impl<S: Service> Replica<S> {
             to: Destination::Others,
             signed: Signed { message, signature },
         });
+    }
+}
+
+impl<S: Service> Replica<S> {
+    /// On each tick: sends a status report when nothing has executed for
+    /// the current wait while something waits to execute (see the module
+    /// documentation).
+    pub(crate) fn report_if_stalled(&mut self, out: &mut Vec<Output>) {
+        let waiting = self.clients.oldest_wait().is_some()
+            || self
+                .log
+                .after(self.last_executed)
+                .any(|(_, slot)| slot.results.is_none());
+        let base = self.vc_base_timeout().max(REPORT_AFTER);
+        let reports = &mut self.reports;
+        if !waiting || self.last_executed != reports.seen {
+            reports.seen = self.last_executed;
+            reports.since = self.ticks;
+            reports.wait = REPORT_AFTER;
+            return;
+        }
+        if self.ticks < reports.since.saturating_add(reports.wait) {
+            return;
+        }
+        reports.since = self.ticks;
+        reports.wait = reports.wait.saturating_mul(2).min(base);
+        let fetch = FetchState {
+            seq: self.last_executed.next(),
+            replica: self.id,
+            report: Some(self.status_report()),
+        };
+        self.send(Destination::Others, Message::FetchState(fetch), out);
+        if self.is_primary() || !self.vc.active {
+            return;
+        }
+        // A forward may have been lost: the primary drops a copy of a
+        // request it already holds or ordered.
+        let since = self.ticks.saturating_sub(REPORT_AFTER);
+        let primary = Destination::Replica(self.primary());
+        for request in self
+            .clients
+            .awaiting_since(since)
+            .into_iter()
+            .take(MAX_REFORWARD)
+        {
+            self.send(primary, Message::Forward(request), out);
+        }
+    }
+
+    /// What this replica holds for the numbers after its last executed
+    /// one, at most [`MAX_ANSWER`] of them.
+    fn status_report(&self) -> StatusReport {
+        let first = self.last_executed.next();
+        let last = Seq(first.0.saturating_add(MAX_ANSWER - 1));
+        let through = self
+            .log
+            .after(self.last_executed)
+            .map(|(seq, _)| seq)
+            .take_while(|seq| *seq <= last)
+            .last()
+            .unwrap_or(self.last_executed);
+        let pending = (first.0..=through.0)
+            .map(Seq)
+            .map(|seq| (seq, self.phase_of(seq)))
+            .filter(|(_, phase)| *phase < SlotPhase::Committed)
+            .collect();
+        StatusReport {
+            view: self.view,
+            through,
+            pending,
+        }
+    }
+
+    /// How far `seq` has come here: none, pre-prepared, prepared or
+    /// committed.
+    fn phase_of(&self, seq: Seq) -> SlotPhase {
+        match self.log.get(seq) {
+            None => SlotPhase::None,
+            Some(slot) if slot.committed_pre_prepare().is_some() => SlotPhase::Committed,
+            Some(slot) if slot.pre_prepare.is_none() => SlotPhase::None,
+            Some(slot) if slot.commit_sent => SlotPhase::Prepared,
+            Some(_) => SlotPhase::PrePrepare,
+        }
+    }
+
+    /// A peer's status report, from its first unexecuted number `seq` on:
+    /// answers with what it lacks, at most once per [`ANSWER_INTERVAL`]
+    /// ticks. The caller has checked that this replica's stable checkpoint
+    /// is below `seq`, so the peer needs no snapshot.
+    pub(crate) fn answer_report(
+        &mut self,
+        from: ReplicaId,
+        seq: Seq,
+        report: &StatusReport,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        let end = seq.0.saturating_add(MAX_ANSWER);
+        let in_order = report.pending.windows(2).all(|pair| pair[0].0 < pair[1].0);
+        let covered = report
+            .pending
+            .iter()
+            .all(|(n, _)| *n >= seq && *n <= report.through);
+        if report.pending.len() > MAX_ANSWER as usize || !in_order || !covered {
+            return Err(Rejection::InvalidReport);
+        }
+        if report.view < self.view {
+            // The peer missed a view change: help it to the current view as
+            // for a stale view change, or it would execute what certificates
+            // bring it and never learn that its view was left.
+            self.help_catch_up(from, report.view, false, out);
+        }
+        let last = self.reports.answered[from.index()];
+        if last.is_some_and(|t| self.ticks < t.saturating_add(ANSWER_INTERVAL)) {
+            return Err(Rejection::TooFrequent);
+        }
+        let phase_at = |n: Seq| {
+            if n > report.through {
+                return SlotPhase::None;
+            }
+            match report.pending.binary_search_by_key(&n, |(n, _)| *n) {
+                Ok(i) => report.pending[i].1,
+                Err(_) => SlotPhase::Committed,
+            }
+        };
+        let same_view = self.vc.active && report.view == self.view;
+        // Committed certificates, consecutive from `seq` (the peer adopts
+        // them in order), up to the last one the peer needs: a number it
+        // has no pre-prepare for, or whose votes this replica cannot send.
+        let mut certs = Vec::new();
+        let mut needed = 0;
+        for n in (seq.0..end).map(Seq) {
+            let Some(cert) = self.committed_certificate(n) else {
+                break;
+            };
+            let phase = phase_at(n);
+            certs.push(cert);
+            let votes_do = same_view && !self.own_messages(n, phase).is_empty();
+            if phase < SlotPhase::Committed && (phase == SlotPhase::None || !votes_do) {
+                needed = certs.len();
+            }
+        }
+        certs.truncate(needed);
+        let after = Seq(seq.0.saturating_add(certs.len() as u64));
+        let mut own = Vec::new();
+        if same_view {
+            for n in (after.0..end).map(Seq) {
+                own.extend(self.own_messages(n, phase_at(n)));
+            }
+        }
+        if certs.is_empty() && own.is_empty() {
+            return Ok(());
+        }
+        self.reports.answered[from.index()] = Some(self.ticks);
+        if !certs.is_empty() {
+            let state = StateTransfer {
+                checkpoint: self.checkpoints.stable.clone(),
+                service: Arc::default(),
+                clients: Arc::default(),
+                committed: certs,
+                replica: self.id,
+            };
+            self.send(Destination::Replica(from), Message::State(state), out);
+        }
+        for signed in own {
+            out.push(Output::Send {
+                to: Destination::Replica(from),
+                signed,
+            });
+        }
+        Ok(())
+    }
+
+    /// This replica's own signed messages of the current view for `seq`
+    /// that a peer at `phase` lacks: the primary's pre-prepare where it has
+    /// none, a backup's prepare until it is prepared, and the commit until
+    /// it is committed.
+    fn own_messages(&self, seq: Seq, phase: SlotPhase) -> Vec<Signed> {
+        let mut own = Vec::new();
+        let Some(slot) = self.log.get(seq).filter(|slot| slot.view == self.view) else {
+            return own;
+        };
+        let Some(pp) = &slot.pre_prepare else {
+            return own;
+        };
+        if phase >= SlotPhase::Committed {
+            return own;
+        }
+        let primary = self.is_primary();
+        let mine = |votes: &crate::votes::Votes| {
+            votes
+                .signed_for(pp.digest)
+                .find(|(replica, _)| *replica == self.id)
+                .map(|(_, signature)| signature)
+        };
+        let vote = Vote {
+            view: pp.view,
+            seq,
+            digest: pp.digest,
+            replica: self.id,
+        };
+        if primary && phase == SlotPhase::None {
+            own.push(Signed {
+                message: Message::PrePrepare(pp.clone()),
+                signature: slot.pre_prepare_signature,
+            });
+        }
+        if !primary && phase < SlotPhase::Prepared {
+            if let Some(signature) = mine(&slot.prepares) {
+                own.push(Signed {
+                    message: Message::Prepare(vote),
+                    signature,
+                });
+            }
+        }
+        if let Some(signature) = mine(&slot.commits) {
+            own.push(Signed {
+                message: Message::Commit(vote),
+                signature,
+            });
+        }
+        own
     }
 }

@@ -187,6 +187,7 @@ impl<S: Service> Replica<S> {
         let fetch = FetchState {
             seq: self.last_executed.next(),
             replica: self.id,
+            report: None,
         };
         self.send(Destination::Others, Message::FetchState(fetch), out);
     }
@@ -226,6 +227,10 @@ impl<S: Service> Replica<S> {
         }
         let stable = self.checkpoints.stable.clone();
         let whole = stable.seq > Seq(0) && stable.seq >= fetch.seq;
+        if let (false, Some(report)) = (whole, &fetch.report) {
+            // A stalled peer's status report: it needs no snapshot.
+            return self.answer_report(from, fetch.seq, report, out);
+        }
         let committed = if whole {
             self.committed_after(stable.seq)
         } else {

@@ -136,6 +136,7 @@ fn an_adopted_certificate_keeps_a_byzantine_primary_from_reusing_its_number() {
     let fetch = FetchState {
         seq: Seq(1),
         replica: R0,
+        report: None,
     };
     c.inject(R0, R2, Message::FetchState(fetch));
     c.set_filter(|e| {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use common::*;
 use pbft_core::{
     Batch, CheckpointVote, Cluster, ClusterAuth, Config, Digest, FetchState, KvService, Message,
-    Output, PrePrepare, ReplicaId, Request, Seq, Signed, View, Vote,
+    Output, PrePrepare, ReplicaId, Request, Seq, Signed, SlotPhase, StatusReport, View, Vote,
 };
 
 fn extreme(rng: &mut fastrand::Rng) -> u64 {
@@ -59,7 +59,21 @@ fn random_message(rng: &mut fastrand::Rng, n: u32) -> Message {
             digest,
             replica,
         }),
-        4 => Message::FetchState(FetchState { seq, replica }),
+        4 => {
+            // Status reports with extreme, unsorted or too many entries.
+            let report = rng.bool().then(|| StatusReport {
+                view,
+                through: Seq(extreme(rng)),
+                pending: (0..rng.usize(0..40))
+                    .map(|_| (Seq(extreme(rng)), SlotPhase::None))
+                    .collect(),
+            });
+            Message::FetchState(FetchState {
+                seq,
+                replica,
+                report,
+            })
+        }
         _ => Message::Forward(Request::new("c9", Some(extreme(rng)), "get x")),
     }
 }

@@ -556,6 +556,9 @@ pub struct WireFetchState {
     pub sequence_number: u64,
     /// The sender's node id.
     pub replica: String,
+    /// The sender's status, when it reports a stall.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<WireReport>,
     /// The sender's signature (see [`WireVote::signature`]).
     #[serde(
         default,
@@ -563,6 +566,26 @@ pub struct WireFetchState {
         with = "crate::hex::optional"
     )]
     pub signature: Option<Signature>,
+}
+
+/// A stalled replica's status inside `pbft_fetch_state`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireReport {
+    /// The sender's view.
+    pub view: u64,
+    /// The highest number the report covers.
+    pub through: u64,
+    /// The numbers up to `through` the sender has not committed.
+    pub pending: Vec<WirePending>,
+}
+
+/// One number a stalled replica has not committed, and its phase there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WirePending {
+    /// The number.
+    pub sequence_number: u64,
+    /// `"none"`, `"pre-prepare"` or `"prepared"`.
+    pub phase: String,
 }
 
 /// A committed certificate inside a state transfer.

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use pbft_core::{
     Batch, CheckpointVote, CommittedCertificate, ExecResult, FetchState, Message, NewView,
-    PrePrepare, PreparedCertificate, ReplicaId, Request, Seq, Signature, Signed, SlotStatus,
-    StableCheckpoint, StateTransfer, View, ViewChange, Vote,
+    PrePrepare, PreparedCertificate, ReplicaId, Request, Seq, Signature, Signed, SlotPhase,
+    SlotStatus, StableCheckpoint, StateTransfer, StatusReport, View, ViewChange, Vote,
 };
 use serde_json::Value;
 
 use crate::body::{
     Body, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward, WireNewView,
-    WirePrePrepare, WirePrepared, WireRequest, WireStableCheckpoint, WireState, WireViewChange,
-    WireVote,
+    WirePending, WirePrePrepare, WirePrepared, WireReport, WireRequest, WireStableCheckpoint,
+    WireState, WireViewChange, WireVote,
 };
 use crate::directory::Directory;
 
@@ -28,6 +28,8 @@ pub enum PeerError {
     NotAPeerMessage(&'static str),
     /// A state snapshot field is not hex.
     BadSnapshot(&'static str, String),
+    /// A status report names a phase that does not exist.
+    BadPhase(String),
 }
 
 impl fmt::Display for PeerError {
@@ -40,6 +42,7 @@ impl fmt::Display for PeerError {
                 write!(f, "{kind} is not a replica-to-replica message")
             }
             PeerError::BadSnapshot(field, e) => write!(f, "field `{field}` is not hex: {e}"),
+            PeerError::BadPhase(phase) => write!(f, "{phase:?} is not a phase"),
         }
     }
 }
@@ -105,6 +108,7 @@ impl Directory {
                 msg_id,
                 sequence_number: fetch.seq.0,
                 replica: self.wire_name(fetch.replica)?,
+                report: fetch.report.as_ref().map(wire_report),
                 signature,
             }),
             Message::State(st) => Body::PbftState(WireState {
@@ -214,6 +218,7 @@ impl Directory {
                 Message::FetchState(FetchState {
                     seq: Seq(fetch.sequence_number),
                     replica: self.core_id(&fetch.replica)?,
+                    report: fetch.report.as_ref().map(core_report).transpose()?,
                 }),
                 fetch.signature,
             ),
@@ -389,4 +394,46 @@ pub fn result_to_json(result: &ExecResult) -> Value {
         ExecResult::Null => Value::Null,
         ExecResult::Error(e) => serde_json::json!({ "error": e }),
     }
+}
+
+/// A status report as it travels.
+fn wire_report(report: &StatusReport) -> WireReport {
+    WireReport {
+        view: report.view.0,
+        through: report.through.0,
+        pending: report
+            .pending
+            .iter()
+            .map(|(seq, phase)| WirePending {
+                sequence_number: seq.0,
+                phase: phase.as_str().to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// A status report from the wire; every phase must be one the core knows.
+fn core_report(report: &WireReport) -> Result<StatusReport, PeerError> {
+    let pending = report
+        .pending
+        .iter()
+        .map(|p| {
+            let phase = [
+                SlotPhase::None,
+                SlotPhase::PrePrepare,
+                SlotPhase::Prepared,
+                SlotPhase::Committed,
+                SlotPhase::Checkpointed,
+            ]
+            .into_iter()
+            .find(|phase| phase.as_str() == p.phase)
+            .ok_or_else(|| PeerError::BadPhase(p.phase.clone()))?;
+            Ok((Seq(p.sequence_number), phase))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(StatusReport {
+        view: View(report.view),
+        through: Seq(report.through),
+        pending,
+    })
 }

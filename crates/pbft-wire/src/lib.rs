@@ -40,8 +40,8 @@ mod variants;
 
 pub use body::{
     Body, Envelope, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward,
-    WireNewView, WirePrePrepare, WirePrepared, WireRequest, WireStableCheckpoint, WireState,
-    WireViewChange, WireVote,
+    WireNewView, WirePending, WirePrePrepare, WirePrepared, WireReport, WireRequest,
+    WireStableCheckpoint, WireState, WireViewChange, WireVote,
 };
 pub use code::ErrorCode;
 pub use convert::{request_from_body, result_to_json, status_ok_body, PeerError, RequestError};

@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, CheckpointVote, Digest, ExecResult, Message, PrePrepare, ReplicaId, Request, Seq,
-    Signature, Signed, SlotPhase, SlotStatus, View, Vote,
+    Batch, CheckpointVote, Digest, ExecResult, FetchState, Message, PrePrepare, ReplicaId, Request,
+    Seq, Signature, Signed, SlotPhase, SlotStatus, StatusReport, View, Vote,
 };
 use pbft_wire::{
     decode, encode, request_from_body, result_to_json, status_ok_body, Body, Directory, Envelope,
     PeerError, RequestError, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward,
-    WireNewView, WirePrePrepare, WirePrepared, WireRequest, WireStableCheckpoint, WireState,
-    WireViewChange, WireVote,
+    WireNewView, WirePending, WirePrePrepare, WirePrepared, WireReport, WireRequest,
+    WireStableCheckpoint, WireState, WireViewChange, WireVote,
 };
 use serde_json::{json, Value};
 
@@ -226,6 +226,27 @@ fn every_body() -> Vec<Body> {
             msg_id: None,
             sequence_number: 8,
             replica: "n4".into(),
+            report: None,
+            signature: None,
+        }),
+        Body::PbftFetchState(WireFetchState {
+            msg_id: None,
+            sequence_number: 8,
+            replica: "n4".into(),
+            report: Some(WireReport {
+                view: 2,
+                through: 11,
+                pending: vec![
+                    WirePending {
+                        sequence_number: 8,
+                        phase: "none".into(),
+                    },
+                    WirePending {
+                        sequence_number: 10,
+                        phase: "prepared".into(),
+                    },
+                ],
+            }),
             signature: None,
         }),
         Body::PbftState(WireState {
@@ -318,6 +339,20 @@ fn core_messages_round_trip_through_the_wire() {
             seq: Seq(256),
             digest: digest(5),
             replica: ReplicaId(3),
+        }),
+        Message::FetchState(FetchState {
+            seq: Seq(9),
+            replica: ReplicaId(1),
+            report: None,
+        }),
+        Message::FetchState(FetchState {
+            seq: Seq(9),
+            replica: ReplicaId(1),
+            report: Some(StatusReport {
+                view: View(2),
+                through: Seq(12),
+                pending: vec![(Seq(9), SlotPhase::None), (Seq(11), SlotPhase::Prepared)],
+            }),
         }),
     ];
     let signers = [None, Some(Signature([3; 64]))];

@@ -130,6 +130,7 @@ impl<S: Service> Replica<S> {
         self.ticks += 1;
         self.fetch_if_behind(out);
         self.relay_waiting(out);
+        self.report_if_stalled(out);
         self.resend_view_change(out);
         let due = self.vc.deadline.is_some_and(|d| self.ticks >= d);
         if due {

@@ -285,6 +285,7 @@ pub fn flat_body() -> BoxedStrategy<Body> {
                     msg_id,
                     sequence_number,
                     replica,
+                    report: None,
                     signature,
                 })
             })

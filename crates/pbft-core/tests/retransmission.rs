@@ -1,0 +1,214 @@
+//! Retransmission through status reports (Castro's thesis §5.2): a
+//! replica that lost a message executes again within a few ticks, far
+//! sooner than half a view-change timeout, on a lossy network without a
+//! view change; and a peer that floods status reports gets bounded
+//! answers.
+
+mod common;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use common::*;
+use pbft_core::{
+    Cluster, ClusterAuth, Config, FetchState, KvService, Message, NetworkFaults, Rejection, Seq,
+    SlotPhase, StatusReport, View, ANSWER_INTERVAL, MAX_ANSWER, REPORT_AFTER,
+};
+
+/// A view-change timeout long enough that half of it (when a stalled
+/// replica used to fetch what it lacked) is far from a few ticks.
+const TIMEOUT: u64 = 100;
+
+fn cluster_with_timeout() -> Cluster<KvService> {
+    let config = Config {
+        view_change_timeout: TIMEOUT,
+        ..Config::new(4)
+    };
+    Cluster::new(&config, ClusterAuth::Seeded(5), |_| KvService::default()).expect("valid")
+}
+
+/// Ticks every replica (delivering everything after each tick) until
+/// every replica has executed `seq`; returns how many ticks it took.
+fn ticks_until_all_executed(c: &mut Cluster<KvService>, seq: Seq) -> u64 {
+    let mut ticks = 0;
+    while c.replicas().iter().any(|r| r.last_executed() < seq) {
+        assert!(ticks < 4 * TIMEOUT, "{seq} never executed everywhere");
+        c.tick_all();
+        c.stabilize();
+        ticks += 1;
+    }
+    ticks
+}
+
+#[test]
+fn a_replica_that_lost_a_pre_prepare_executes_within_a_few_ticks() {
+    let mut c = cluster_with_timeout();
+    // The network loses the one pre-prepare to R3.
+    let lost = Rc::new(Cell::new(false));
+    let once = lost.clone();
+    c.set_filter(move |e| {
+        let drop = e.to == R3 && matches!(e.signed.message, Message::PrePrepare(_)) && !once.get();
+        once.set(once.get() || drop);
+        !drop
+    });
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    assert!(lost.get());
+    assert_eq!(c.replica(R1).last_executed(), Seq(1), "the others go on");
+    assert_eq!(c.replica(R3).last_executed(), Seq(0));
+    let ticks = ticks_until_all_executed(&mut c, Seq(1));
+    assert!(
+        ticks <= REPORT_AFTER + 1,
+        "R3 executed after {ticks} ticks; half a timeout is {}",
+        TIMEOUT / 2
+    );
+    assert_eq!(c.replica(R3).service(), c.replica(R0).service());
+}
+
+#[test]
+fn a_replica_that_lost_its_commits_executes_within_a_few_ticks() {
+    let mut c = cluster_with_timeout();
+    c.set_filter(|e| !(e.to == R2 && matches!(e.signed.message, Message::Commit(_))));
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    c.clear_filter();
+    assert_eq!(c.replica(R2).status(Seq(1)).phase, SlotPhase::Prepared);
+    let ticks = ticks_until_all_executed(&mut c, Seq(1));
+    assert!(ticks <= REPORT_AFTER + 1, "after {ticks} ticks");
+}
+
+#[test]
+fn under_loss_every_request_executes_everywhere_within_a_few_ticks_and_views_hold() {
+    let mut c = cluster_with_timeout();
+    c.set_faults(Some(NetworkFaults {
+        drop_per_mille: 50,
+        duplicate_per_mille: 0,
+        reorder: false,
+        seed: 3,
+    }));
+    let mut slowest = 0;
+    let mut stalls = 0;
+    for t in 1..=150u64 {
+        // Clients at every replica: a backup forwards to the primary, and
+        // a lost forward is sent again.
+        let at = pbft_core::ReplicaId((t % 4) as u32);
+        c.submit(at, req(&format!("c{}", t % 4), t, &format!("set k={t}")));
+        c.stabilize();
+        let ticks = ticks_until_all_executed(&mut c, Seq(t));
+        slowest = slowest.max(ticks);
+        stalls += u64::from(ticks > 0);
+    }
+    assert!(stalls > 10, "the network lost messages that mattered");
+    // A report goes out after REPORT_AFTER ticks, and again after twice
+    // as long when the report or its answer is lost too.
+    assert!(
+        slowest <= 3 * REPORT_AFTER + 2,
+        "a request took {slowest} ticks; half a timeout is {}",
+        TIMEOUT / 2
+    );
+    for r in c.replicas() {
+        assert_eq!(
+            r.view(),
+            View(0),
+            "{}: no view change for loss alone",
+            r.id()
+        );
+    }
+}
+
+/// A status report from R3 that lacks everything from `seq` on.
+fn lacking_everything(seq: u64) -> Message {
+    Message::FetchState(FetchState {
+        seq: Seq(seq),
+        replica: R3,
+        report: Some(StatusReport {
+            view: View(0),
+            through: Seq(seq - 1),
+            pending: vec![],
+        }),
+    })
+}
+
+#[test]
+fn a_peer_flooding_status_reports_gets_one_bounded_answer_per_interval() {
+    let mut c = cluster_with_timeout();
+    for t in 1..=40u64 {
+        c.submit(R0, req("c1", t, &format!("set k={t}")));
+        c.stabilize();
+    }
+    assert_eq!(c.replica(R0).last_executed(), Seq(40));
+    let answers = |c: &mut Cluster<KvService>, reports: usize| {
+        c.take_events();
+        for _ in 0..reports {
+            c.inject(R3, R0, lacking_everything(1));
+        }
+        for envelope in c.take_in_flight() {
+            c.deliver(envelope);
+        }
+        let sent: Vec<Message> = c
+            .take_in_flight()
+            .into_iter()
+            .filter(|e| e.from == R0 && e.to == R3)
+            .map(|e| e.signed.message)
+            .collect();
+        let refused = rejections(&c.take_events(), R0)
+            .into_iter()
+            .filter(|(from, r)| *from == R3 && *r == Rejection::TooFrequent)
+            .count();
+        (sent, refused)
+    };
+    let (sent, refused) = answers(&mut c, 100);
+    assert_eq!(refused, 99, "one report answered, the rest refused");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let Message::State(state) = &sent[0] else {
+        panic!("answered with {sent:?}");
+    };
+    assert_eq!(
+        state.committed.len() as u64,
+        MAX_ANSWER,
+        "at most a bounded answer"
+    );
+    assert!(state.service.is_empty() && state.clients.is_empty());
+    // Within the interval nothing more; after it, one more answer.
+    for _ in 1..ANSWER_INTERVAL {
+        c.tick(R0);
+        assert_eq!(answers(&mut c, 5), (vec![], 5));
+    }
+    c.tick(R0);
+    let (sent, refused) = answers(&mut c, 5);
+    assert_eq!((sent.len(), refused), (1, 4));
+}
+
+#[test]
+fn a_status_report_listing_too_many_numbers_is_refused() {
+    let mut c = cluster_with_timeout();
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    let too_many = Message::FetchState(FetchState {
+        seq: Seq(1),
+        replica: R3,
+        report: Some(StatusReport {
+            view: View(0),
+            through: Seq(MAX_ANSWER + 1),
+            pending: (1..=MAX_ANSWER + 1)
+                .map(|n| (Seq(n), SlotPhase::None))
+                .collect(),
+        }),
+    });
+    let unsorted = Message::FetchState(FetchState {
+        seq: Seq(1),
+        replica: R3,
+        report: Some(StatusReport {
+            view: View(0),
+            through: Seq(3),
+            pending: vec![(Seq(2), SlotPhase::None), (Seq(1), SlotPhase::None)],
+        }),
+    });
+    for message in [too_many, unsorted] {
+        let signed = c.replica(R3).sign(message);
+        assert_eq!(
+            deliver_only(&mut c, R3, R0, signed),
+            vec![Rejection::InvalidReport]
+        );
+    }
+}
