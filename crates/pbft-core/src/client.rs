@@ -57,6 +57,10 @@ struct Wait {
     /// Whether every other replica has been sent it: by this replica, or
     /// by a peer that relayed it here.
     relayed: bool,
+    /// For a client's request at a backup: the tick it is next forwarded
+    /// again to the primary, in case the forward was lost, and the wait
+    /// after that; `None` until the first time.
+    reforward: Option<(u64, u64)>,
 }
 
 /// The most requests relayed by peers that a backup waits for at once;
@@ -230,6 +234,7 @@ impl ClientTable {
             since: now,
             here,
             relayed: !here,
+            reforward: None,
         };
         self.awaiting_order.insert_if_absent(request, wait)
     }
@@ -274,6 +279,7 @@ impl ClientTable {
     pub(crate) fn restart_waits(&mut self, now: u64) {
         for wait in self.awaiting_order.values_mut() {
             wait.since = now;
+            wait.reforward = None;
         }
     }
 
@@ -305,15 +311,40 @@ impl ClientTable {
         due
     }
 
-    /// The requests a client gave this replica that have waited since
-    /// tick `since` or earlier, in the order of [`awaiting`](Self::awaiting).
-    pub(crate) fn awaiting_since(&self, since: u64) -> Vec<Request> {
-        self.awaiting_order
+    /// The requests a client gave this replica that are due at `now` to
+    /// be forwarded again: first `first` ticks after the wait began, then
+    /// twice as far apart each time, up to `most` ticks; at most `max` of
+    /// them, in the order of [`awaiting`](Self::awaiting), each scheduled
+    /// for its next time. The start of the wait, which drives the
+    /// view-change timer and the relay to every replica, is left alone.
+    pub(crate) fn take_due_reforwards(
+        &mut self,
+        now: u64,
+        first: u64,
+        most: u64,
+        max: usize,
+    ) -> Vec<Request> {
+        let due: Vec<Request> = self
+            .awaiting_order
             .entries()
             .into_iter()
-            .filter(|(_, w)| w.here && w.since <= since)
+            .filter(|(_, w)| {
+                let at = w
+                    .reforward
+                    .map_or(w.since.saturating_add(first), |(at, _)| at);
+                w.here && at <= now
+            })
+            .take(max)
             .map(|(request, _)| request.clone())
-            .collect()
+            .collect();
+        for request in &due {
+            if let Some(wait) = self.awaiting_order.get_mut(request) {
+                let after = wait.reforward.map_or(first, |(_, after)| after);
+                let next = after.saturating_mul(2).min(most.max(first));
+                wait.reforward = Some((now.saturating_add(after), next));
+            }
+        }
+        due
     }
 
     /// Takes every request waiting here, with whether a client waits here

@@ -185,7 +185,7 @@ pub use quorum::Quorums;
 pub use rejection::Rejection;
 pub use replica::Replica;
 pub use request::{Batch, Request, REQUEST_OVERHEAD};
-pub use retransmit::{ANSWER_INTERVAL, MAX_ANSWER, REPORT_AFTER};
+pub use retransmit::{ANSWER_INTERVAL, MAX_ANSWER, MAX_CERTIFICATES, REPORT_AFTER};
 pub use service::{ExecResult, KvService, Service};
 pub use state_transfer::StateError;
 pub use status::{SlotPhase, SlotStatus};

@@ -17,6 +17,7 @@
 //! thus costs a few ticks, not half a view-change timeout.
 //!
 //! Answers are bounded: a report covers at most [`MAX_ANSWER`] numbers,
+//! an answer holds at most [`MAX_CERTIFICATES`] committed certificates,
 //! and a peer answers each replica's reports at most once per
 //! [`ANSWER_INTERVAL`] ticks, so a faulty peer that sends reports without
 //! end gets at most one bounded answer per interval.
@@ -49,9 +50,12 @@ pub const REPORT_AFTER: u64 = 2;
 /// The fewest ticks between two answers to one peer's status reports.
 pub const ANSWER_INTERVAL: u64 = 2;
 
-/// The most numbers one status report covers, and so the most committed
-/// certificates, and own messages per phase, one answer holds.
+/// The most numbers one status report covers, and so the most own
+/// messages per phase one answer holds.
 pub const MAX_ANSWER: u64 = 32;
+
+/// The most committed certificates one answer holds.
+pub const MAX_CERTIFICATES: u64 = MAX_ANSWER;
 
 /// The most client requests a backup forwards again with one report.
 const MAX_REFORWARD: usize = 256;
@@ -168,19 +172,27 @@ impl<S: Service> Replica<S> {
             report: Some(self.status_report()),
         };
         self.send(Destination::Others, Message::FetchState(fetch), out);
+    }
+
+    /// On each tick, as a backup: forwards again the client requests that
+    /// have waited [`REPORT_AFTER`] ticks or more for a pre-prepare, in
+    /// case the forward was lost (the primary drops a copy of a request it
+    /// already holds or ordered). Each such request goes again twice as
+    /// far apart while it still waits, up to a base timeout; a new view
+    /// starts it over. Only requests a client gave this replica go: one a
+    /// peer relayed here is that peer's to send again. This does not wait
+    /// for execution to stall: other clients' requests may execute
+    /// meanwhile.
+    pub(crate) fn reforward_waiting(&mut self, out: &mut Vec<Output>) {
         if self.is_primary() || !self.vc.active {
             return;
         }
-        // A forward may have been lost: the primary drops a copy of a
-        // request it already holds or ordered.
-        let since = self.ticks.saturating_sub(REPORT_AFTER);
-        let primary = Destination::Replica(self.primary());
-        for request in self
+        let base = self.vc_base_timeout().max(REPORT_AFTER);
+        let due = self
             .clients
-            .awaiting_since(since)
-            .into_iter()
-            .take(MAX_REFORWARD)
-        {
+            .take_due_reforwards(self.ticks, REPORT_AFTER, base, MAX_REFORWARD);
+        let primary = Destination::Replica(self.primary());
+        for request in due {
             self.send(primary, Message::Forward(request), out);
         }
     }
@@ -266,7 +278,7 @@ impl<S: Service> Replica<S> {
         // has no pre-prepare for, or whose votes this replica cannot send.
         let mut certs = Vec::new();
         let mut needed = 0;
-        for n in (seq.0..end).map(Seq) {
+        for n in (seq.0..seq.0.saturating_add(MAX_CERTIFICATES)).map(Seq) {
             let Some(cert) = self.committed_certificate(n) else {
                 break;
             };

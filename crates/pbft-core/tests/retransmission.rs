@@ -12,7 +12,7 @@ use std::rc::Rc;
 use common::*;
 use pbft_core::{
     Cluster, ClusterAuth, Config, FetchState, KvService, Message, NetworkFaults, Rejection, Seq,
-    SlotPhase, StatusReport, View, ANSWER_INTERVAL, MAX_ANSWER, REPORT_AFTER,
+    SlotPhase, StatusReport, View, ANSWER_INTERVAL, MAX_ANSWER, MAX_CERTIFICATES, REPORT_AFTER,
 };
 
 /// A view-change timeout long enough that half of it (when a stalled
@@ -20,9 +20,10 @@ use pbft_core::{
 const TIMEOUT: u64 = 100;
 
 fn cluster_with_timeout() -> Cluster<KvService> {
+    // No checkpoint within the tests' numbers: answers come from the log.
     let config = Config {
         view_change_timeout: TIMEOUT,
-        ..Config::new(4)
+        ..Config::new(4).with_checkpoint_interval(256)
     };
     Cluster::new(&config, ClusterAuth::Seeded(5), |_| KvService::default()).expect("valid")
 }
@@ -132,11 +133,12 @@ fn lacking_everything(seq: u64) -> Message {
 #[test]
 fn a_peer_flooding_status_reports_gets_one_bounded_answer_per_interval() {
     let mut c = cluster_with_timeout();
-    for t in 1..=40u64 {
+    let executed = MAX_CERTIFICATES + 10;
+    for t in 1..=executed {
         c.submit(R0, req("c1", t, &format!("set k={t}")));
         c.stabilize();
     }
-    assert_eq!(c.replica(R0).last_executed(), Seq(40));
+    assert_eq!(c.replica(R0).last_executed(), Seq(executed));
     let answers = |c: &mut Cluster<KvService>, reports: usize| {
         c.take_events();
         for _ in 0..reports {
@@ -165,7 +167,7 @@ fn a_peer_flooding_status_reports_gets_one_bounded_answer_per_interval() {
     };
     assert_eq!(
         state.committed.len() as u64,
-        MAX_ANSWER,
+        MAX_CERTIFICATES,
         "at most a bounded answer"
     );
     assert!(state.service.is_empty() && state.clients.is_empty());
@@ -210,5 +212,65 @@ fn a_status_report_listing_too_many_numbers_is_refused() {
             deliver_only(&mut c, R3, R0, signed),
             vec![Rejection::InvalidReport]
         );
+    }
+}
+
+#[test]
+fn a_lost_forward_is_sent_again_while_other_requests_execute() {
+    let mut c = cluster_with_timeout();
+    // The network loses R1's one forward to the primary.
+    let lost = Rc::new(Cell::new(false));
+    let once = lost.clone();
+    c.set_filter(move |e| {
+        let drop = e.from == R1 && matches!(e.signed.message, Message::Forward(_)) && !once.get();
+        once.set(once.get() || drop);
+        !drop
+    });
+    c.submit(R1, req("c1", 1, "set x=1"));
+    c.stabilize();
+    assert!(lost.get());
+    // Other clients keep the primary busy, so R1's execution never stalls.
+    let mut ticks = 0;
+    while c.replica(R1).service().get("x").is_none() {
+        assert!(
+            ticks < TIMEOUT,
+            "the request waited for the view-change timer"
+        );
+        ticks += 1;
+        c.submit(R0, req("c2", ticks, &format!("set y={ticks}")));
+        c.stabilize();
+        c.tick_all();
+        c.stabilize();
+    }
+    assert!(ticks <= REPORT_AFTER + 1, "after {ticks} ticks");
+    assert_eq!(c.replica(R1).view(), View(0));
+}
+
+#[test]
+fn only_a_request_a_client_gave_here_is_forwarded_again() {
+    let mut c = cluster_with_timeout();
+    // The primary's pre-prepares are lost, so the request waits for the
+    // whole timeout; count each backup's forwards to the primary.
+    let forwards = Rc::new([Cell::new(0u32), Cell::new(0), Cell::new(0), Cell::new(0)]);
+    let count = forwards.clone();
+    c.set_filter(move |e| {
+        if e.to == R0 && matches!(e.signed.message, Message::Forward(_)) {
+            let n = &count[e.from.index()];
+            n.set(n.get() + 1);
+        }
+        !(e.from == R0 && matches!(e.signed.message, Message::PrePrepare(_)))
+    });
+    c.submit(R1, req("c1", 1, "set x=1"));
+    c.stabilize();
+    // Short of the view change: half the timeout in, R1 relays the request
+    // to every replica, and R2 and R3 pass it on to the primary once.
+    for _ in 0..TIMEOUT - 5 {
+        c.tick_all();
+        c.stabilize();
+    }
+    assert_eq!(c.replica(R1).view(), View(0));
+    assert!(forwards[1].get() >= 4, "R1 forwarded {}", forwards[1].get());
+    for r in [R2, R3] {
+        assert_eq!(forwards[r.index()].get(), 1, "{r} forwards only once");
     }
 }

@@ -131,6 +131,7 @@ impl<S: Service> Replica<S> {
         self.fetch_if_behind(out);
         self.relay_waiting(out);
         self.report_if_stalled(out);
+        self.reforward_waiting(out);
         self.resend_view_change(out);
         let due = self.vc.deadline.is_some_and(|d| self.ticks >= d);
         if due {
