@@ -38,6 +38,23 @@ fn every_task_answers_help() {
 }
 
 #[test]
+fn bench_help_lists_every_mode() {
+    let output = xtask(&["bench", "--help"]);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    for mode in [
+        "embedded",
+        "embedded-wire",
+        "processes",
+        "lossy",
+        "memory",
+        "all",
+    ] {
+        assert!(stdout.contains(mode), "bench --help lists {mode}: {stdout}");
+    }
+}
+
+#[test]
 fn a_typo_is_refused_and_named() {
     for (args, named) in [
         (&["ci", "--fast"][..], "--fast"),

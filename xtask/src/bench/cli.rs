@@ -39,6 +39,7 @@ enum Choice {
     Embedded,
     EmbeddedWire,
     Processes,
+    Lossy,
     Memory,
     All,
 }
@@ -49,6 +50,7 @@ impl Choice {
             Choice::Embedded => vec![Mode::Embedded],
             Choice::EmbeddedWire => vec![Mode::EmbeddedWire],
             Choice::Processes => vec![Mode::Processes],
+            Choice::Lossy => vec![Mode::Lossy],
             Choice::Memory => vec![Mode::Memory],
             Choice::All => Mode::ALL.to_vec(),
         }
@@ -64,16 +66,19 @@ pub enum Mode {
     EmbeddedWire,
     /// Four replica processes behind a router.
     Processes,
+    /// Four replica processes behind a router that loses lines.
+    Lossy,
     /// A long embedded run sampling resident memory.
     Memory,
 }
 
 impl Mode {
     /// Every mode, in the order `all` runs them.
-    pub const ALL: [Mode; 4] = [
+    pub const ALL: [Mode; 5] = [
         Mode::Embedded,
         Mode::EmbeddedWire,
         Mode::Processes,
+        Mode::Lossy,
         Mode::Memory,
     ];
 
@@ -83,6 +88,7 @@ impl Mode {
             Mode::Embedded => "embedded",
             Mode::EmbeddedWire => "embedded-wire",
             Mode::Processes => "processes",
+            Mode::Lossy => "lossy",
             Mode::Memory => "memory",
         }
     }

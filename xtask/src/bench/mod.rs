@@ -43,6 +43,12 @@ const EMBEDDED_CLIENTS: usize = 1024;
 /// Clients of a loaded run on processes.
 const PROCESS_CLIENTS: usize = 256;
 
+/// Clients of a lossy run, two per node.
+const LOSSY_CLIENTS: usize = 8;
+
+/// The loss of each lossy run, per mille.
+const LOSSES: [u32; 3] = [0, 10, 50];
+
 /// Runs the bench as `options` say. `build_debug_node` builds the debug
 /// node binary, used when this xtask is itself a debug build.
 pub fn main(
@@ -92,12 +98,46 @@ pub fn main(
                 };
                 let none = processes::flags(None);
                 let n = options.count(10_000, 100);
-                let run = on_processes("unbatched, auth none", &binary, &none, 1, n)?;
+                let plan = processes::Plan::count(1, n);
+                let run = on_processes("unbatched, auth none", &binary, &none, plan)?;
                 report.push(run);
                 let n = options.count(100_000, 500);
-                let run = on_processes("loaded, auth none", &binary, &none, PROCESS_CLIENTS, n)?;
+                let plan = processes::Plan::count(PROCESS_CLIENTS, n);
+                let run = on_processes("loaded, auth none", &binary, &none, plan)?;
                 report.push(run);
                 report.push(signed(&binary, options.count(30_000, 300))?);
+            }
+            Mode::Lossy => {
+                let binary = if release::optimised() {
+                    release::build_node(root)?
+                } else {
+                    build_debug_node()?
+                };
+                let secs = if options.quick { 1 } else { 20 };
+                let mut lossless = None;
+                for loss in LOSSES {
+                    let plan = processes::Plan {
+                        clients: LOSSY_CLIENTS,
+                        requests: options.requests.unwrap_or(u64::MAX),
+                        duration: Some(std::time::Duration::from_secs(secs)),
+                        spread: true,
+                        loss_per_mille: loss,
+                    };
+                    let run = format!("loss {}%", f64::from(loss) / 10.0);
+                    let flags = processes::default_timeouts();
+                    let (mut row, failure) = on_processes(&run, &binary, &flags, plan)?;
+                    row.mode = "lossy";
+                    let throughput = row.throughput();
+                    let base = *lossless.get_or_insert(throughput);
+                    row.notes.insert(
+                        0,
+                        format!(
+                            "{:.0}% of lossless throughput",
+                            100.0 * throughput / base.max(1e-9)
+                        ),
+                    );
+                    report.push((row, failure));
+                }
             }
             Mode::Memory => {
                 let n = options.count(1_000_000, 5_000);
@@ -160,12 +200,23 @@ fn on_processes(
     run: &str,
     binary: &Path,
     flags: &[Vec<String>],
-    clients: usize,
-    requests: u64,
+    plan: processes::Plan,
 ) -> Result<(Row, Option<String>), String> {
-    eprintln!("bench: processes {run}, {requests} requests, {clients} client(s)");
-    let outcome = processes::run(binary, flags.to_vec(), clients, requests)?;
+    let processes::Plan {
+        clients, requests, ..
+    } = plan;
+    match plan.duration {
+        Some(d) => eprintln!("bench: processes {run}, {d:?}, {clients} client(s)"),
+        None => eprintln!("bench: processes {run}, {requests} requests, {clients} client(s)"),
+    }
+    let outcome = processes::run(binary, flags.to_vec(), plan)?;
     let mut row = Row::new("processes", run, clients, &outcome.latency);
+    if plan.loss_per_mille > 0 || plan.duration.is_some() {
+        row.notes.push(format!(
+            "highest view {} ({} view changes at least), {} lines lost",
+            outcome.highest_view, outcome.highest_view, outcome.lost
+        ));
+    }
     row.elapsed = outcome.elapsed;
     row.messages = outcome.messages;
     row.peak = outcome.peak;
@@ -186,7 +237,8 @@ fn signed(binary: &Path, requests: u64) -> Result<(Row, Option<String>), String>
     let ids: Vec<String> = (1..=4).map(|i| format!("n{i}")).collect();
     let files = crate::scenario::keygen(binary, &ids, &dir)?;
     let flags = processes::flags(Some(&files));
-    let row = on_processes("loaded, signed", binary, &flags, PROCESS_CLIENTS, requests);
+    let plan = processes::Plan::count(PROCESS_CLIENTS, requests);
+    let row = on_processes("loaded, signed", binary, &flags, plan);
     let _ = std::fs::remove_dir_all(&dir);
     row
 }

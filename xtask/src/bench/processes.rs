@@ -43,6 +43,39 @@ pub struct Outcome {
     pub errors: u64,
     /// The largest peak resident memory of the four processes.
     pub peak: Option<Kib>,
+    /// Replica-to-replica lines the router lost on purpose.
+    pub lost: u64,
+    /// The highest view any node asked for: 0 when no view changed.
+    pub highest_view: u64,
+}
+
+/// How a run loads the nodes.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// Closed-loop clients.
+    pub clients: usize,
+    /// Requests to complete (the run stops at the first of the two).
+    pub requests: u64,
+    /// How long to run, if not until `requests` complete.
+    pub duration: Option<Duration>,
+    /// Client `c` talks to node `c mod 4`, as Maelstrom's clients talk to
+    /// every node; otherwise every client talks to `n1`.
+    pub spread: bool,
+    /// Lines between nodes the router loses, per mille, on every link.
+    pub loss_per_mille: u32,
+}
+
+impl Plan {
+    /// `requests` from `clients` clients, all to `n1`, nothing lost.
+    pub fn count(clients: usize, requests: u64) -> Plan {
+        Plan {
+            clients,
+            requests,
+            duration: None,
+            spread: false,
+            loss_per_mille: 0,
+        }
+    }
 }
 
 /// The fields of a line the router looks at; the rest is skipped.
@@ -79,6 +112,16 @@ pub fn flags(keys: Option<&[PathBuf]>) -> Vec<Vec<String>> {
     // A long view-change timeout: a loaded two-core machine must not make
     // backups suspect a primary that is only slow.
     let common = ["--mode", "replica", "--view-change-timeout-ms", "60000"].map(String::from);
+    with_flags(keys, &common)
+}
+
+/// Each node's command line with the node's default timeouts, unsigned:
+/// the lossy runs, where view changes are part of what is measured.
+pub fn default_timeouts() -> Vec<Vec<String>> {
+    with_flags(None, &["--mode", "replica"].map(String::from))
+}
+
+fn with_flags(keys: Option<&[PathBuf]>, common: &[String]) -> Vec<Vec<String>> {
     (0..4)
         .map(|i| {
             let mut flags = common.to_vec();
@@ -94,14 +137,16 @@ pub fn flags(keys: Option<&[PathBuf]>) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// Starts the nodes of `flags` from `binary` and pushes `requests` writes
-/// through them from `clients` closed-loop clients.
-pub fn run(
-    binary: &Path,
-    flags: Vec<Vec<String>>,
-    clients: usize,
-    requests: u64,
-) -> Result<Outcome, String> {
+/// Starts the nodes of `flags` from `binary` and pushes writes through
+/// them as `plan` says.
+pub fn run(binary: &Path, flags: Vec<Vec<String>>, plan: Plan) -> Result<Outcome, String> {
+    let Plan {
+        clients,
+        requests,
+        duration,
+        spread,
+        loss_per_mille,
+    } = plan;
     let ids = ids();
     // Nodes pass their messages to each other straight from the threads
     // that read them, and log warnings only: nobody reads the execution
@@ -109,6 +154,11 @@ pub fn run(
     let options = Options {
         log: "warn",
         direct: true,
+        loss_per_mille,
+        seed: 0x5eed,
+        // Lossy runs retransmit and may change views: their traffic is not
+        // bounded by the closed loop.
+        queued: duration.is_some(),
     };
     let mut procs = Processes::start_with(binary, flags, options)?;
     init(&mut procs, &ids)?;
@@ -123,23 +173,30 @@ pub fn run(
         errors: 0,
         peak: None,
         stalled: None,
+        lost: 0,
+        highest_view: 0,
     };
+    let node = |client: usize| if spread { client % 4 } else { 0 };
     let start = Instant::now();
     let mut sent = 0;
     for (client, slot) in waiting.iter_mut().enumerate() {
         if sent < requests {
             sent += 1;
-            *slot = Some(send(&mut procs, &names[client], client, 1));
+            *slot = Some(send(&mut procs, &names[client], node(client), client, 1));
         }
     }
     let mut last_progress = Instant::now();
-    while outcome.completed < requests {
+    while outcome.completed < requests && duration.is_none_or(|d| start.elapsed() < d) {
         let (_, _, text) = match procs.lines.recv_timeout(Duration::from_millis(200)) {
             Ok(printed) => printed,
             Err(RecvTimeoutError::Timeout) => {
                 if last_progress.elapsed() > STALL {
+                    let of = match duration {
+                        Some(_) => String::new(),
+                        None => format!(" of {requests}"),
+                    };
                     outcome.stalled = Some(format!(
-                        "no reply for {STALL:?} after {} of {requests} requests",
+                        "no reply for {STALL:?} after {}{of} requests",
                         outcome.completed
                     ));
                     break;
@@ -172,7 +229,8 @@ pub fn run(
                 waiting[client] = None;
                 if sent < requests {
                     sent += 1;
-                    waiting[client] = Some(send(&mut procs, &names[client], client, next));
+                    let to = node(client);
+                    waiting[client] = Some(send(&mut procs, &names[client], to, client, next));
                 }
             }
             "error" => {
@@ -181,13 +239,16 @@ pub fn run(
                     return Err(format!("{} error replies: {text}", outcome.errors));
                 }
                 // Sent again as the client's next request.
-                waiting[client] = Some(send(&mut procs, &names[client], client, next));
+                let to = node(client);
+                waiting[client] = Some(send(&mut procs, &names[client], to, client, next));
             }
             _ => {}
         }
     }
     outcome.elapsed = last_progress.duration_since(start);
     outcome.messages = procs.routed();
+    outcome.lost = procs.lost();
+    outcome.highest_view = procs.highest_view();
     outcome.peak = (0..ids.len())
         .filter_map(|i| procs.pid(i).and_then(memory::peak_of))
         .max();
@@ -195,15 +256,16 @@ pub fn run(
 }
 
 /// Sends client `client`, called `name`, its write number `msg_id`, to
-/// `n1`.
-fn send(procs: &mut Processes, name: &str, client: usize, msg_id: u64) -> Outstanding {
+/// node `node`.
+fn send(procs: &mut Processes, name: &str, node: usize, client: usize, msg_id: u64) -> Outstanding {
     let body = json!({"type": "write", "msg_id": msg_id, "key": client, "value": msg_id});
-    let line = json!({"src": name, "dest": "n1", "body": body}).to_string();
+    let dest = format!("n{}", node + 1);
+    let line = json!({"src": name, "dest": dest, "body": body}).to_string();
     // The clock starts before the write: on a busy machine the write can
     // wake the node and lose the CPU until the reply is back, and a clock
     // read after it would miss the whole request.
     let sent = Instant::now();
-    procs.write(0, &line);
+    procs.write(node, &line);
     Outstanding { msg_id, sent }
 }
 

@@ -36,6 +36,19 @@ pub struct Options {
     /// flight than a pipe holds (64 KiB on Linux); anything that could
     /// flood the nodes should route through [`Processes::lines`] instead.
     pub direct: bool,
+    /// With [`direct`](Self::direct): lines between nodes lost, per mille,
+    /// on every link alike, decided by a generator seeded from `seed` and
+    /// the sending node.
+    pub loss_per_mille: u32,
+    /// The seed of the loss.
+    pub seed: u64,
+    /// With [`direct`](Self::direct): each node's input is written by a
+    /// thread of its own from an unbounded queue, so that the thread
+    /// reading a node's output never blocks on another node's full input.
+    /// This costs a hand-over between threads per line, but pipes can no
+    /// longer all fill in a cycle: for runs whose traffic is not bounded
+    /// by a closed loop (retransmissions, view changes).
+    pub queued: bool,
 }
 
 impl Default for Options {
@@ -43,6 +56,9 @@ impl Default for Options {
         Options {
             log: "info",
             direct: false,
+            loss_per_mille: 0,
+            seed: 0,
+            queued: false,
         }
     }
 }
@@ -58,6 +74,10 @@ pub struct Processes {
     children: Vec<Option<Child>>,
     stdins: Stdins,
     routed: Arc<AtomicU64>,
+    lost: Arc<AtomicU64>,
+    highest_view: Arc<AtomicU64>,
+    /// With [`Options::queued`]: each node's input queue.
+    queues: Option<Arc<Vec<Sender<String>>>>,
     generation: Vec<u64>,
     send: Sender<Printed>,
     send_executed: Sender<Executed>,
@@ -90,12 +110,29 @@ impl Processes {
             children: (0..n).map(|_| None).collect(),
             stdins: Arc::new((0..n).map(|_| Mutex::new(None)).collect()),
             routed: Arc::new(AtomicU64::new(0)),
+            lost: Arc::new(AtomicU64::new(0)),
+            highest_view: Arc::new(AtomicU64::new(0)),
+            queues: None,
             generation: vec![0; n],
             send,
             send_executed,
             lines,
             executed,
         };
+        if options.direct && options.queued {
+            let mut queues = Vec::new();
+            for i in 0..n {
+                let (send, receive) = unbounded::<String>();
+                let stdins = processes.stdins.clone();
+                thread::spawn(move || {
+                    for line in receive {
+                        write_line(&stdins[i], &line);
+                    }
+                });
+                queues.push(send);
+            }
+            processes.queues = Some(Arc::new(queues));
+        }
         for i in 0..n {
             processes.spawn(i)?;
         }
@@ -131,17 +168,38 @@ impl Processes {
         self.generation[i] += 1;
         let generation = self.generation[i];
         let send = self.send.clone();
-        let direct = self
-            .options
-            .direct
-            .then(|| (self.stdins.clone(), self.routed.clone()));
+        let direct = self.options.direct.then(|| {
+            (
+                self.stdins.clone(),
+                self.routed.clone(),
+                self.lost.clone(),
+                self.highest_view.clone(),
+            )
+        });
+        let loss = self.options.loss_per_mille;
+        let queues = self.queues.clone();
+        let mut rng = Loss::new(self.options.seed ^ (i as u64).wrapping_mul(0x9e37_79b9));
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };
-                if let Some((stdins, routed)) = &direct {
+                if let Some((stdins, routed, lost, highest_view)) = &direct {
                     if let Some(to) = node_dest(&line).filter(|to| *to < stdins.len()) {
+                        if let Some(view) = view_change_to(&line) {
+                            highest_view.fetch_max(view, Ordering::Relaxed);
+                        }
+                        if loss > 0 && rng.chance(loss) {
+                            lost.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
                         routed.fetch_add(1, Ordering::Relaxed);
-                        write_line(&stdins[to], &line);
+                        match &queues {
+                            Some(queues) => {
+                                let _ = queues[to].send(line);
+                            }
+                            None => {
+                                write_line(&stdins[to], &line);
+                            }
+                        }
                         continue;
                     }
                 }
@@ -159,6 +217,18 @@ impl Processes {
     /// [`Options::direct`]).
     pub fn routed(&self) -> u64 {
         self.routed.load(Ordering::Relaxed)
+    }
+
+    /// How many lines between nodes the router lost on purpose (see
+    /// [`Options::loss_per_mille`]).
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    /// The highest view any node sent a view change for, routed directly:
+    /// 0 when no view changed.
+    pub fn highest_view(&self) -> u64 {
+        self.highest_view.load(Ordering::Relaxed)
     }
 
     /// Whether node `i` is running.
@@ -185,11 +255,13 @@ impl Processes {
 
     /// Kills node `i`.
     pub fn kill(&mut self, i: usize) {
-        drop(lock(&self.stdins[i]).take());
+        // The process first: a thread blocked writing to its full input
+        // holds the input's lock until the write fails.
         if let Some(mut child) = self.children[i].take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+        drop(lock(&self.stdins[i]).take());
     }
 
     /// Starts node `i` again with empty memory.
@@ -241,4 +313,31 @@ fn parse_executed(line: &str) -> Option<(u64, String)> {
     let (seq, rest) = rest.split_once(' ')?;
     let digest = rest.strip_prefix("digest ")?.split(' ').next()?;
     Some((seq.parse().ok()?, digest.to_string()))
+}
+
+/// The view a `pbft_view_change` line asks for, read without decoding it.
+fn view_change_to(line: &str) -> Option<u64> {
+    if !line.contains("\"type\":\"pbft_view_change\"") {
+        return None;
+    }
+    let rest = line.split_once("\"new_view\":")?.1;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The router's loss: SplitMix64, seeded, one generator per sending node.
+struct Loss(u64);
+
+impl Loss {
+    fn new(seed: u64) -> Loss {
+        Loss(seed)
+    }
+
+    fn chance(&mut self, per_mille: u32) -> bool {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % 1000 < u64::from(per_mille)
+    }
 }

@@ -26,7 +26,15 @@ pub fn describe(message: &Message) -> Option<String> {
             pp.seq,
             pp.batch.as_ref().map_or(0, |batch| batch.len())
         ),
-        Message::FetchState(fetch) => format!("fetch-state {}", fetch.seq),
+        Message::FetchState(fetch) => match &fetch.report {
+            None => format!("fetch-state {}", fetch.seq),
+            Some(report) => format!(
+                "status report {} through {} ({} pending)",
+                fetch.seq,
+                report.through,
+                report.pending.len()
+            ),
+        },
         Message::State(state) => format!(
             "state {} ({} committed)",
             state.checkpoint.seq,
