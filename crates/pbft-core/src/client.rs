@@ -58,9 +58,9 @@ struct Wait {
     /// by a peer that relayed it here.
     relayed: bool,
     /// For a client's request at a backup: the tick it is next forwarded
-    /// again to the primary, in case the forward was lost, and the wait
-    /// after that; `None` until the first time.
-    reforward: Option<(u64, u64)>,
+    /// again to the primary, in case the forward was lost, and how many
+    /// times it was; `None` until the first time.
+    reforward: Option<(u64, u32)>,
 }
 
 /// The most requests relayed by peers that a backup waits for at once;
@@ -313,15 +313,16 @@ impl ClientTable {
 
     /// The requests a client gave this replica that are due at `now` to
     /// be forwarded again: first `first` ticks after the wait began, then
-    /// twice as far apart each time, up to `most` ticks; at most `max` of
-    /// them, in the order of [`awaiting`](Self::awaiting), each scheduled
-    /// for its next time. The start of the wait, which drives the
-    /// view-change timer and the relay to every replica, is left alone.
+    /// twice as far apart each time, `times` times at most; at most `max`
+    /// of them, in the order of [`awaiting`](Self::awaiting), each
+    /// scheduled for its next time. The start of the wait, which drives
+    /// the view-change timer and the relay to every replica, is left
+    /// alone.
     pub(crate) fn take_due_reforwards(
         &mut self,
         now: u64,
         first: u64,
-        most: u64,
+        times: u32,
         max: usize,
     ) -> Vec<Request> {
         let due: Vec<Request> = self
@@ -329,19 +330,17 @@ impl ClientTable {
             .entries()
             .into_iter()
             .filter(|(_, w)| {
-                let at = w
-                    .reforward
-                    .map_or(w.since.saturating_add(first), |(at, _)| at);
-                w.here && at <= now
+                let (at, sent) = w.reforward.unwrap_or((w.since.saturating_add(first), 0));
+                w.here && sent < times && at <= now
             })
             .take(max)
             .map(|(request, _)| request.clone())
             .collect();
         for request in &due {
             if let Some(wait) = self.awaiting_order.get_mut(request) {
-                let after = wait.reforward.map_or(first, |(_, after)| after);
-                let next = after.saturating_mul(2).min(most.max(first));
-                wait.reforward = Some((now.saturating_add(after), next));
+                let sent = wait.reforward.map_or(0, |(_, sent)| sent) + 1;
+                let after = first.saturating_mul(1 << sent.min(32));
+                wait.reforward = Some((now.saturating_add(after), sent));
             }
         }
         due
@@ -862,6 +861,10 @@ impl<S: Service> Replica<S> {
                         batch.push((request, ack));
                     }
                     Known::Ordered { view, seq } if ack => {
+                        // Its client waits here for the result, whether this
+                        // replica executes the number or restores a state
+                        // that did.
+                        self.clients.note_acked(&request);
                         out.push(Output::Ordered(Ordered { request, view, seq }))
                     }
                     Known::Stale { latest } if ack => out.push(Output::Refused {

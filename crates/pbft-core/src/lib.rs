@@ -185,9 +185,13 @@ pub use quorum::Quorums;
 pub use rejection::Rejection;
 pub use replica::Replica;
 pub use request::{Batch, Request, REQUEST_OVERHEAD};
-pub use retransmit::{ANSWER_INTERVAL, MAX_ANSWER, MAX_CERTIFICATES, REPORT_AFTER};
+pub use retransmit::{
+    ANSWERS_PER_TICK, ANSWER_BYTES_PER_TICK, MAX_ANSWER, MAX_ANSWER_BYTES, MAX_CERTIFICATES,
+    REPORT_AFTER,
+};
 pub use service::{ExecResult, KvService, Service};
 pub use state_transfer::StateError;
+pub use state_transfer::SMALL_STATE_BYTES;
 pub use status::{SlotPhase, SlotStatus};
 pub use types::{ClientId, ReplicaId, Seq, View};
 pub use view_change::{NewViewError, ViewChangeError};

@@ -124,6 +124,7 @@ impl<S: Service> Replica<S> {
         }
         // Any accepted input can complete a prefix of committed slots.
         self.execute_ready(out);
+        self.report_gap(out);
         self.update_timer();
     }
 
@@ -152,6 +153,7 @@ impl<S: Service> Replica<S> {
             }
         };
         if let Err(reason) = verdict {
+            self.note_refused(&reason);
             out.push(Output::Rejected { from, kind, reason });
         }
     }

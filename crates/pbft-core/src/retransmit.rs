@@ -45,10 +45,22 @@ use crate::types::Seq;
 
 /// Ticks without an execution, while something waits to execute, before
 /// a replica reports its status.
-pub const REPORT_AFTER: u64 = 2;
+pub const REPORT_AFTER: u64 = 1;
 
-/// The fewest ticks between two answers to one peer's status reports.
-pub const ANSWER_INTERVAL: u64 = 2;
+/// The most answers to one peer's status reports (and small state
+/// transfers) in one tick.
+pub const ANSWERS_PER_TICK: u32 = 4;
+
+/// The bytes of requests and snapshots that answers to one peer may carry
+/// in one tick: once they are spent, its next report waits for the next
+/// tick. With [`ANSWERS_PER_TICK`], this bounds what a faulty peer can
+/// make a replica send it: at most this plus one answer a tick.
+pub const ANSWER_BYTES_PER_TICK: usize = 4 << 20;
+
+/// The encoded bytes of committed certificates past which an answer takes
+/// no more: an answer stays far below the largest message a transport
+/// carries, however large the batches.
+pub const MAX_ANSWER_BYTES: usize = 4 << 20;
 
 /// The most numbers one status report covers, and so the most own
 /// messages per phase one answer holds.
@@ -57,8 +69,14 @@ pub const MAX_ANSWER: u64 = 32;
 /// The most committed certificates one answer holds.
 pub const MAX_CERTIFICATES: u64 = MAX_ANSWER;
 
-/// The most client requests a backup forwards again with one report.
-const MAX_REFORWARD: usize = 256;
+/// The most numbers one answer sends this replica's own messages for.
+const VOTED_NUMBERS: usize = 4;
+
+/// The most client requests a backup forwards again in one tick.
+const MAX_REFORWARD: usize = 32;
+
+/// The most times a backup forwards one client request again in one view.
+const REFORWARDS: u32 = 3;
 
 /// Status-report bookkeeping of one replica.
 #[derive(Clone, Debug)]
@@ -70,8 +88,17 @@ pub(crate) struct Reports {
     /// Ticks from `since` to the next report: [`REPORT_AFTER`] at first,
     /// doubled by each report, up to a base timeout.
     wait: u64,
-    /// The tick each peer's report was last answered.
-    answered: Vec<Option<u64>>,
+    /// Answers, and their bytes, each peer's reports may still have this
+    /// tick.
+    budget: Vec<(u32, usize)>,
+    /// The number after the last executed one when a gap was last
+    /// reported at once (see [`Replica::report_gap`]).
+    gap_reported: Option<Seq>,
+    /// A message above the window was refused since the window last
+    /// moved: peers are ahead, and this replica lacks what they sent.
+    above_window: bool,
+    /// The low watermark when last seen.
+    low: Seq,
 }
 
 impl Reports {
@@ -80,7 +107,10 @@ impl Reports {
             seen: Seq(0),
             since: 0,
             wait: REPORT_AFTER,
-            answered: vec![None; n],
+            budget: vec![(ANSWERS_PER_TICK, ANSWER_BYTES_PER_TICK); n],
+            gap_reported: None,
+            above_window: false,
+            low: Seq(0),
         }
     }
 }
@@ -148,6 +178,9 @@ impl<S: Service> Replica<S> {
     /// the current wait while something waits to execute (see the module
     /// documentation).
     pub(crate) fn report_if_stalled(&mut self, out: &mut Vec<Output>) {
+        self.reports
+            .budget
+            .fill((ANSWERS_PER_TICK, ANSWER_BYTES_PER_TICK));
         let waiting = self.clients.oldest_wait().is_some()
             || self
                 .log
@@ -166,6 +199,51 @@ impl<S: Service> Replica<S> {
         }
         reports.since = self.ticks;
         reports.wait = reports.wait.saturating_mul(2).min(base);
+        self.send_report(out);
+    }
+
+    /// After each input: reports at once, before the tick would, when
+    /// execution has a gap. A later number committed here while the next
+    /// one to execute did not: on links that keep order that means a
+    /// message for it was lost, since every replica sends its messages for
+    /// a number before those for the next. Once per such number; if the
+    /// report or its answers are lost too, the tick's report follows.
+    ///
+    /// Also reports once the window moves after a message above it was
+    /// refused: the peers are ahead, and what they sent beyond the old
+    /// window is not here.
+    pub(crate) fn report_gap(&mut self, out: &mut Vec<Output>) {
+        if !self.vc.active {
+            return;
+        }
+        let next = self.last_executed.next();
+        let low = self.checkpoints.low();
+        let moved = low != self.reports.low;
+        self.reports.low = low;
+        let beyond = moved && std::mem::take(&mut self.reports.above_window);
+        let gap = self.reports.gap_reported != Some(next)
+            && self
+                .log
+                .after(self.last_executed)
+                .any(|(seq, slot)| seq > next && slot.committed_pre_prepare().is_some());
+        if !(gap || beyond) {
+            return;
+        }
+        self.reports.gap_reported = Some(next);
+        self.send_report(out);
+    }
+
+    /// Notes a refused message: one above the window means peers are
+    /// ahead (see [`report_gap`](Self::report_gap)).
+    pub(crate) fn note_refused(&mut self, reason: &Rejection) {
+        if let Rejection::OutsideWindow { seq, high, .. } = reason {
+            if seq > high {
+                self.reports.above_window = true;
+            }
+        }
+    }
+
+    fn send_report(&mut self, out: &mut Vec<Output>) {
         let fetch = FetchState {
             seq: self.last_executed.next(),
             replica: self.id,
@@ -178,8 +256,11 @@ impl<S: Service> Replica<S> {
     /// have waited [`REPORT_AFTER`] ticks or more for a pre-prepare, in
     /// case the forward was lost (the primary drops a copy of a request it
     /// already holds or ordered). Each such request goes again twice as
-    /// far apart while it still waits, up to a base timeout; a new view
-    /// starts it over. Only requests a client gave this replica go: one a
+    /// far apart while it still waits, [`REFORWARDS`] times at most, and
+    /// at most [`MAX_REFORWARD`] requests a tick: a primary that is merely
+    /// slow is not flooded with copies. Beyond that, the relay to every
+    /// replica at half a timeout and the view change take over. A new
+    /// view starts it over. Only requests a client gave this replica go: one a
     /// peer relayed here is that peer's to send again. This does not wait
     /// for execution to stall: other clients' requests may execute
     /// meanwhile.
@@ -187,10 +268,9 @@ impl<S: Service> Replica<S> {
         if self.is_primary() || !self.vc.active {
             return;
         }
-        let base = self.vc_base_timeout().max(REPORT_AFTER);
-        let due = self
-            .clients
-            .take_due_reforwards(self.ticks, REPORT_AFTER, base, MAX_REFORWARD);
+        let due =
+            self.clients
+                .take_due_reforwards(self.ticks, REPORT_AFTER, REFORWARDS, MAX_REFORWARD);
         let primary = Destination::Replica(self.primary());
         for request in due {
             self.send(primary, Message::Forward(request), out);
@@ -259,8 +339,7 @@ impl<S: Service> Replica<S> {
             // bring it and never learn that its view was left.
             self.help_catch_up(from, report.view, false, out);
         }
-        let last = self.reports.answered[from.index()];
-        if last.is_some_and(|t| self.ticks < t.saturating_add(ANSWER_INTERVAL)) {
+        if !self.may_answer(from) {
             return Err(Rejection::TooFrequent);
         }
         let phase_at = |n: Seq| {
@@ -278,11 +357,16 @@ impl<S: Service> Replica<S> {
         // has no pre-prepare for, or whose votes this replica cannot send.
         let mut certs = Vec::new();
         let mut needed = 0;
+        let mut bytes = 0;
         for n in (seq.0..seq.0.saturating_add(MAX_CERTIFICATES)).map(Seq) {
+            if bytes >= MAX_ANSWER_BYTES {
+                break;
+            }
             let Some(cert) = self.committed_certificate(n) else {
                 break;
             };
             let phase = phase_at(n);
+            bytes += cert.pre_prepare.message.payload_size();
             certs.push(cert);
             let votes_do = same_view && !self.own_messages(n, phase).is_empty();
             if phase < SlotPhase::Committed && (phase == SlotPhase::None || !votes_do) {
@@ -293,14 +377,20 @@ impl<S: Service> Replica<S> {
         let after = Seq(seq.0.saturating_add(certs.len() as u64));
         let mut own = Vec::new();
         if same_view {
-            for n in (after.0..end).map(Seq) {
-                own.extend(self.own_messages(n, phase_at(n)));
-            }
+            // Execution is in order, so the first numbers the peer cannot
+            // complete are the ones it waits on; the rest can wait for its
+            // next report.
+            let lacking = (after.0..end)
+                .map(Seq)
+                .map(|n| self.own_messages(n, phase_at(n)))
+                .filter(|messages| !messages.is_empty())
+                .take(VOTED_NUMBERS);
+            own.extend(lacking.flatten());
         }
         if certs.is_empty() && own.is_empty() {
             return Ok(());
         }
-        self.reports.answered[from.index()] = Some(self.ticks);
+        self.spend_answer(from, bytes);
         if !certs.is_empty() {
             let state = StateTransfer {
                 checkpoint: self.checkpoints.stable.clone(),
@@ -320,6 +410,19 @@ impl<S: Service> Replica<S> {
         Ok(())
     }
 
+    /// Whether `from` may have another answer this tick.
+    pub(crate) fn may_answer(&self, from: ReplicaId) -> bool {
+        let (answers, bytes) = self.reports.budget[from.index()];
+        answers > 0 && bytes > 0
+    }
+
+    /// Spends one of the answers `from` may have this tick, of `bytes`.
+    pub(crate) fn spend_answer(&mut self, from: ReplicaId, bytes: usize) {
+        let (answers, left) = &mut self.reports.budget[from.index()];
+        *answers = answers.saturating_sub(1);
+        *left = left.saturating_sub(bytes);
+    }
+
     /// This replica's own signed messages of the current view for `seq`
     /// that a peer at `phase` lacks: the primary's pre-prepare where it has
     /// none, a backup's prepare until it is prepared, and the commit until
@@ -332,10 +435,13 @@ impl<S: Service> Replica<S> {
         let Some(pp) = &slot.pre_prepare else {
             return own;
         };
-        if phase >= SlotPhase::Committed {
+        let primary = self.is_primary();
+        // A peer with no pre-prepare needs the primary's first: it keeps
+        // the votes it had, and its next report asks for the ones it still
+        // lacks. Sending every vote again now would mostly repeat them.
+        if phase >= SlotPhase::Committed || (phase == SlotPhase::None && !primary) {
             return own;
         }
-        let primary = self.is_primary();
         let mine = |votes: &crate::votes::Votes| {
             votes
                 .signed_for(pp.digest)

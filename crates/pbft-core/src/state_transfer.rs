@@ -115,6 +115,12 @@ impl Transfer {
     }
 }
 
+/// The bytes of requests and snapshots below which a state transfer is
+/// answered as often as a status report (see
+/// [`ANSWERS_PER_TICK`](crate::ANSWERS_PER_TICK)); a larger one goes to a
+/// peer at most once per timeout.
+pub const SMALL_STATE_BYTES: usize = 256 << 10;
+
 impl<S: Service> Replica<S> {
     /// Notes that a proven checkpoint at `seq` lies beyond this replica's
     /// state. The request for state goes out on the next tick, so a
@@ -241,12 +247,6 @@ impl<S: Service> Replica<S> {
             // Nothing to offer yet; a peer further ahead will answer.
             return Ok(());
         }
-        let wait = self.config_timeout();
-        let last = &mut self.transfer.served[from.index()];
-        if last.is_some_and(|t| self.ticks < t.saturating_add(wait)) {
-            return Err(Rejection::TooFrequent);
-        }
-        *last = Some(self.ticks);
         let (service, clients) = if whole {
             let Some(snapshot) = self.checkpoints.own_snapshot(stable.seq).cloned() else {
                 return Ok(());
@@ -255,14 +255,31 @@ impl<S: Service> Replica<S> {
         } else {
             (Default::default(), Default::default())
         };
-        let state = StateTransfer {
+        let state = Message::State(StateTransfer {
             checkpoint: stable,
             service,
             clients,
             committed,
             replica: self.id,
-        };
-        self.send(Destination::Replica(from), Message::State(state), out);
+        });
+        // A small answer costs no more than a status report's and is
+        // bounded the same way; a large one goes to a peer at most once
+        // per timeout.
+        let bytes = state.payload_size();
+        if bytes <= SMALL_STATE_BYTES {
+            if !self.may_answer(from) {
+                return Err(Rejection::TooFrequent);
+            }
+            self.spend_answer(from, bytes);
+        } else {
+            let wait = self.config_timeout();
+            let last = &mut self.transfer.served[from.index()];
+            if last.is_some_and(|t| self.ticks < t.saturating_add(wait)) {
+                return Err(Rejection::TooFrequent);
+            }
+            *last = Some(self.ticks);
+        }
+        self.send(Destination::Replica(from), state, out);
         Ok(())
     }
 

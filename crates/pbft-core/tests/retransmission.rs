@@ -12,7 +12,7 @@ use std::rc::Rc;
 use common::*;
 use pbft_core::{
     Cluster, ClusterAuth, Config, FetchState, KvService, Message, NetworkFaults, Rejection, Seq,
-    SlotPhase, StatusReport, View, ANSWER_INTERVAL, MAX_ANSWER, MAX_CERTIFICATES, REPORT_AFTER,
+    SlotPhase, StatusReport, View, ANSWERS_PER_TICK, MAX_ANSWER, MAX_CERTIFICATES, REPORT_AFTER,
 };
 
 /// A view-change timeout long enough that half of it (when a stalled
@@ -63,6 +63,28 @@ fn a_replica_that_lost_a_pre_prepare_executes_within_a_few_ticks() {
         "R3 executed after {ticks} ticks; half a timeout is {}",
         TIMEOUT / 2
     );
+    assert_eq!(c.replica(R3).service(), c.replica(R0).service());
+}
+
+#[test]
+fn a_replica_that_lost_a_pre_prepare_asks_at_once_when_a_later_number_commits() {
+    let mut c = cluster_with_timeout();
+    let lost = Rc::new(Cell::new(false));
+    let once = lost.clone();
+    c.set_filter(move |e| {
+        let drop = e.to == R3 && matches!(e.signed.message, Message::PrePrepare(_)) && !once.get();
+        once.set(once.get() || drop);
+        !drop
+    });
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    assert!(lost.get());
+    assert_eq!(c.replica(R3).last_executed(), Seq(0));
+    // The next number commits at R3 too, which shows it lost something
+    // for number 1: it reports there and then, and no tick is needed.
+    c.submit(R0, req("c1", 2, "set x=2"));
+    c.stabilize();
+    assert_eq!(c.replica(R3).last_executed(), Seq(2));
     assert_eq!(c.replica(R3).service(), c.replica(R0).service());
 }
 
@@ -131,7 +153,7 @@ fn lacking_everything(seq: u64) -> Message {
 }
 
 #[test]
-fn a_peer_flooding_status_reports_gets_one_bounded_answer_per_interval() {
+fn a_peer_flooding_status_reports_gets_a_few_bounded_answers_per_tick() {
     let mut c = cluster_with_timeout();
     let executed = MAX_CERTIFICATES + 10;
     for t in 1..=executed {
@@ -159,26 +181,30 @@ fn a_peer_flooding_status_reports_gets_one_bounded_answer_per_interval() {
             .count();
         (sent, refused)
     };
+    let budget = ANSWERS_PER_TICK as usize;
     let (sent, refused) = answers(&mut c, 100);
-    assert_eq!(refused, 99, "one report answered, the rest refused");
-    assert_eq!(sent.len(), 1, "{sent:?}");
-    let Message::State(state) = &sent[0] else {
-        panic!("answered with {sent:?}");
-    };
     assert_eq!(
-        state.committed.len() as u64,
-        MAX_CERTIFICATES,
-        "at most a bounded answer"
+        refused,
+        100 - budget,
+        "a few reports answered, the rest refused"
     );
-    assert!(state.service.is_empty() && state.clients.is_empty());
-    // Within the interval nothing more; after it, one more answer.
-    for _ in 1..ANSWER_INTERVAL {
-        c.tick(R0);
-        assert_eq!(answers(&mut c, 5), (vec![], 5));
+    assert_eq!(sent.len(), budget, "{sent:?}");
+    for answer in &sent {
+        let Message::State(state) = answer else {
+            panic!("answered with {sent:?}");
+        };
+        assert_eq!(
+            state.committed.len() as u64,
+            MAX_CERTIFICATES,
+            "at most a bounded answer"
+        );
+        assert!(state.service.is_empty() && state.clients.is_empty());
     }
+    // Within the tick nothing more; after it, the budget again.
+    assert_eq!(answers(&mut c, 5), (vec![], 5));
     c.tick(R0);
-    let (sent, refused) = answers(&mut c, 5);
-    assert_eq!((sent.len(), refused), (1, 4));
+    let (sent, refused) = answers(&mut c, budget + 1);
+    assert_eq!((sent.len(), refused), (budget, 1));
 }
 
 #[test]

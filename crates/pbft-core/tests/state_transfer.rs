@@ -185,16 +185,12 @@ fn a_replica_that_missed_one_number_fetches_its_committed_certificate() {
     c.submit(R0, req("c1", 1, "set x=1"));
     c.stabilize();
     c.clear_filter();
+    c.take_events();
+    // Once number 2 commits at R3, the gap at 1 shows: it asks its peers
+    // there and then, checks the certificates they send, and executes
+    // both numbers in order, with no tick.
     c.submit(R0, req("c2", 1, "set y=2"));
     c.stabilize();
-    assert_eq!(c.replica(R3).last_executed(), Seq(0), "a gap at 1");
-    assert_eq!(c.replica(R3).status(Seq(2)).phase.to_string(), "committed");
-    // Half a view-change timeout later it asks its peers, checks the
-    // certificates they send, and executes both numbers in order.
-    for _ in 0..pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT {
-        c.tick_all();
-        c.stabilize();
-    }
     let events = c.take_events();
     assert_eq!(
         progress(&events, R3),
