@@ -300,3 +300,39 @@ fn a_new_view_relayed_without_its_batches_still_gets_them() {
     assert_eq!(c.replica(R0).view(), View(2));
     assert_eq!(c.replica(R0).service().get("a"), Some("1"));
 }
+
+#[test]
+fn a_primary_changing_views_never_forwards_a_retry_to_itself() {
+    let mut c = cluster(4);
+    // R0, the primary of view 0, joins a view change that R1 and R2 ask
+    // for (f + 1 of them); no new view reaches it.
+    c.set_filter(|e| e.to != R3 && e.from != R3);
+    for r in [R1, R2] {
+        c.submit(r, req(&format!("c{}", r.0), 1, "set x=1"));
+    }
+    c.set_filter(|e| e.to != R3 && e.from != R3 && e.from != R0 && e.to != R0);
+    c.stabilize();
+    tick(&mut c, TIMEOUT + 2);
+    c.set_filter(|e| {
+        e.to != R3 && e.from != R3 && !matches!(e.signed.message, Message::NewView(_))
+    });
+    tick(&mut c, TIMEOUT);
+    assert_eq!(c.replica(R0).view(), View(1), "R0 joined the view change");
+    assert!(!c.replica(R0).view_active());
+    // A client of R0 sends a request, then retries it.
+    let request = req("c9", 1, "set y=9");
+    c.submit(R0, request.clone());
+    c.submit(R0, request);
+    let events = c.take_events();
+    let to_self = events
+        .iter()
+        .filter(|e| e.replica == R0)
+        .any(|e| matches!(&e.output, Output::Send { to: pbft_core::Destination::Replica(r), .. } if *r == R0));
+    assert!(!to_self, "R0 sent a message to itself");
+    c.stabilize();
+    let got = rejections(&c.take_events(), R0);
+    assert!(
+        !got.iter().any(|(_, r)| matches!(r, Rejection::FromSelf)),
+        "{got:?}"
+    );
+}
