@@ -52,6 +52,24 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Settings that authenticate peers by `auth`, with no signing clients
+    /// and every other field at the default of its replica-mode flag (the
+    /// view-change timeout in ticks of the default `--tick-ms`).
+    pub fn new(auth: Auth) -> Settings {
+        Settings {
+            auth,
+            client_keys: BTreeMap::new(),
+            checkpoint_interval: pbft_core::DEFAULT_CHECKPOINT_INTERVAL,
+            max_batch: pbft_core::DEFAULT_MAX_BATCH,
+            max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
+            max_request_bytes: pbft_core::DEFAULT_MAX_REQUEST_BYTES,
+            max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
+            view_change_timeout: crate::cli::DEFAULT_VIEW_CHANGE_TIMEOUT_MS
+                / crate::cli::DEFAULT_TICK_MS,
+            byzantine: None,
+        }
+    }
+
     /// The core's configuration for a cluster of `n` replicas.
     pub fn config(&self, n: usize) -> Config {
         Config {

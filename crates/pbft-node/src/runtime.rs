@@ -150,17 +150,7 @@ mod tests {
     use crate::replica_node::Auth;
 
     fn settings() -> Settings {
-        Settings {
-            auth: Auth::None,
-            client_keys: Default::default(),
-            checkpoint_interval: 128,
-            max_batch: pbft_core::DEFAULT_MAX_BATCH,
-            max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
-            max_request_bytes: pbft_core::DEFAULT_MAX_REQUEST_BYTES,
-            max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
-            view_change_timeout: 100,
-            byzantine: None,
-        }
+        Settings::new(Auth::None)
     }
 
     /// Serves `input` on a thread of its own; what `serve` returned (or
