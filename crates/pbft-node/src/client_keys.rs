@@ -160,9 +160,7 @@ pub fn generate(client: &str) -> Result<(String, String), String> {
     if client.is_empty() {
         return Err("the client id is empty".into());
     }
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret)
-        .map_err(|e| format!("the operating system gave no randomness: {e}"))?;
+    let secret = key_io::fresh_secret()?;
     let public = hex::encode(&Ed25519Auth::public_key(secret));
     let file = ClientKeyFile {
         format: CLIENT_KEY_FORMAT,
@@ -179,14 +177,7 @@ pub fn generate(client: &str) -> Result<(String, String), String> {
 pub fn write(dir: &Path, client: &str, text: &str) -> io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
     let path = dir.join(format!("{client}.client-key.json"));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&path).map_err(|e| {
+    let mut file = key_io::create_private(&path).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!(

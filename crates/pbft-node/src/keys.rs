@@ -320,10 +320,7 @@ pub fn check_node_ids(node_ids: &[String]) -> Result<(), String> {
 pub fn generate(node_ids: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut secrets = Vec::with_capacity(node_ids.len());
     for _ in node_ids {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret)
-            .map_err(|e| format!("the operating system gave no randomness: {e}"))?;
-        secrets.push(secret);
+        secrets.push(key_io::fresh_secret()?);
     }
     let public_keys: BTreeMap<String, String> = node_ids
         .iter()
@@ -372,14 +369,7 @@ pub fn write_set(dir: &Path, files: &[(String, String)]) -> io::Result<Vec<PathB
     }
     let mut written = Vec::new();
     for ((_, text), path) in files.iter().zip(paths) {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&path).map_err(|e| {
+        let mut file = key_io::create_private(&path).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
         })?;
         io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| {
