@@ -15,7 +15,7 @@ use pbft_wire::{decode, request_from_body, status_ok_body, Body, Directory, Enve
 
 use crate::keys::KeyFile;
 use crate::linkv;
-use crate::reply::{refusal_code, MsgIds};
+use crate::reply::{bad_line, dropped_elsewhere, refusal_code, MsgIds};
 
 /// How replica mode authenticates its peers.
 #[derive(Clone, Debug)]
@@ -123,15 +123,7 @@ impl ReplicaNode {
         let envelope = match decode(line) {
             Ok(envelope) => envelope,
             Err(error) => {
-                if let Some(header) = error.header().filter(|h| self.elsewhere(&h.dest)) {
-                    warn!(
-                        "dropped a bad line from {} addressed to {}, not to this node: {error}",
-                        header.src, header.dest
-                    );
-                    return Vec::new();
-                }
-                warn!("bad input line: {error}");
-                let (Some(code), Some(header)) = (error.code(), error.header()) else {
+                let Some((code, header)) = bad_line(&error, |dest| self.elsewhere(dest)) else {
                     return Vec::new();
                 };
                 // Peers are never answered with errors, so that two nodes
@@ -162,10 +154,7 @@ impl ReplicaNode {
     fn handle(&mut self, envelope: Envelope) -> Vec<Envelope> {
         let Envelope { src, dest, body } = envelope;
         if self.elsewhere(&dest) {
-            warn!(
-                "dropped a {} from {src} addressed to {dest}, not to this node",
-                body.type_name()
-            );
+            dropped_elsewhere(&body, &src, &dest);
             return Vec::new();
         }
         let me = self.own_name(&dest);
