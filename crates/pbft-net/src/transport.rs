@@ -323,6 +323,7 @@ fn spawn(shared: &Shared, f: impl FnOnce() + Send + 'static) {
 }
 
 fn listen(shared: &Arc<Shared>, listener: TcpListener) {
+    let (mut overflows, mut failures) = (0u64, 0u64);
     while !shared.stopped() {
         match listener.accept() {
             Ok((stream, addr)) => {
@@ -330,7 +331,18 @@ fn listen(shared: &Arc<Shared>, listener: TcpListener) {
                 if pending >= shared.config.max_pending_handshakes {
                     shared.pending_handshakes.fetch_sub(1, Ordering::AcqRel);
                     let _ = stream.shutdown(Shutdown::Both);
-                    shared.refused(addr, Refusal::TooManyPending, false);
+                    // A flood of connections is logged rarely.
+                    overflows += 1;
+                    if worth_logging(overflows) {
+                        warn!(
+                            "refused a connection from {addr}: {} ({overflows} so far)",
+                            Refusal::TooManyPending
+                        );
+                    }
+                    shared.notify(Event::Refused {
+                        addr,
+                        reason: Refusal::TooManyPending,
+                    });
                     continue;
                 }
                 let for_thread = Arc::clone(shared);
@@ -338,7 +350,11 @@ fn listen(shared: &Arc<Shared>, listener: TcpListener) {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(ACCEPT_POLL),
             Err(e) => {
-                warn!("accepting a connection failed: {e}");
+                // Out of file descriptors, say: logged rarely, retried.
+                failures += 1;
+                if worth_logging(failures) {
+                    warn!("accepting a connection failed: {e} ({failures} failures so far)");
+                }
                 thread::sleep(ACCEPT_POLL);
             }
         }
@@ -390,6 +406,7 @@ fn dial_forever(shared: &Arc<Shared>, peer: ReplicaId) {
                 backoff = shared.config.backoff_initial;
                 serve_connection(shared, expected.clone(), stream, registered, entry.addr);
             }
+            Err(_) if shared.stopped() => break,
             Err(reason) => {
                 failures += 1;
                 match reason {

@@ -158,3 +158,25 @@ fn a_peer_that_never_reads_costs_a_bounded_queue_and_blocks_nobody() {
         assert_eq!(next_frame(&r2_events), Some((replica(0), vec![i; 100])));
     }
 }
+
+#[test]
+fn an_authenticated_peer_that_falls_silent_is_closed_after_the_idle_timeout() {
+    keep_logs();
+    let mut cluster = cluster(2);
+    let quick = pbft_net::NetConfig {
+        idle_timeout: std::time::Duration::from_millis(600),
+        ..config()
+    };
+    let (_r1, r1_events) = cluster.start_with(1, quick);
+    let me = cluster.identity(replica(0), secret(0));
+    let mut stream = TcpStream::connect(cluster.addrs[1]).expect("connect");
+    handshake::dial(&mut stream, &me, &cluster.roster, &replica(1)).expect("authenticated");
+    // Sends nothing more, not even pings: a peer whose host died.
+    let reason = wait_for(&r1_events, |event| match event {
+        Event::Disconnected { peer, reason } if *peer == replica(0) => Some(reason.clone()),
+        _ => None,
+    });
+    assert_eq!(reason, Some(CloseReason::IdleTimeout));
+    assert!(closed_by_peer(&mut stream));
+    assert!(logged(&["disconnected from n1 (replica 0): silent"]));
+}

@@ -152,29 +152,58 @@ fn a_dialer_refuses_an_address_that_answers_as_another_member() {
     drop(acceptor.join());
 }
 
-#[test]
-fn a_half_open_connection_is_dropped_and_blocks_nobody() {
-    keep_logs();
-    let mut cluster = cluster(2);
-    let (_r1, r1_events) = cluster.start(1);
-    // One connection says nothing; another sends half a hello.
-    let mut silent = TcpStream::connect(cluster.addrs[1]).expect("connect");
-    let mut partial = TcpStream::connect(cluster.addrs[1]).expect("connect");
+/// One connection that says nothing and one that sends half a hello.
+fn stalled_handshakes(cluster: &Cluster, to: u32) -> [TcpStream; 2] {
+    let silent = TcpStream::connect(cluster.addrs[to as usize]).expect("connect");
+    let mut partial = TcpStream::connect(cluster.addrs[to as usize]).expect("connect");
     partial.write_all(&[0, 0, 0, 80, 0x10]).expect("header");
     partial.write_all(HELLO_TAG).expect("part of the payload");
-    // Meanwhile a real replica connects and its frames flow.
+    [silent, partial]
+}
+
+#[test]
+fn a_stalled_handshake_blocks_nobody() {
+    let mut cluster = cluster(2);
+    // Stalled handshakes are never timed out during this test, so the real
+    // replica gets in only if handshakes do not wait for each other.
+    let patient = pbft_net::NetConfig {
+        handshake_timeout: 3 * PATIENCE,
+        ..config()
+    };
+    let (_r1, r1_events) = cluster.start_with(1, patient);
+    let _stalled = stalled_handshakes(&cluster, 1);
     let (r0, _r0_events) = cluster.start(0);
     assert_eq!(
         deliver(&r0, &replica(1), &r1_events, b"not blocked"),
         replica(0)
     );
-    for stream in [&mut silent, &mut partial] {
-        let from = stream.local_addr().expect("bound").to_string();
-        assert!(
-            closed_by_peer(stream),
-            "dropped after the handshake timeout"
-        );
-        assert!(logged(&[&from, "the handshake timed out"]));
+}
+
+#[test]
+fn a_half_open_connection_is_dropped_after_the_handshake_timeout() {
+    keep_logs();
+    let mut cluster = cluster(2);
+    let (_r1, r1_events) = cluster.start(1);
+    let stalled = stalled_handshakes(&cluster, 1);
+    let addrs: Vec<_> = stalled
+        .iter()
+        .map(|s| s.local_addr().expect("bound"))
+        .collect();
+    let mut refused = std::collections::BTreeMap::new();
+    while refused.len() < addrs.len() {
+        let (addr, reason) = wait_for(&r1_events, |event| match event {
+            Event::Refused { addr, reason } if addrs.contains(addr) => {
+                Some((*addr, reason.clone()))
+            }
+            _ => None,
+        })
+        .expect("both stalled handshakes refused");
+        refused.insert(addr, reason);
+    }
+    for (mut stream, from) in stalled.into_iter().zip(addrs) {
+        assert_eq!(refused.get(&from), Some(&Refusal::Timeout));
+        assert!(closed_by_peer(&mut stream));
+        assert!(logged(&[&from.to_string(), "the handshake timed out"]));
     }
 }
 
@@ -191,4 +220,20 @@ fn another_protocol_is_refused() {
     let from = stream.local_addr().expect("bound");
     assert_eq!(refusal_for(&r1_events, from), Some(Refusal::WrongProtocol));
     assert!(closed_by_peer(&mut stream));
+}
+
+#[test]
+fn handshakes_in_progress_are_bounded() {
+    let mut cluster = cluster(2);
+    let few = pbft_net::NetConfig {
+        handshake_timeout: 3 * PATIENCE,
+        max_pending_handshakes: 2,
+        ..config()
+    };
+    let (_r1, r1_events) = cluster.start_with(1, few);
+    let _stalled = stalled_handshakes(&cluster, 1);
+    let mut third = TcpStream::connect(cluster.addrs[1]).expect("connect");
+    let from = third.local_addr().expect("bound");
+    assert_eq!(refusal_for(&r1_events, from), Some(Refusal::TooManyPending));
+    assert!(closed_by_peer(&mut third));
 }

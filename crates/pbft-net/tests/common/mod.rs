@@ -85,11 +85,16 @@ pub fn cluster(n: u32) -> Cluster {
 impl Cluster {
     /// Starts replica `i` on its listener (bound anew after a stop).
     pub fn start(&mut self, i: u32) -> (Transport, Receiver<Event>) {
+        self.start_with(i, config())
+    }
+
+    /// Starts replica `i` with `config`.
+    pub fn start_with(&mut self, i: u32, config: NetConfig) -> (Transport, Receiver<Event>) {
         let listener = self.listeners[i as usize]
             .take()
             .unwrap_or_else(|| TcpListener::bind(self.addrs[i as usize]).expect("rebind"));
         let identity = self.identity(replica(i), secret(i as u8));
-        Transport::start(identity, self.roster.clone(), Some(listener), config())
+        Transport::start(identity, self.roster.clone(), Some(listener), config)
             .expect("transport starts")
     }
 
