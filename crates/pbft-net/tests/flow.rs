@@ -136,6 +136,10 @@ fn a_stopped_transport_reports_its_connections_closed() {
         Event::Disconnected { peer, reason } => Some((peer.clone(), reason.clone())),
         _ => None,
     });
-    assert_eq!(closed, Some((replica(0), CloseReason::Closed)));
+    // A close, or a reset if a ping was still unread when the socket closed.
+    assert!(
+        matches!(&closed, Some((peer, CloseReason::Closed | CloseReason::Io(_))) if *peer == replica(0)),
+        "{closed:?}"
+    );
     drop(r0_events);
 }

@@ -73,6 +73,15 @@ fn a_member_claiming_another_members_id_is_refused() {
     );
     assert!(closed_by_peer(&mut stream));
     assert!(logged(&[&from.to_string(), "claims to be replica 0"]));
+    // A client with its own valid key cannot speak as another client.
+    let impostor = cluster.forged_identity(client("c2"), secret(100));
+    let (mut stream, _) = dial_as(&cluster, 3, &impostor);
+    let from = stream.local_addr().expect("bound");
+    assert_eq!(
+        refusal_for(&r3_events, from),
+        Some(Refusal::BadProof(client("c2")))
+    );
+    assert!(closed_by_peer(&mut stream));
 }
 
 #[test]
