@@ -59,7 +59,7 @@ fn random_message(rng: &mut fastrand::Rng, n: u32) -> Message {
             digest,
             replica,
         }),
-        4 => Message::FetchState(FetchState { seq, replica }),
+        4 => Message::FetchState(FetchState::new(seq, replica)),
         _ => Message::Forward(Request::new("c9", Some(extreme(rng)), "get x")),
     }
 }
