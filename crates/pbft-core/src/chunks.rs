@@ -235,6 +235,18 @@ mod tests {
     }
 
     #[test]
+    fn the_initial_states_digest_is_as_documented() {
+        // docs/protocol.md: the empty key-value store and client table.
+        let empty = 0u64.to_be_bytes();
+        let layout = Layout::new(&empty, &empty);
+        let chunks = layout.chunk_digests(DEFAULT_STATE_CHUNK_BYTES);
+        assert_eq!(
+            manifest_digest(layout.len(), DEFAULT_STATE_CHUNK_BYTES, &chunks).to_string(),
+            "fd2e31de2c72104ab0c66580228a139db387958a276c06157810684a31be331c"
+        );
+    }
+
+    #[test]
     fn a_small_state_is_one_chunk() {
         let layout = Layout::new(b"x", b"");
         assert_eq!(layout.chunk_digests(DEFAULT_STATE_CHUNK_BYTES).len(), 1);
