@@ -186,3 +186,76 @@ fn a_small_state_still_travels_whole_in_one_answer() {
     assert_eq!(c.replica(R3).last_executed(), Seq(8));
     assert_eq!(chunked, 0, "no manifest, no chunk");
 }
+
+#[test]
+fn a_peer_is_served_a_few_chunks_per_tick_whatever_it_asks() {
+    use pbft_core::{ChunkRange, FetchState, CHUNKS_SERVED_PER_TICK};
+    let mut c = small_chunks();
+    write(&mut c, 1, 12);
+    let stable = c.replica(R0).stable_checkpoint().clone();
+    assert_eq!(stable.seq, Seq(12));
+    let ask = |first: u64, count: u64| {
+        Message::FetchState(FetchState {
+            chunks: Some(ChunkRange {
+                checkpoint: stable.seq,
+                digest: stable.digest,
+                first,
+                count,
+            }),
+            ..FetchState::new(Seq(1), R3)
+        })
+    };
+    // A faulty R3 asks R0 for a thousand chunks, ten times, within a tick.
+    let chunks_to_r3 = |c: &mut Cluster<KvService>| {
+        c.take_in_flight()
+            .iter()
+            .filter(|e| {
+                e.to == R3 && matches!(&e.signed.message, Message::State(st) if st.chunk.is_some())
+            })
+            .count() as u64
+    };
+    for round in 0..2 {
+        c.take_in_flight();
+        let (mut refused, mut served) = (0, 0);
+        for _ in 0..10 {
+            c.inject(R3, R0, ask(0, 1000));
+            c.deliver_next();
+            served += chunks_to_r3(&mut c);
+            refused += rejections(&c.take_events(), R0)
+                .iter()
+                .filter(|(_, r)| *r == Rejection::TooFrequent)
+                .count();
+        }
+        assert_eq!(served, CHUNKS_SERVED_PER_TICK, "round {round}");
+        assert_eq!(refused, 9, "round {round}");
+        c.tick(R0);
+    }
+    // Extreme ranges are served within the state, or refused.
+    c.tick(R0);
+    c.take_in_flight();
+    c.take_events();
+    c.inject(R3, R0, ask(u64::MAX, u64::MAX));
+    c.deliver_next();
+    assert!(matches!(
+        rejections(&c.take_events(), R0)[..],
+        [(R3, Rejection::InvalidState(StateError::NoSuchChunk { .. }))]
+    ));
+    let count = c.replica(R0).stable_checkpoint().seq; // unchanged
+    assert_eq!(count, Seq(12));
+    let last = {
+        // The manifest of R0's stable state tells how many chunks it has.
+        c.inject(R3, R0, Message::FetchState(FetchState::new(Seq(1), R3)));
+        c.deliver_next();
+        let manifest = c
+            .take_in_flight()
+            .into_iter()
+            .find_map(|e| match e.signed.message {
+                Message::State(st) => st.manifest,
+                _ => None,
+            });
+        manifest.expect("a manifest").chunks.len() as u64 - 1
+    };
+    c.inject(R3, R0, ask(last, u64::MAX));
+    c.deliver_next();
+    assert_eq!(chunks_to_r3(&mut c), 1, "only the last chunk");
+}
