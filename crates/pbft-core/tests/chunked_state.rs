@@ -259,3 +259,34 @@ fn a_peer_is_served_a_few_chunks_per_tick_whatever_it_asks() {
     c.deliver_next();
     assert_eq!(chunks_to_r3(&mut c), 1, "only the last chunk");
 }
+
+#[test]
+fn chunks_a_silent_peer_was_asked_for_are_asked_again_of_others() {
+    let mut c = small_chunks();
+    c.set_filter(|e| e.to != R3 && e.from != R3);
+    write(&mut c, 1, 12);
+    c.clear_filter();
+    c.restart(R3, KvService::default()).expect("member");
+    c.take_events();
+    // R1 takes R3's requests for chunks and never answers them.
+    let mut asked_of_r1 = 0;
+    run(
+        &mut c,
+        200,
+        |_, e| {
+            if e.to == R1 {
+                if let Message::FetchState(fetch) = &e.signed.message {
+                    if fetch.chunks.is_some() {
+                        asked_of_r1 += 1;
+                        return None;
+                    }
+                }
+            }
+            Some(e)
+        },
+        |c| c.replica(R3).last_executed() >= Seq(12),
+    );
+    assert!(asked_of_r1 > 0, "R1 was asked for chunks");
+    assert_eq!(c.replica(R3).last_executed(), Seq(12));
+    assert_eq!(c.replica(R3).service(), c.replica(R0).service());
+}
