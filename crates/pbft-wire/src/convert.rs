@@ -6,16 +6,16 @@ use pbft_core::hex;
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, CheckpointVote, CommittedCertificate, ExecResult, FetchState, Message, NewView,
-    PrePrepare, PreparedCertificate, ReplicaId, Request, Seq, Signature, Signed, SlotStatus,
-    StableCheckpoint, StateTransfer, View, ViewChange, Vote,
+    Batch, CheckpointVote, Chunk, ChunkRange, CommittedCertificate, ExecResult, FetchState,
+    Manifest, Message, NewView, PrePrepare, PreparedCertificate, ReplicaId, Request, Seq,
+    Signature, Signed, SlotStatus, StableCheckpoint, StateTransfer, View, ViewChange, Vote,
 };
 use serde_json::Value;
 
 use crate::body::{
-    Body, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward, WireNewView,
-    WirePrePrepare, WirePrepared, WireRequest, WireStableCheckpoint, WireState, WireViewChange,
-    WireVote,
+    Body, StatusOk, WireCheckpoint, WireChunk, WireChunkRange, WireCommitted, WireDigest,
+    WireFetchState, WireForward, WireManifest, WireNewView, WirePrePrepare, WirePrepared,
+    WireRequest, WireStableCheckpoint, WireState, WireViewChange, WireVote,
 };
 use crate::directory::Directory;
 
@@ -105,6 +105,12 @@ impl Directory {
                 msg_id,
                 sequence_number: fetch.seq.0,
                 replica: self.wire_name(fetch.replica)?,
+                chunks: fetch.chunks.map(|range| WireChunkRange {
+                    checkpoint: range.checkpoint.0,
+                    digest: range.digest,
+                    first: range.first,
+                    count: range.count,
+                }),
                 signature,
             }),
             Message::State(st) => Body::PbftState(WireState {
@@ -123,6 +129,14 @@ impl Directory {
                         })
                     })
                     .collect::<Result<_, PeerError>>()?,
+                manifest: st.manifest.as_ref().map(|m| WireManifest {
+                    length: m.length,
+                    chunks: m.chunks.iter().copied().map(WireDigest).collect(),
+                }),
+                chunk: st.chunk.as_ref().map(|c| WireChunk {
+                    index: c.index,
+                    data: hex::encode(&c.bytes),
+                }),
                 signature,
             }),
         })
@@ -214,6 +228,12 @@ impl Directory {
                 Message::FetchState(FetchState {
                     seq: Seq(fetch.sequence_number),
                     replica: self.core_id(&fetch.replica)?,
+                    chunks: fetch.chunks.as_ref().map(|range| ChunkRange {
+                        checkpoint: Seq(range.checkpoint),
+                        digest: range.digest,
+                        first: range.first,
+                        count: range.count,
+                    }),
                 }),
                 fetch.signature,
             ),
@@ -233,6 +253,17 @@ impl Directory {
                         })
                         .collect::<Result<_, PeerError>>()?,
                     replica: self.core_id(&st.replica)?,
+                    manifest: st.manifest.as_ref().map(|m| Manifest {
+                        length: m.length,
+                        chunks: Arc::new(m.chunks.iter().map(|d| d.0).collect()),
+                    }),
+                    chunk: match &st.chunk {
+                        Some(c) => Some(Chunk {
+                            index: c.index,
+                            bytes: Arc::new(snapshot(&c.data, "chunk.data")?),
+                        }),
+                        None => None,
+                    },
                 }),
                 st.signature,
             ),

@@ -39,9 +39,9 @@ mod tagged;
 mod variants;
 
 pub use body::{
-    Body, Envelope, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward,
-    WireNewView, WirePrePrepare, WirePrepared, WireRequest, WireStableCheckpoint, WireState,
-    WireViewChange, WireVote,
+    Body, Envelope, StatusOk, WireCheckpoint, WireChunk, WireChunkRange, WireCommitted, WireDigest,
+    WireFetchState, WireForward, WireManifest, WireNewView, WirePrePrepare, WirePrepared,
+    WireRequest, WireStableCheckpoint, WireState, WireViewChange, WireVote,
 };
 pub use code::ErrorCode;
 pub use convert::{request_from_body, result_to_json, status_ok_body, PeerError, RequestError};

@@ -26,12 +26,27 @@ pub fn describe(message: &Message) -> Option<String> {
             pp.seq,
             pp.batch.as_ref().map_or(0, |batch| batch.len())
         ),
-        Message::FetchState(fetch) => format!("fetch-state {}", fetch.seq),
-        Message::State(state) => format!(
-            "state {} ({} committed)",
-            state.checkpoint.seq,
-            state.committed.len()
-        ),
+        Message::FetchState(fetch) => match fetch.chunks {
+            Some(range) => format!(
+                "fetch-state {} (chunks {}+{} of {})",
+                fetch.seq, range.first, range.count, range.checkpoint
+            ),
+            None => format!("fetch-state {}", fetch.seq),
+        },
+        Message::State(state) => match (&state.chunk, &state.manifest) {
+            (Some(chunk), _) => format!("state {} chunk {}", state.checkpoint.seq, chunk.index),
+            (None, Some(manifest)) => format!(
+                "state {} ({} chunks, {} committed)",
+                state.checkpoint.seq,
+                manifest.chunks.len(),
+                state.committed.len()
+            ),
+            (None, None) => format!(
+                "state {} ({} committed)",
+                state.checkpoint.seq,
+                state.committed.len()
+            ),
+        },
         _ => return None,
     })
 }
