@@ -102,15 +102,18 @@ pub fn batch_bytes(batch: &Batch) -> Vec<u8> {
 ///   list of prepares;
 /// - new view (kind 7): `view u64`, the view changes and the pre-prepares
 ///   as signed lists;
-/// - fetch state (kind 8): `seq u64`, `replica u32`, and only when it
-///   carries a status report: `1`, the report's `view u64` and
+/// - fetch state (kind 8): `seq u64`, `replica u32`; then, only when it
+///   carries a status report, `1`, the report's `view u64` and
 ///   `through u64`, the count of pending numbers and each one's `seq u64`
 ///   and phase (`0` none, `1` pre-prepare, `2` prepared, `3` committed,
-///   `4` checkpointed);
+///   `4` checkpointed); then, only when it asks for chunks, `'c'`, the
+///   checkpoint's `seq u64` and digest, `first u64` and `count u64`;
 /// - state (kind 9): `replica u32`, the checkpoint's `seq` and digest, its
 ///   proof, the two snapshots (length-prefixed), then the count of
 ///   committed certificates and each one's signed pre-prepare and signed
-///   list of commits.
+///   list of commits; then, only when present, `'m'`, the manifest's
+///   `length u64`, count `u64` and digests, and `'k'`, the chunk's
+///   `index u64` and bytes (length-prefixed).
 ///
 /// A signed list is a `u64` count, then for each member its message bytes
 /// (length-prefixed) and its signature (`0`, or `1` and 64 bytes).
@@ -176,6 +179,13 @@ pub fn message_bytes(message: &Message) -> Vec<u8> {
                     });
                 }
             }
+            if let Some(range) = &f.chunks {
+                out.push(CHUNKS_TAG);
+                out.extend_from_slice(&range.checkpoint.0.to_be_bytes());
+                out.extend_from_slice(range.digest.as_bytes());
+                out.extend_from_slice(&range.first.to_be_bytes());
+                out.extend_from_slice(&range.count.to_be_bytes());
+            }
         }
         Message::State(st) => {
             out.push(9);
@@ -197,7 +207,26 @@ fn put_state(out: &mut Vec<u8>, st: &StateTransfer) {
         put_signed(out, &cert.pre_prepare);
         put_signed_list(out, cert.commits.iter());
     }
+    if let Some(manifest) = &st.manifest {
+        out.push(MANIFEST_TAG);
+        out.extend_from_slice(&manifest.length.to_be_bytes());
+        out.extend_from_slice(&len_u64(manifest.chunks.len()).to_be_bytes());
+        for digest in manifest.chunks.iter() {
+            out.extend_from_slice(digest.as_bytes());
+        }
+    }
+    if let Some(chunk) = &st.chunk {
+        out.push(CHUNK_TAG);
+        out.extend_from_slice(&chunk.index.to_be_bytes());
+        put_bytes(out, &chunk.bytes);
+    }
 }
+
+/// Tags of the optional trailing parts of a fetch-state and a state
+/// message. A message without them encodes as it did before they existed.
+const CHUNKS_TAG: u8 = b'c';
+const MANIFEST_TAG: u8 = b'm';
+const CHUNK_TAG: u8 = b'k';
 
 fn put_signed(out: &mut Vec<u8>, signed: &Signed) {
     put_bytes(out, &message_bytes(&signed.message));
@@ -236,12 +265,14 @@ fn put_new_view(out: &mut Vec<u8>, nv: &NewView) {
     put_signed_list(out, nv.pre_prepares.iter());
 }
 
-/// Domain-separation prefix for state digests.
-const STATE_DOMAIN: &[u8] = b"pbft/state/v1";
-
-/// The bytes a checkpoint's state digest covers: the domain, then the
-/// service's snapshot and the client table's, each length-prefixed.
-pub fn state_bytes(service: &[u8], clients: &[u8]) -> Vec<u8> {
+/// The canonical state bytes of a checkpoint, whole: the domain
+/// `"pbft/state/v1"`, then the service's snapshot and the client table's,
+/// each length-prefixed. Replicas never build them: they cut them into
+/// chunks through a view over the snapshots (`chunks.rs`), which tests
+/// check against this.
+#[cfg(test)]
+pub(crate) fn state_bytes(service: &[u8], clients: &[u8]) -> Vec<u8> {
+    const STATE_DOMAIN: &[u8] = b"pbft/state/v1";
     let mut out = Vec::with_capacity(STATE_DOMAIN.len() + 16 + service.len() + clients.len());
     out.extend_from_slice(STATE_DOMAIN);
     put_bytes(&mut out, service);

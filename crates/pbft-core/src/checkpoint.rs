@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::auth::Signature;
-use crate::canonical::state_bytes;
+use crate::chunks::{manifest_digest, Layout};
 use crate::digest::Digest;
-use crate::message::{CheckpointVote, Message, Phase, Signed};
+use crate::message::{CheckpointVote, Manifest, Message, Phase, Signed};
 use crate::output::{Destination, Output};
 use crate::rejection::Rejection;
 use crate::replica::Replica;
@@ -26,12 +26,48 @@ use crate::votes::{NotRecorded, Votes};
 /// A replica's own checkpoint: the state it had after executing `seq`.
 #[derive(Clone, Debug)]
 pub struct Snapshot {
-    /// The state digest: SHA-256 over the canonical encoding of the two parts.
+    /// The state digest: SHA-256 over the state's length, the chunk size
+    /// and the digests of its chunks (see [`Manifest`]).
     pub digest: Digest,
     /// The service's snapshot.
     pub service: Arc<Vec<u8>>,
     /// The client table's snapshot (the last reply per client).
     pub clients: Arc<Vec<u8>>,
+    /// The digest of each chunk of the canonical state bytes, in order.
+    pub chunks: Arc<Vec<Digest>>,
+}
+
+impl Snapshot {
+    /// The snapshot of these two parts, cut into chunks of `chunk_bytes`.
+    pub(crate) fn of(service: Vec<u8>, clients: Vec<u8>, chunk_bytes: usize) -> Snapshot {
+        let layout = Layout::new(&service, &clients);
+        let chunks = layout.chunk_digests(chunk_bytes);
+        let digest = manifest_digest(layout.len(), chunk_bytes, &chunks);
+        Snapshot {
+            digest,
+            service: Arc::new(service),
+            clients: Arc::new(clients),
+            chunks: Arc::new(chunks),
+        }
+    }
+
+    /// The length of the canonical state bytes.
+    pub(crate) fn length(&self) -> u64 {
+        Layout::new(&self.service, &self.clients).len()
+    }
+
+    /// The manifest that proves each chunk against the digest.
+    pub(crate) fn manifest(&self) -> Manifest {
+        Manifest {
+            length: self.length(),
+            chunks: Arc::clone(&self.chunks),
+        }
+    }
+
+    /// The bytes of chunk `index`.
+    pub(crate) fn chunk(&self, chunk_bytes: usize, index: u64) -> Vec<u8> {
+        Layout::new(&self.service, &self.clients).chunk(chunk_bytes, index)
+    }
 }
 
 /// The last stable checkpoint and its proof.
@@ -51,6 +87,8 @@ pub struct StableCheckpoint {
 pub(crate) struct Checkpoints {
     pub(crate) interval: u64,
     pub(crate) window: u64,
+    /// The size of a state chunk.
+    pub(crate) chunk_bytes: usize,
     pub(crate) stable: StableCheckpoint,
     /// This replica's snapshots above the stable one, and the stable one.
     own: BTreeMap<Seq, Snapshot>,
@@ -59,7 +97,12 @@ pub(crate) struct Checkpoints {
 }
 
 impl Checkpoints {
-    pub(crate) fn new(interval: u64, window: u64, initial: Snapshot) -> Checkpoints {
+    pub(crate) fn new(
+        interval: u64,
+        window: u64,
+        chunk_bytes: usize,
+        initial: Snapshot,
+    ) -> Checkpoints {
         let stable = StableCheckpoint {
             seq: Seq(0),
             digest: initial.digest,
@@ -68,6 +111,7 @@ impl Checkpoints {
         Checkpoints {
             interval,
             window,
+            chunk_bytes,
             stable,
             own: BTreeMap::from([(Seq(0), initial)]),
             votes: BTreeMap::new(),
@@ -115,11 +159,7 @@ impl<S: Service> Replica<S> {
     pub(crate) fn current_snapshot(&self) -> Snapshot {
         let service = self.service.snapshot();
         let clients = self.clients.snapshot();
-        Snapshot {
-            digest: Digest::of(&state_bytes(&service, &clients)),
-            service: Arc::new(service),
-            clients: Arc::new(clients),
-        }
+        Snapshot::of(service, clients, self.checkpoints.chunk_bytes)
     }
 
     /// After executing `seq`, takes a checkpoint if `seq` is a multiple of

@@ -647,14 +647,16 @@ impl<S: Service> Replica<S> {
                 // While changing views, the primary the others follow may
                 // still be that of a view this replica left (`follow.rs`):
                 // every other replica gets the request the first time, and
-                // the last installed view's primary a client's retry.
+                // the last installed view's primary a client's retry (every
+                // other replica, when that primary is this replica).
+                let followed = self.quorums.primary(self.vc.last_installed);
                 let to = if self.vc.active {
                     Destination::Replica(self.primary())
-                } else if first {
+                } else if first || followed == self.id {
                     self.clients.note_relayed(&request);
                     Destination::Others
                 } else {
-                    Destination::Replica(self.quorums.primary(self.vc.last_installed))
+                    Destination::Replica(followed)
                 };
                 self.send(to, Message::Forward(request), out);
             }

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::chunks::{DEFAULT_STATE_CHUNK_BYTES, MAX_STATE_CHUNK_BYTES, MIN_STATE_CHUNK_BYTES};
 use crate::types::{ClientId, ReplicaId};
 
 /// The largest log window `L` a configuration may set.
@@ -92,6 +93,13 @@ pub struct Config {
     /// [`max_request_bytes`](Self::max_request_bytes), so that any one
     /// request fits.
     pub max_batch_bytes: usize,
+    /// The size of the chunks a checkpoint's state is cut into, in bytes:
+    /// the checkpoint digest covers the chunks' digests, and a replica
+    /// that catches up fetches and checks the state chunk by chunk. Part
+    /// of the checkpoint digest, so every replica must use the same value.
+    /// Between [`MIN_STATE_CHUNK_BYTES`] and [`MAX_STATE_CHUNK_BYTES`];
+    /// [`DEFAULT_STATE_CHUNK_BYTES`] (1 MiB) by default.
+    pub state_chunk_bytes: usize,
     /// **Testing aid, deliberately unsafe.** Replaces the quorum size with
     /// this one, so that the simulator's self-test can show it catches a
     /// broken quorum rule. `None` (the default) in any real use.
@@ -102,7 +110,7 @@ impl Config {
     /// A configuration for `n` replicas with default settings
     /// (`K = 128`, `L = 2K`, a view-change timeout of 10 ticks, batches of
     /// at most 256 requests and 4 MiB, at most 4 numbers in flight,
-    /// requests of at most 1 MiB).
+    /// requests of at most 1 MiB, state chunks of 1 MiB).
     pub fn new(n: usize) -> Config {
         Config {
             n,
@@ -115,6 +123,7 @@ impl Config {
             max_timestamp_gap: DEFAULT_MAX_TIMESTAMP_GAP,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
             max_batch_bytes: DEFAULT_MAX_BATCH_BYTES,
+            state_chunk_bytes: DEFAULT_STATE_CHUNK_BYTES,
             broken_quorum_for_self_test: None,
         }
     }
@@ -187,6 +196,9 @@ impl Config {
                 max_batch_bytes: self.max_batch_bytes,
             });
         }
+        if !(MIN_STATE_CHUNK_BYTES..=MAX_STATE_CHUNK_BYTES).contains(&self.state_chunk_bytes) {
+            return Err(ConfigError::BadChunkSize(self.state_chunk_bytes));
+        }
         Ok(())
     }
 }
@@ -227,6 +239,9 @@ pub enum ConfigError {
         /// The largest batch given.
         max_batch_bytes: usize,
     },
+    /// The state chunk size is outside
+    /// [`MIN_STATE_CHUNK_BYTES`]..=[`MAX_STATE_CHUNK_BYTES`].
+    BadChunkSize(usize),
     /// The replica's own id is not below `n`.
     UnknownReplica {
         /// The id given.
@@ -274,6 +289,11 @@ impl fmt::Display for ConfigError {
                 f,
                 "requests of at most {max_request_bytes} bytes in batches of at most \
                  {max_batch_bytes}: a request may take 1 byte or more, and at most a batch"
+            ),
+            ConfigError::BadChunkSize(size) => write!(
+                f,
+                "state chunks of {size} bytes: a chunk takes {MIN_STATE_CHUNK_BYTES} to \
+                 {MAX_STATE_CHUNK_BYTES} bytes"
             ),
             ConfigError::UnknownReplica { id, n } => {
                 write!(f, "replica {id} is not one of the {n} replicas")

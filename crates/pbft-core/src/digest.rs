@@ -1,4 +1,4 @@
-//! SHA-256 digests of requests and batches.
+//! SHA-256 digests of requests, batches and states.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +15,16 @@ impl Digest {
     /// SHA-256 of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
         Digest(Sha256::digest(bytes).into())
+    }
+
+    /// SHA-256 of the concatenation of `parts`, without copying them
+    /// together.
+    pub fn of_parts(parts: &[&[u8]]) -> Digest {
+        let mut hasher = Sha256::new();
+        for part in parts {
+            hasher.update(part);
+        }
+        Digest(hasher.finalize().into())
     }
 
     /// The raw 32 bytes.

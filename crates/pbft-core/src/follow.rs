@@ -82,31 +82,11 @@ impl<S: Service> Replica<S> {
         signature: Option<Signature>,
         out: &mut Vec<Output>,
     ) -> Result<(), Rejection> {
-        let primary = self.quorums.primary(pp.view);
-        if from != primary {
-            return Err(Rejection::NotPrimary { primary });
-        }
+        self.check_from_primary(from, &pp)?;
         self.check_learnable(pp.seq)?;
-        // As in the normal case: the batch comes whole, within its bounds,
-        // so that a certificate formed from it can execute.
-        let Some(batch) = pp.batch.as_ref() else {
-            return Err(Rejection::MissingBatch { seq: pp.seq });
-        };
-        let (size, limit) = (batch.size(), self.max_batch_bytes);
-        if size > limit {
-            return Err(Rejection::BatchTooLarge { size, limit });
-        }
-        for request in batch.requests() {
-            self.check_request_size(request)?;
-        }
-        let actual = batch.digest();
-        if pp.digest != actual {
-            return Err(Rejection::DigestMismatch {
-                seq: pp.seq,
-                claimed: pp.digest,
-                actual,
-            });
-        }
+        // As in the normal case, so that a certificate formed from it can
+        // execute.
+        self.check_pre_prepare_batch(&pp)?;
         let seq = pp.seq;
         let held = self
             .follow
@@ -116,12 +96,8 @@ impl<S: Service> Replica<S> {
         if held.is_some_and(|(old, _)| old.view >= pp.view) {
             return Err(Rejection::DuplicatePrePrepare { seq });
         }
-        // Last, as the dearest check, like `on_pre_prepare`: no primary
-        // orders a request in the name of a client that signs without the
-        // client's signature (§4.1).
-        for request in pp.batch.iter().flat_map(|batch| batch.requests()) {
-            self.check_client_signature(request)?;
-        }
+        // Last, as the dearest check, like `on_pre_prepare`.
+        self.check_client_signatures(&pp)?;
         let learning = self.learning(seq);
         let held = &mut learning.pre_prepares[from.index()];
         *held = Some((pp, signature));
@@ -160,10 +136,7 @@ impl<S: Service> Replica<S> {
     /// Numbers worth learning: inside the window, not executed yet, and
     /// not already proven.
     fn check_learnable(&mut self, seq: Seq) -> Result<(), Rejection> {
-        if seq == Seq(0) {
-            return Err(Rejection::ZeroSeq);
-        }
-        self.checkpoints.check_window(seq)?;
+        self.check_seq(seq)?;
         // Forget what has executed meanwhile.
         let keep = self.follow.slots.split_off(&self.last_executed.next());
         self.follow.slots = keep;

@@ -111,7 +111,7 @@
 //! | `client_keys` | clients that sign their requests ([`Request::signed_with`], [`Config::client_keys`]) |
 //! | `auth` | the [`Authenticator`] the replica signs and verifies with: [`Ed25519Auth`] or [`Unauthenticated`] |
 //! | `checkpoint` | checkpoints, the [`StableCheckpoint`] and its proof, watermarks, garbage collection (§4.3) |
-//! | `state_transfer` | fetching a stable checkpoint's state from peers when behind |
+//! | `state_transfer`, `state_fetch`, `chunks` | fetching a stable checkpoint's state from peers when behind, in checked chunks |
 //! | `view_change` | the timer, view changes and new views (§4.4, §4.5.2) |
 //! | `certificate` | [`PreparedCertificate`] and checkpoint proofs, checked member by member |
 //! | `hex` | fixed-length hex for digests, signatures and keys |
@@ -136,6 +136,7 @@ mod by_client;
 mod canonical;
 mod certificate;
 mod checkpoint;
+mod chunks;
 mod client;
 mod client_keys;
 mod cluster;
@@ -156,6 +157,7 @@ mod replica;
 mod request;
 mod retransmit;
 mod service;
+mod state_fetch;
 mod state_transfer;
 mod status;
 mod types;
@@ -166,6 +168,7 @@ pub use auth::{AuthFailure, Authenticator, Ed25519Auth, KeyError, Signature, Una
 pub use canonical::{batch_bytes, encode_request, message_bytes, request_bytes};
 pub use certificate::{CertificateError, CommittedCertificate, PreparedCertificate};
 pub use checkpoint::{Snapshot, StableCheckpoint};
+pub use chunks::{DEFAULT_STATE_CHUNK_BYTES, MAX_STATE_CHUNK_BYTES, MIN_STATE_CHUNK_BYTES};
 pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
 pub use config::{
     Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_BYTES,
@@ -175,8 +178,8 @@ pub use config::{
 pub use digest::Digest;
 pub use hex::ParseHexError;
 pub use message::{
-    CheckpointVote, FetchState, Message, NewView, Phase, PrePrepare, Signed, StateTransfer,
-    StatusReport, ViewChange, Vote,
+    CheckpointVote, Chunk, ChunkRange, FetchState, Manifest, Message, NewView, Phase, PrePrepare,
+    Signed, StateTransfer, StatusReport, ViewChange, Vote,
 };
 pub use network::NetworkFaults;
 pub use output::{Destination, Executed, Input, Ordered, Output, Refusal};
@@ -190,6 +193,7 @@ pub use retransmit::{
     REPORT_AFTER,
 };
 pub use service::{ExecResult, KvService, Service};
+pub use state_fetch::{CHUNKS_ASKED_PER_PEER, CHUNKS_SERVED_PER_TICK};
 pub use state_transfer::StateError;
 pub use state_transfer::SMALL_STATE_BYTES;
 pub use status::{SlotPhase, SlotStatus};

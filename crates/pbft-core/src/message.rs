@@ -56,8 +56,9 @@ impl Message {
     }
 
     /// The bytes of requests and snapshots the message carries, as the
-    /// wire spends them: each request's [`Request::size`], and each
-    /// snapshot byte twice (it travels as hex). Everything else a message
+    /// wire spends them: each request's [`Request::size`], each snapshot
+    /// or state chunk byte twice (it travels as hex), and 67 bytes for
+    /// each chunk digest of a manifest. Everything else a message
     /// holds (numbers, digests, signatures) takes a few hundred bytes per
     /// member, so this is what decides whether a message fits the
     /// transport.
@@ -85,7 +86,12 @@ impl Message {
                 .iter()
                 .map(|cert| batch(&cert.pre_prepare))
                 .sum::<usize>()
-                .saturating_add(2 * (st.service.len() + st.clients.len())),
+                .saturating_add(2 * (st.service.len() + st.clients.len()))
+                .saturating_add(st.manifest.as_ref().map_or(0, |m| {
+                    // 64 hex characters, two quotes and a comma each.
+                    67 * m.chunks.len()
+                }))
+                .saturating_add(st.chunk.as_ref().map_or(0, |c| 2 * c.bytes.len())),
             Message::Prepare(_)
             | Message::Commit(_)
             | Message::Checkpoint(_)
@@ -217,6 +223,11 @@ pub struct FetchState {
     /// reports a stall (the BFT library's status message, Castro's thesis
     /// §5.2): peers then answer with exactly what it lacks.
     pub report: Option<StatusReport>,
+    /// Set when the sender fetches a checkpoint's state in chunks: the
+    /// chunks it asks this peer for. `None` asks for the checkpoint itself
+    /// (its proof and manifest, or its whole state when that is one chunk)
+    /// and the committed certificates after it.
+    pub chunks: Option<ChunkRange>,
 }
 
 /// A stalled replica's status: its view, and how far each number it has
@@ -237,6 +248,55 @@ pub struct StatusReport {
     pub pending: Vec<(Seq, SlotPhase)>,
 }
 
+impl FetchState {
+    /// A request for the stable checkpoint at or above `seq`, or the
+    /// committed certificates from `seq` on.
+    pub fn new(seq: Seq, replica: ReplicaId) -> FetchState {
+        FetchState {
+            seq,
+            replica,
+            report: None,
+            chunks: None,
+        }
+    }
+}
+
+/// Consecutive chunks of one checkpoint's state (see [`Manifest`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkRange {
+    /// The checkpoint's sequence number.
+    pub checkpoint: Seq,
+    /// Its proven state digest.
+    pub digest: Digest,
+    /// The first chunk's index.
+    pub first: u64,
+    /// How many chunks; a peer serves only a few per tick.
+    pub count: u64,
+}
+
+/// The chunk digests of a checkpoint's state: its canonical state bytes,
+/// `length` of them, cut into chunks of
+/// [`Config::state_chunk_bytes`](crate::Config::state_chunk_bytes). The
+/// checkpoint digest is the digest of the length, the chunk size and this
+/// list, so a manifest is checked against the proven digest, and each
+/// chunk against its entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Manifest {
+    /// The length of the canonical state bytes.
+    pub length: u64,
+    /// Each chunk's digest, in order.
+    pub chunks: Arc<Vec<Digest>>,
+}
+
+/// One chunk of a checkpoint's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// Its index in the manifest.
+    pub index: u64,
+    /// Its bytes.
+    pub bytes: Arc<Vec<u8>>,
+}
+
 /// A stable checkpoint's state and what was committed after it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StateTransfer {
@@ -252,6 +312,14 @@ pub struct StateTransfer {
     pub committed: Vec<CommittedCertificate>,
     /// The sender.
     pub replica: ReplicaId,
+    /// When the state goes in chunks: the checkpoint's manifest, and
+    /// `service` and `clients` are empty. The receiver then fetches the
+    /// chunks.
+    pub manifest: Option<Manifest>,
+    /// One chunk of the checkpoint's state, asked for by a
+    /// [`ChunkRange`]; the checkpoint carries no proof then, and nothing
+    /// else is set.
+    pub chunk: Option<Chunk>,
 }
 
 /// A replica's claim about its state at a checkpoint.

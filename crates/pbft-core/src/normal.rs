@@ -75,35 +75,12 @@ impl<S: Service> Replica<S> {
             self.help_catch_up(from, pp.view, true, out);
         }
         self.check_view(pp.view)?;
-        let primary = self.quorums.primary(pp.view);
-        if from != primary {
-            return Err(Rejection::NotPrimary { primary });
-        }
+        self.check_from_primary(from, &pp)?;
         if !self.vc.active {
             return Err(Rejection::ViewChanging);
         }
-        if pp.seq == Seq(0) {
-            return Err(Rejection::ZeroSeq);
-        }
-        self.checkpoints.check_window(pp.seq)?;
-        let Some(batch) = pp.batch.clone() else {
-            return Err(Rejection::MissingBatch { seq: pp.seq });
-        };
-        let (size, limit) = (batch.size(), self.max_batch_bytes);
-        if size > limit {
-            return Err(Rejection::BatchTooLarge { size, limit });
-        }
-        for request in batch.requests() {
-            self.check_request_size(request)?;
-        }
-        let actual = batch.digest();
-        if pp.digest != actual {
-            return Err(Rejection::DigestMismatch {
-                seq: pp.seq,
-                claimed: pp.digest,
-                actual,
-            });
-        }
+        self.check_seq(pp.seq)?;
+        let batch = Arc::clone(self.check_pre_prepare_batch(&pp)?);
         if let Some(proven) = self
             .log
             .get(pp.seq)
@@ -136,12 +113,71 @@ impl<S: Service> Replica<S> {
                 }
             });
         }
-        // Last, as the dearest check: a signature per request of a client
-        // that signs (§4.1), so that no primary orders one in its name.
+        // Last, as the dearest check.
+        self.check_client_signatures(&pp)?;
+        self.accept_pre_prepare(pp, signature, out);
+        Ok(())
+    }
+
+    /// A pre-prepare comes from the primary of its own view (§4.2), be that
+    /// the current view or one this replica follows (`follow.rs`).
+    pub(crate) fn check_from_primary(
+        &self,
+        from: ReplicaId,
+        pp: &PrePrepare,
+    ) -> Result<(), Rejection> {
+        let primary = self.quorums.primary(pp.view);
+        if from != primary {
+            return Err(Rejection::NotPrimary { primary });
+        }
+        Ok(())
+    }
+
+    /// A number a pre-prepare or a vote may name: not zero, and inside the
+    /// watermark window (§4.2).
+    pub(crate) fn check_seq(&self, seq: Seq) -> Result<(), Rejection> {
+        if seq == Seq(0) {
+            return Err(Rejection::ZeroSeq);
+        }
+        self.checkpoints.check_window(seq)
+    }
+
+    /// The batch a pre-prepare carries, once checked: it comes whole,
+    /// within the batch and request size bounds, and its digest is the one
+    /// the pre-prepare names, so that a certificate formed from it can
+    /// execute. The same checks hold for a followed view's pre-prepare.
+    pub(crate) fn check_pre_prepare_batch<'a>(
+        &self,
+        pp: &'a PrePrepare,
+    ) -> Result<&'a Arc<Batch>, Rejection> {
+        let Some(batch) = pp.batch.as_ref() else {
+            return Err(Rejection::MissingBatch { seq: pp.seq });
+        };
+        let (size, limit) = (batch.size(), self.max_batch_bytes);
+        if size > limit {
+            return Err(Rejection::BatchTooLarge { size, limit });
+        }
+        for request in batch.requests() {
+            self.check_request_size(request)?;
+        }
+        let actual = batch.digest();
+        if pp.digest != actual {
+            return Err(Rejection::DigestMismatch {
+                seq: pp.seq,
+                claimed: pp.digest,
+                actual,
+            });
+        }
+        Ok(batch)
+    }
+
+    /// A signature per request of a client that signs (§4.1), so that no
+    /// primary orders one in its name. The dearest check, so callers make
+    /// it last.
+    pub(crate) fn check_client_signatures(&self, pp: &PrePrepare) -> Result<(), Rejection> {
         for request in pp.batch.iter().flat_map(|batch| batch.requests()) {
             self.check_client_signature(request)?;
         }
-        self.accept_pre_prepare(pp, signature, out);
         Ok(())
     }
 
@@ -269,10 +305,7 @@ impl<S: Service> Replica<S> {
             });
         }
         self.check_view(vote.view)?;
-        if vote.seq == Seq(0) {
-            return Err(Rejection::ZeroSeq);
-        }
-        self.checkpoints.check_window(vote.seq)
+        self.check_seq(vote.seq)
     }
 
     /// Records a prepare (`commit` false) or a commit.

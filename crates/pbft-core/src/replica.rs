@@ -77,6 +77,7 @@ impl<S: Service> Replica<S> {
             digest: Digest::default(),
             service: Default::default(),
             clients: Default::default(),
+            chunks: Default::default(),
         };
         let mut replica = Replica {
             id,
@@ -93,7 +94,12 @@ impl<S: Service> Replica<S> {
             service,
             ticks: 0,
             auth: Box::new(auth),
-            checkpoints: Checkpoints::new(config.checkpoint_interval, config.window, placeholder),
+            checkpoints: Checkpoints::new(
+                config.checkpoint_interval,
+                config.window,
+                config.state_chunk_bytes,
+                placeholder,
+            ),
             pending: Pending::default(),
             vc: ViewChanges::new(config.n, config.view_change_timeout),
             transfer: Transfer::new(config.n),
@@ -106,7 +112,12 @@ impl<S: Service> Replica<S> {
         };
         // The initial state is the checkpoint at 0, stable by definition.
         let initial = replica.current_snapshot();
-        replica.checkpoints = Checkpoints::new(config.checkpoint_interval, config.window, initial);
+        replica.checkpoints = Checkpoints::new(
+            config.checkpoint_interval,
+            config.window,
+            config.state_chunk_bytes,
+            initial,
+        );
         Ok(replica)
     }
 

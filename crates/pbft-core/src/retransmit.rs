@@ -245,9 +245,8 @@ impl<S: Service> Replica<S> {
 
     fn send_report(&mut self, out: &mut Vec<Output>) {
         let fetch = FetchState {
-            seq: self.last_executed.next(),
-            replica: self.id,
             report: Some(self.status_report()),
+            ..FetchState::new(self.last_executed.next(), self.id)
         };
         self.send(Destination::Others, Message::FetchState(fetch), out);
     }
@@ -398,6 +397,8 @@ impl<S: Service> Replica<S> {
                 clients: Arc::default(),
                 committed: certs,
                 replica: self.id,
+                manifest: None,
+                chunk: None,
             };
             self.send(Destination::Replica(from), Message::State(state), out);
         }

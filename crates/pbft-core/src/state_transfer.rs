@@ -20,16 +20,17 @@
 //! replica does not need). Each certificate carries its own quorum of
 //! signed commits, so it is checked on its own.
 
-use crate::canonical::state_bytes;
+use std::sync::Arc;
+
 use crate::certificate::{CertificateError, CommittedCertificate};
-use crate::checkpoint::Snapshot;
+use crate::checkpoint::{Snapshot, StableCheckpoint};
 use crate::client::ClientTable;
-use crate::digest::Digest;
-use crate::message::{FetchState, Message, StateTransfer};
+use crate::message::{ChunkRange, FetchState, Message, StateTransfer};
 use crate::output::{Destination, Output};
 use crate::rejection::Rejection;
 use crate::replica::Replica;
 use crate::service::Service;
+use crate::state_fetch::{ChunkFetch, CHUNKS_SERVED_PER_TICK};
 use crate::types::{ReplicaId, Seq};
 use crate::view_change::backoff;
 
@@ -49,6 +50,27 @@ pub enum StateError {
     DigestMismatch,
     /// The snapshots do not decode.
     Snapshot(String),
+    /// A manifest whose chunk digests do not hash to the proven digest, or
+    /// are not as many as its length takes.
+    ManifestMismatch,
+    /// A chunk whose bytes do not match its digest in the manifest.
+    ChunkMismatch {
+        /// The chunk's index.
+        index: u64,
+    },
+    /// A chunk of no transfer under way: another checkpoint's, one not in
+    /// the manifest, or one already held (a late or repeated answer).
+    UnexpectedChunk {
+        /// The checkpoint it claims to be part of.
+        checkpoint: Seq,
+        /// Its index.
+        index: u64,
+    },
+    /// A request for a chunk that the checkpoint's state does not have.
+    NoSuchChunk {
+        /// The index asked for.
+        index: u64,
+    },
     /// The committed certificate for the next number to execute is missing
     /// or does not check.
     Committed {
@@ -68,6 +90,16 @@ impl std::fmt::Display for StateError {
             StateError::Proof(e) => write!(f, "checkpoint proof: {e}"),
             StateError::DigestMismatch => f.write_str("the state does not match its digest"),
             StateError::Snapshot(e) => write!(f, "the snapshot does not decode: {e}"),
+            StateError::ManifestMismatch => {
+                f.write_str("the chunk digests do not match the state digest")
+            }
+            StateError::ChunkMismatch { index } => {
+                write!(f, "chunk {index} does not match its digest")
+            }
+            StateError::UnexpectedChunk { checkpoint, index } => {
+                write!(f, "chunk {index} of checkpoint {checkpoint} is not awaited")
+            }
+            StateError::NoSuchChunk { index } => write!(f, "the state has no chunk {index}"),
             StateError::Committed { seq, error: None } => {
                 write!(f, "no committed certificate for {seq}")
             }
@@ -86,9 +118,14 @@ pub(crate) struct Transfer {
     target: Option<Seq>,
     /// The tick of the last request for state.
     last_fetch: Option<u64>,
-    /// The tick each peer was last served, to bound the work a peer can
-    /// demand.
+    /// The tick each peer was last served a checkpoint or committed
+    /// certificates, to bound the work a peer can demand.
     served: Vec<Option<u64>>,
+    /// For each peer: the tick it was last served chunks, and how many in
+    /// that tick (at most [`CHUNKS_SERVED_PER_TICK`]).
+    chunks_served: Vec<(u64, u64)>,
+    /// The transfer in chunks under way, if any.
+    pub(crate) fetch: Option<ChunkFetch>,
     /// The highest checkpoint each peer announced beyond the window.
     ahead: Vec<Option<Seq>>,
     /// Execution stalled with a pre-prepared number waiting:
@@ -107,6 +144,8 @@ impl Transfer {
             target: None,
             last_fetch: None,
             served: vec![None; n],
+            chunks_served: vec![(0, 0); n],
+            fetch: None,
             ahead: vec![None; n],
             stall: None,
             wait: 0,
@@ -161,6 +200,7 @@ impl<S: Service> Replica<S> {
     /// numbers still learns them.
     pub(crate) fn fetch_if_behind(&mut self, out: &mut Vec<Output>) {
         self.note_stall();
+        self.continue_fetch(out);
         if self
             .transfer
             .target
@@ -190,11 +230,7 @@ impl<S: Service> Replica<S> {
         if self.transfer.stall.is_some() {
             self.resend_stalled(out);
         }
-        let fetch = FetchState {
-            seq: self.last_executed.next(),
-            replica: self.id,
-            report: None,
-        };
+        let fetch = FetchState::new(self.last_executed.next(), self.id);
         self.send(Destination::Others, Message::FetchState(fetch), out);
     }
 
@@ -218,8 +254,12 @@ impl<S: Service> Replica<S> {
     }
 
     /// A peer asks for state from `fetch.seq` on: answer with the stable
-    /// checkpoint if it reaches that far, or else with the committed
-    /// certificates from `fetch.seq` on, when there are any.
+    /// checkpoint if it reaches that far (its whole state when that is one
+    /// chunk, its manifest otherwise), or else with the committed
+    /// certificates from `fetch.seq` on, when there are any. A request for
+    /// chunks of a checkpoint this replica holds is answered with them; of
+    /// one it no longer holds, as a plain request, so that the asker
+    /// learns the later checkpoint.
     pub(crate) fn on_fetch_state(
         &mut self,
         from: ReplicaId,
@@ -230,6 +270,16 @@ impl<S: Service> Replica<S> {
             return Err(Rejection::SenderMismatch {
                 claimed: fetch.replica,
             });
+        }
+        if let Some(range) = fetch.chunks {
+            let held = self
+                .checkpoints
+                .own_snapshot(range.checkpoint)
+                .filter(|own| own.digest == range.digest)
+                .cloned();
+            if let Some(snapshot) = held {
+                return self.serve_chunks(from, range, &snapshot, out);
+            }
         }
         let stable = self.checkpoints.stable.clone();
         let whole = stable.seq > Seq(0) && stable.seq >= fetch.seq;
@@ -247,13 +297,19 @@ impl<S: Service> Replica<S> {
             // Nothing to offer yet; a peer further ahead will answer.
             return Ok(());
         }
-        let (service, clients) = if whole {
+        let (service, clients, manifest) = if whole {
             let Some(snapshot) = self.checkpoints.own_snapshot(stable.seq).cloned() else {
                 return Ok(());
             };
-            (snapshot.service, snapshot.clients)
+            if snapshot.chunks.len() <= 1 {
+                // One chunk: the state goes whole, as it always did.
+                (snapshot.service, snapshot.clients, None)
+            } else {
+                let manifest = snapshot.manifest();
+                (Default::default(), Default::default(), Some(manifest))
+            }
         } else {
-            (Default::default(), Default::default())
+            (Default::default(), Default::default(), None)
         };
         let state = Message::State(StateTransfer {
             checkpoint: stable,
@@ -261,12 +317,14 @@ impl<S: Service> Replica<S> {
             clients,
             committed,
             replica: self.id,
+            manifest,
+            chunk: None,
         });
         // A small answer costs no more than a status report's and is
-        // bounded the same way; a large one goes to a peer at most once
-        // per timeout.
+        // bounded the same way; a large one (or a manifest, which starts
+        // a transfer in chunks) goes to a peer at most once per timeout.
         let bytes = state.payload_size();
-        if bytes <= SMALL_STATE_BYTES {
+        if bytes <= SMALL_STATE_BYTES && !matches!(&state, Message::State(s) if s.manifest.is_some()) {
             if !self.may_answer(from) {
                 return Err(Rejection::TooFrequent);
             }
@@ -280,6 +338,56 @@ impl<S: Service> Replica<S> {
             *last = Some(self.ticks);
         }
         self.send(Destination::Replica(from), state, out);
+        Ok(())
+    }
+
+    /// Sends `from` the chunks of `snapshot` it asks for, each in its own
+    /// message, at most [`CHUNKS_SERVED_PER_TICK`] per tick.
+    fn serve_chunks(
+        &mut self,
+        from: ReplicaId,
+        range: ChunkRange,
+        snapshot: &Snapshot,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        let total = snapshot.chunks.len() as u64;
+        if range.first >= total {
+            return Err(Rejection::InvalidState(StateError::NoSuchChunk {
+                index: range.first,
+            }));
+        }
+        let served = &mut self.transfer.chunks_served[from.index()];
+        if served.0 != self.ticks {
+            *served = (self.ticks, 0);
+        }
+        let count = range
+            .count
+            .min(CHUNKS_SERVED_PER_TICK - served.1)
+            .min(total - range.first);
+        if count == 0 {
+            return Err(Rejection::TooFrequent);
+        }
+        served.1 += count;
+        let chunk_bytes = self.checkpoints.chunk_bytes;
+        for index in range.first..range.first + count {
+            let state = StateTransfer {
+                checkpoint: StableCheckpoint {
+                    seq: range.checkpoint,
+                    digest: range.digest,
+                    proof: Vec::new(),
+                },
+                service: Default::default(),
+                clients: Default::default(),
+                committed: Vec::new(),
+                replica: self.id,
+                manifest: None,
+                chunk: Some(crate::message::Chunk {
+                    index,
+                    bytes: Arc::new(snapshot.chunk(chunk_bytes, index)),
+                }),
+            };
+            self.send(Destination::Replica(from), Message::State(state), out);
+        }
         Ok(())
     }
 
@@ -327,6 +435,10 @@ impl<S: Service> Replica<S> {
                 claimed: state.replica,
             });
         }
+        if let Some(chunk) = state.chunk {
+            // Checked against the manifest of the transfer under way.
+            return self.on_chunk(from, &state.checkpoint, chunk, out);
+        }
         let checkpoint = state.checkpoint;
         let seq = checkpoint.seq;
         if seq <= self.last_executed {
@@ -351,27 +463,42 @@ impl<S: Service> Replica<S> {
         checkpoint
             .check(&self.quorums, &*self.auth)
             .map_err(|e| Rejection::InvalidState(StateError::Proof(e)))?;
-        let digest = Digest::of(&state_bytes(&state.service, &state.clients));
-        if digest != checkpoint.digest {
+        if let Some(manifest) = state.manifest {
+            return self.on_manifest(checkpoint, manifest, state.committed, out);
+        }
+        let snapshot = Snapshot::of(
+            Arc::unwrap_or_clone(state.service),
+            Arc::unwrap_or_clone(state.clients),
+            self.checkpoints.chunk_bytes,
+        );
+        if snapshot.digest != checkpoint.digest {
             return Err(Rejection::InvalidState(StateError::DigestMismatch));
         }
+        self.restore_state(checkpoint, snapshot, state.committed, out)
+    }
+
+    /// Restores a proven checkpoint's state, whose digest is checked, then
+    /// takes the committed certificates after it.
+    pub(crate) fn restore_state(
+        &mut self,
+        checkpoint: StableCheckpoint,
+        snapshot: Snapshot,
+        committed: Vec<CommittedCertificate>,
+        out: &mut Vec<Output>,
+    ) -> Result<(), Rejection> {
+        let (seq, digest) = (checkpoint.seq, checkpoint.digest);
         // Decode the client table first, so that a bad snapshot changes
         // nothing.
         let mut clients = ClientTable::default();
         clients
-            .restore(&state.clients)
+            .restore(&snapshot.clients)
             .map_err(|e| Rejection::InvalidState(StateError::Snapshot(e)))?;
         self.service
-            .restore(&state.service)
+            .restore(&snapshot.service)
             .map_err(|e| Rejection::InvalidState(StateError::Snapshot(e)))?;
         let answers = self.clients.replace_replies(clients);
         self.last_executed = seq;
         self.last_assigned = self.last_assigned.max(seq);
-        let snapshot = Snapshot {
-            digest,
-            service: state.service,
-            clients: state.clients,
-        };
         out.push(Output::Restored { seq, digest });
         out.extend(answers);
         self.checkpoints.install(checkpoint, snapshot);
@@ -379,9 +506,12 @@ impl<S: Service> Replica<S> {
         if self.transfer.target.is_some_and(|t| t <= seq) {
             self.transfer.target = None;
         }
+        if self.transfer.fetch.as_ref().is_some_and(|f| f.seq() <= seq) {
+            self.transfer.fetch = None;
+        }
         // Certificates that do not check are simply not taken: the restored
         // state stands on its own proof.
-        let _ = self.adopt_committed(seq, state.committed);
+        let _ = self.adopt_committed(seq, committed);
         Ok(())
     }
 

@@ -101,6 +101,8 @@ fn an_adopted_certificate_keeps_a_byzantine_primary_from_reusing_its_number() {
             clients: Arc::new(Vec::new()),
             committed: vec![cert0.clone()],
             replica: R1,
+            manifest: None,
+            chunk: None,
         };
         c.inject(R1, to, Message::State(state));
     }
@@ -133,11 +135,7 @@ fn an_adopted_certificate_keeps_a_byzantine_primary_from_reusing_its_number() {
     // 5. R0 asks R2 for what it lacks (as its periodic status fetch does).
     c.clear_filter();
     c.take_in_flight();
-    let fetch = FetchState {
-        seq: Seq(1),
-        replica: R0,
-        report: None,
-    };
+    let fetch = FetchState::new(Seq(1), R0);
     c.inject(R0, R2, Message::FetchState(fetch));
     c.set_filter(|e| {
         (e.to == R2 && matches!(e.signed.message, Message::FetchState(_)))

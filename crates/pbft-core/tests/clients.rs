@@ -138,17 +138,24 @@ fn an_ordered_invalid_operation_executes_to_the_same_error_everywhere() {
     assert!(results.iter().all(|r| *r == results[0]));
 }
 
-#[test]
-fn a_request_over_the_size_limit_is_refused_at_intake_and_never_relayed() {
+/// Four replicas that take requests of at most 1000 bytes, and a request
+/// over that limit.
+fn small_requests_only() -> (Cluster<pbft_core::KvService>, pbft_core::Request) {
     let config = Config {
         max_request_bytes: 1000,
         ..Config::new(4)
     };
-    let mut c = Cluster::new(&config, ClusterAuth::Seeded(5), |_| {
+    let c = Cluster::new(&config, ClusterAuth::Seeded(5), |_| {
         pbft_core::KvService::default()
     })
-    .unwrap();
+    .expect("a valid configuration");
     let big = req("c1", 1, &format!("set x={}", "v".repeat(1000)));
+    (c, big)
+}
+
+#[test]
+fn a_request_over_the_size_limit_is_refused_at_intake_and_never_relayed() {
+    let (mut c, big) = small_requests_only();
     let size = big.size();
     for at in [R0, R1] {
         c.submit(at, big.clone());
@@ -167,15 +174,7 @@ fn a_request_over_the_size_limit_is_refused_at_intake_and_never_relayed() {
 
 #[test]
 fn a_relayed_or_pre_prepared_request_over_the_limit_is_rejected() {
-    let config = Config {
-        max_request_bytes: 1000,
-        ..Config::new(4)
-    };
-    let mut c = Cluster::new(&config, ClusterAuth::Seeded(5), |_| {
-        pbft_core::KvService::default()
-    })
-    .unwrap();
-    let big = req("c1", 1, &format!("set x={}", "v".repeat(1000)));
+    let (mut c, big) = small_requests_only();
     let size = big.size();
     let too_large = pbft_core::Rejection::RequestTooLarge { size, limit: 1000 };
     let forward = c.replica(R1).sign(Message::Forward(big.clone()));

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use common::*;
 use pbft_core::{
-    Batch, CheckpointVote, Cluster, ClusterAuth, Config, Digest, FetchState, KvService, Message,
-    Output, PrePrepare, ReplicaId, Request, Seq, Signed, SlotPhase, StatusReport, View, Vote,
+    Batch, CheckpointVote, Chunk, ChunkRange, Cluster, ClusterAuth, Config, Digest, FetchState,
+    KvService, Manifest, Message, Output, PrePrepare, ReplicaId, Request, Seq, Signed, SlotPhase,
+    StableCheckpoint, StateTransfer, StatusReport, View, Vote,
 };
 
 fn extreme(rng: &mut fastrand::Rng) -> u64 {
@@ -38,7 +39,7 @@ fn random_message(rng: &mut fastrand::Rng, n: u32) -> Message {
         digest,
         replica,
     };
-    match rng.u8(0..6) {
+    match rng.u8(0..9) {
         0 => Message::PrePrepare(PrePrepare {
             view,
             seq,
@@ -69,10 +70,43 @@ fn random_message(rng: &mut fastrand::Rng, n: u32) -> Message {
                     .collect(),
             });
             Message::FetchState(FetchState {
-                seq,
-                replica,
                 report,
+                ..FetchState::new(seq, replica)
             })
+        }
+        5 => Message::FetchState(FetchState {
+            chunks: Some(ChunkRange {
+                checkpoint: Seq(extreme(rng)),
+                digest,
+                first: extreme(rng),
+                count: extreme(rng),
+            }),
+            ..FetchState::new(seq, replica)
+        }),
+        6 | 7 => {
+            let chunks: Vec<Digest> = (0..rng.usize(0..4))
+                .map(|_| Digest([rng.u8(..); 32]))
+                .collect();
+            let state = StateTransfer {
+                checkpoint: StableCheckpoint {
+                    seq,
+                    digest,
+                    proof: Vec::new(),
+                },
+                service: Arc::default(),
+                clients: Arc::default(),
+                committed: Vec::new(),
+                replica,
+                manifest: (rng.bool()).then(|| Manifest {
+                    length: extreme(rng),
+                    chunks: Arc::new(chunks),
+                }),
+                chunk: (rng.bool()).then(|| Chunk {
+                    index: extreme(rng),
+                    bytes: Arc::new(vec![rng.u8(..); rng.usize(0..300)]),
+                }),
+            };
+            Message::State(state)
         }
         _ => Message::Forward(Request::new("c9", Some(extreme(rng)), "get x")),
     }

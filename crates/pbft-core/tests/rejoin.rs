@@ -166,14 +166,33 @@ fn a_backup_changing_views_sends_no_vote_of_the_view_it_left() {
     assert_eq!(c.replica(R3).service().get("d"), Some("4"));
 }
 
+/// View 0's pre-prepare of a batch at number 2 that R3, changing views
+/// alone, has not seen.
+fn unseen_pre_prepare() -> pbft_core::PrePrepare {
+    let batch = pbft_core::Batch::single(req("c9", 1, "set z=9"));
+    pbft_core::PrePrepare::new(View(0), Seq(2), std::sync::Arc::new(batch))
+}
+
+/// View 0's commits for `pp` from every replica but R3, delivered to R3.
+fn commit_to_r3(c: &mut Cluster<KvService>, pp: &pbft_core::PrePrepare) {
+    for r in [R0, R1, R2] {
+        let vote = pbft_core::Vote {
+            view: pp.view,
+            seq: pp.seq,
+            digest: pp.digest,
+            replica: r,
+        };
+        c.inject(r, R3, Message::Commit(vote));
+    }
+}
+
 #[test]
 fn commits_alone_do_not_make_a_following_replica_execute() {
     let mut c = backup_changing_views_alone();
     // Commits for a batch whose pre-prepare never reached R3: without the
     // batch there is nothing to execute, and with a forged pre-prepare
     // from a replica that is not view 0's primary, nothing either.
-    let batch = pbft_core::Batch::single(req("c9", 1, "set z=9"));
-    let pp = pbft_core::PrePrepare::new(View(0), Seq(2), std::sync::Arc::new(batch));
+    let pp = unseen_pre_prepare();
     let executed = c.replica(R3).last_executed();
     c.inject(R1, R3, Message::PrePrepare(pp.clone()));
     c.stabilize();
@@ -183,15 +202,7 @@ fn commits_alone_do_not_make_a_following_replica_execute() {
             .any(|(_, r)| matches!(r, Rejection::NotPrimary { .. })),
         "{got:?}"
     );
-    for r in [R0, R1, R2] {
-        let vote = pbft_core::Vote {
-            view: View(0),
-            seq: Seq(2),
-            digest: pp.digest,
-            replica: r,
-        };
-        c.inject(r, R3, Message::Commit(vote));
-    }
+    commit_to_r3(&mut c, &pp);
     c.stabilize();
     assert_eq!(c.replica(R3).last_executed(), executed);
     assert_eq!(c.replica(R3).service().get("z"), None);
@@ -218,8 +229,7 @@ fn a_following_replica_learns_a_pre_prepare_only_with_its_batch() {
     let mut c = backup_changing_views_alone();
     // View 0's primary names a batch by digest alone: a certificate formed
     // from it could never execute, so it is refused, as in the normal case.
-    let batch = pbft_core::Batch::single(req("c9", 1, "set z=9"));
-    let pp = pbft_core::PrePrepare::new(View(0), Seq(2), std::sync::Arc::new(batch));
+    let pp = unseen_pre_prepare();
     let executed = c.replica(R3).last_executed();
     c.inject(R0, R3, Message::PrePrepare(pp.without_batch()));
     c.stabilize();
@@ -229,15 +239,7 @@ fn a_following_replica_learns_a_pre_prepare_only_with_its_batch() {
             .any(|(_, r)| matches!(r, Rejection::MissingBatch { seq } if *seq == Seq(2))),
         "{got:?}"
     );
-    for r in [R0, R1, R2] {
-        let vote = pbft_core::Vote {
-            view: View(0),
-            seq: Seq(2),
-            digest: pp.digest,
-            replica: r,
-        };
-        c.inject(r, R3, Message::Commit(vote));
-    }
+    commit_to_r3(&mut c, &pp);
     c.stabilize();
     assert_eq!(c.replica(R3).last_executed(), executed);
     // The same pre-prepare with its batch completes the certificate.
@@ -299,4 +301,40 @@ fn a_new_view_relayed_without_its_batches_still_gets_them() {
     assert!(took.is_some(), "R0 gets A's batch and executes it");
     assert_eq!(c.replica(R0).view(), View(2));
     assert_eq!(c.replica(R0).service().get("a"), Some("1"));
+}
+
+#[test]
+fn a_primary_changing_views_never_forwards_a_retry_to_itself() {
+    let mut c = cluster(4);
+    // R0, the primary of view 0, joins a view change that R1 and R2 ask
+    // for (f + 1 of them); no new view reaches it.
+    c.set_filter(|e| e.to != R3 && e.from != R3);
+    for r in [R1, R2] {
+        c.submit(r, req(&format!("c{}", r.0), 1, "set x=1"));
+    }
+    c.set_filter(|e| e.to != R3 && e.from != R3 && e.from != R0 && e.to != R0);
+    c.stabilize();
+    tick(&mut c, TIMEOUT + 2);
+    c.set_filter(|e| {
+        e.to != R3 && e.from != R3 && !matches!(e.signed.message, Message::NewView(_))
+    });
+    tick(&mut c, TIMEOUT);
+    assert_eq!(c.replica(R0).view(), View(1), "R0 joined the view change");
+    assert!(!c.replica(R0).view_active());
+    // A client of R0 sends a request, then retries it.
+    let request = req("c9", 1, "set y=9");
+    c.submit(R0, request.clone());
+    c.submit(R0, request);
+    let events = c.take_events();
+    let to_self = events
+        .iter()
+        .filter(|e| e.replica == R0)
+        .any(|e| matches!(&e.output, Output::Send { to: pbft_core::Destination::Replica(r), .. } if *r == R0));
+    assert!(!to_self, "R0 sent a message to itself");
+    c.stabilize();
+    let got = rejections(&c.take_events(), R0);
+    assert!(
+        !got.iter().any(|(_, r)| matches!(r, Rejection::FromSelf)),
+        "{got:?}"
+    );
 }

@@ -142,6 +142,7 @@ fn under_loss_every_request_executes_everywhere_within_a_few_ticks_and_views_hol
 /// A status report from R3 that lacks everything from `seq` on.
 fn lacking_everything(seq: u64) -> Message {
     Message::FetchState(FetchState {
+        chunks: None,
         seq: Seq(seq),
         replica: R3,
         report: Some(StatusReport {
@@ -213,6 +214,7 @@ fn a_status_report_listing_too_many_numbers_is_refused() {
     c.submit(R0, req("c1", 1, "set x=1"));
     c.stabilize();
     let too_many = Message::FetchState(FetchState {
+        chunks: None,
         seq: Seq(1),
         replica: R3,
         report: Some(StatusReport {
@@ -224,6 +226,7 @@ fn a_status_report_listing_too_many_numbers_is_refused() {
         }),
     });
     let unsorted = Message::FetchState(FetchState {
+        chunks: None,
         seq: Seq(1),
         replica: R3,
         report: Some(StatusReport {

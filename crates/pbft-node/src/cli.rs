@@ -591,6 +591,13 @@ mod tests {
     }
 
     #[test]
+    fn default_settings_are_the_flags_defaults() {
+        let parsed = replica(&[]);
+        let built = Settings::new(Auth::None);
+        assert_eq!(format!("{built:?}"), format!("{parsed:?}"));
+    }
+
+    #[test]
     fn every_byzantine_behaviour_is_accepted_by_its_name() {
         for behaviour in Behaviour::ALL {
             let settings = replica(&["--byzantine", behaviour.name()]);

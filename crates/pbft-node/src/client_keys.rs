@@ -35,6 +35,8 @@ use pbft_core::{hex, ClientId, Ed25519Auth};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::key_io::{self, LoadError};
+
 /// The `format` of a client's own key file.
 pub const CLIENT_KEY_FORMAT: &str = "pbft-client-key/v1";
 
@@ -101,26 +103,24 @@ impl fmt::Display for ClientKeysError {
 
 impl std::error::Error for ClientKeysError {}
 
+impl LoadError for ClientKeysError {
+    fn unreadable(path: PathBuf, reason: String) -> Self {
+        ClientKeysError::Unreadable { path, reason }
+    }
+
+    fn malformed(path: PathBuf, reason: String) -> Self {
+        ClientKeysError::Malformed { path, reason }
+    }
+}
+
 /// Reads and checks a client key table.
 pub fn load(path: &Path) -> Result<BTreeMap<ClientId, [u8; 32]>, ClientKeysError> {
-    let text = fs::read_to_string(path).map_err(|e| ClientKeysError::Unreadable {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    parse(&text, path)
+    parse(&key_io::read(path)?, path)
 }
 
 /// Checks the text of a client key table read from `path`.
 pub fn parse(text: &str, path: &Path) -> Result<BTreeMap<ClientId, [u8; 32]>, ClientKeysError> {
-    let malformed = |reason: String| ClientKeysError::Malformed {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| malformed(format!("not JSON: {e}")))?;
-    let Value::Object(entries) = value else {
-        return Err(malformed("expected a JSON object".into()));
-    };
+    let entries = key_io::json_object::<ClientKeysError>(text, path)?;
     let mut keys = BTreeMap::new();
     for (client, key) in entries {
         if client.is_empty() {
@@ -160,9 +160,7 @@ pub fn generate(client: &str) -> Result<(String, String), String> {
     if client.is_empty() {
         return Err("the client id is empty".into());
     }
-    let mut secret = [0u8; 32];
-    getrandom::fill(&mut secret)
-        .map_err(|e| format!("the operating system gave no randomness: {e}"))?;
+    let secret = key_io::fresh_secret()?;
     let public = hex::encode(&Ed25519Auth::public_key(secret));
     let file = ClientKeyFile {
         format: CLIENT_KEY_FORMAT,
@@ -179,14 +177,7 @@ pub fn generate(client: &str) -> Result<(String, String), String> {
 pub fn write(dir: &Path, client: &str, text: &str) -> io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
     let path = dir.join(format!("{client}.client-key.json"));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(&path).map_err(|e| {
+    let mut file = key_io::create_private(&path).map_err(|e| {
         io::Error::new(
             e.kind(),
             format!(

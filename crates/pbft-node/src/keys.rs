@@ -26,6 +26,8 @@ use pbft_core::{hex, Ed25519Auth};
 use pbft_wire::Directory;
 use serde::{Deserialize, Serialize};
 
+use crate::key_io::{self, LoadError};
+
 /// The `format` value of the files this version reads and writes.
 pub const FORMAT: &str = "pbft-keys/v1";
 
@@ -184,30 +186,29 @@ impl fmt::Display for KeyFileError {
 
 impl std::error::Error for KeyFileError {}
 
+impl LoadError for KeyFileError {
+    fn unreadable(path: PathBuf, reason: String) -> Self {
+        KeyFileError::Unreadable { path, reason }
+    }
+
+    fn malformed(path: PathBuf, reason: String) -> Self {
+        KeyFileError::Malformed { path, reason }
+    }
+}
+
 impl KeyFile {
     /// Reads and checks a key file: its format, every key, and that the
     /// secret key matches the node's own public key.
     pub fn load(path: &Path) -> Result<KeyFile, KeyFileError> {
-        let text = fs::read_to_string(path).map_err(|e| KeyFileError::Unreadable {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        KeyFile::parse(&text, path)
+        KeyFile::parse(&key_io::read(path)?, path)
     }
 
     /// Checks the text of a key file read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<KeyFile, KeyFileError> {
+        let object = key_io::json_object::<KeyFileError>(text, path)?;
+        let disk: OnDisk = serde_json::from_value(serde_json::Value::Object(object))
+            .map_err(|e| KeyFileError::malformed(path.to_path_buf(), e.to_string()))?;
         let path = path.to_path_buf();
-        let malformed = |reason: String| KeyFileError::Malformed {
-            path: path.clone(),
-            reason,
-        };
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| malformed(format!("not JSON: {e}")))?;
-        if !value.is_object() {
-            return Err(malformed("expected a JSON object".into()));
-        }
-        let disk: OnDisk = serde_json::from_value(value).map_err(|e| malformed(e.to_string()))?;
         if disk.format != FORMAT {
             return Err(KeyFileError::UnsupportedFormat {
                 path,
@@ -319,10 +320,7 @@ pub fn check_node_ids(node_ids: &[String]) -> Result<(), String> {
 pub fn generate(node_ids: &[String]) -> Result<Vec<(String, String)>, String> {
     let mut secrets = Vec::with_capacity(node_ids.len());
     for _ in node_ids {
-        let mut secret = [0u8; 32];
-        getrandom::fill(&mut secret)
-            .map_err(|e| format!("the operating system gave no randomness: {e}"))?;
-        secrets.push(secret);
+        secrets.push(key_io::fresh_secret()?);
     }
     let public_keys: BTreeMap<String, String> = node_ids
         .iter()
@@ -371,14 +369,7 @@ pub fn write_set(dir: &Path, files: &[(String, String)]) -> io::Result<Vec<PathB
     }
     let mut written = Vec::new();
     for ((_, text), path) in files.iter().zip(paths) {
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&path).map_err(|e| {
+        let mut file = key_io::create_private(&path).map_err(|e| {
             io::Error::new(e.kind(), format!("cannot create {}: {e}", path.display()))
         })?;
         io::Write::write_all(&mut file, text.as_bytes()).map_err(|e| {

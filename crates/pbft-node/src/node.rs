@@ -7,7 +7,7 @@ use log::warn;
 use pbft_wire::{decode, request_from_body, status_ok_body, Body, Envelope, ErrorCode};
 
 use crate::embedded::{Embedded, Reply};
-use crate::reply::MsgIds;
+use crate::reply::{bad_line, dropped_elsewhere, MsgIds};
 
 /// A node process's state: its replicas once `init` arrives, and the one
 /// `msg_id` counter for everything it sends.
@@ -32,16 +32,7 @@ impl Node {
         match decode(line) {
             Ok(envelope) => self.handle(envelope),
             Err(error) => {
-                if let Some(header) = error.header().filter(|h| self.elsewhere(&h.dest)) {
-                    warn!(
-                        "dropped a bad line from {} addressed to {}, not to this node: {error}",
-                        header.src, header.dest
-                    );
-                    return None;
-                }
-                warn!("bad input line: {error}");
-                let code = error.code()?;
-                let header = error.header()?;
+                let (code, header) = bad_line(&error, |dest| self.elsewhere(dest))?;
                 let (src, dest) = (self.own_name(&header.dest), header.src.clone());
                 Some(
                     self.ids
@@ -54,10 +45,7 @@ impl Node {
     fn handle(&mut self, envelope: Envelope) -> Option<Envelope> {
         let Envelope { src, dest, body } = envelope;
         if self.elsewhere(&dest) {
-            warn!(
-                "dropped a {} from {src} addressed to {dest}, not to this node",
-                body.type_name()
-            );
+            dropped_elsewhere(&body, &src, &dest);
             return None;
         }
         let me = self.own_name(&dest);

@@ -15,7 +15,7 @@ use pbft_wire::{decode, request_from_body, status_ok_body, Body, Directory, Enve
 
 use crate::keys::KeyFile;
 use crate::linkv;
-use crate::reply::{refusal_code, MsgIds};
+use crate::reply::{bad_line, dropped_elsewhere, refusal_code, MsgIds};
 
 /// How replica mode authenticates its peers.
 #[derive(Clone, Debug)]
@@ -52,6 +52,24 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Settings that authenticate peers by `auth`, with no signing clients
+    /// and every other field at the default of its replica-mode flag (the
+    /// view-change timeout in ticks of the default `--tick-ms`).
+    pub fn new(auth: Auth) -> Settings {
+        Settings {
+            auth,
+            client_keys: BTreeMap::new(),
+            checkpoint_interval: pbft_core::DEFAULT_CHECKPOINT_INTERVAL,
+            max_batch: pbft_core::DEFAULT_MAX_BATCH,
+            max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
+            max_request_bytes: pbft_core::DEFAULT_MAX_REQUEST_BYTES,
+            max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
+            view_change_timeout: crate::cli::DEFAULT_VIEW_CHANGE_TIMEOUT_MS
+                / crate::cli::DEFAULT_TICK_MS,
+            byzantine: None,
+        }
+    }
+
     /// The core's configuration for a cluster of `n` replicas.
     pub fn config(&self, n: usize) -> Config {
         Config {
@@ -105,15 +123,7 @@ impl ReplicaNode {
         let envelope = match decode(line) {
             Ok(envelope) => envelope,
             Err(error) => {
-                if let Some(header) = error.header().filter(|h| self.elsewhere(&h.dest)) {
-                    warn!(
-                        "dropped a bad line from {} addressed to {}, not to this node: {error}",
-                        header.src, header.dest
-                    );
-                    return Vec::new();
-                }
-                warn!("bad input line: {error}");
-                let (Some(code), Some(header)) = (error.code(), error.header()) else {
+                let Some((code, header)) = bad_line(&error, |dest| self.elsewhere(dest)) else {
                     return Vec::new();
                 };
                 // Peers are never answered with errors, so that two nodes
@@ -144,10 +154,7 @@ impl ReplicaNode {
     fn handle(&mut self, envelope: Envelope) -> Vec<Envelope> {
         let Envelope { src, dest, body } = envelope;
         if self.elsewhere(&dest) {
-            warn!(
-                "dropped a {} from {src} addressed to {dest}, not to this node",
-                body.type_name()
-            );
+            dropped_elsewhere(&body, &src, &dest);
             return Vec::new();
         }
         let me = self.own_name(&dest);

@@ -1,8 +1,10 @@
 //! The one `msg_id` counter of a node process, and the error reply every
-//! mode sends the same way.
+//! mode sends the same way, to the lines every mode drops or answers the
+//! same way.
 
+use log::warn;
 use pbft_core::Refusal;
-use pbft_wire::{Body, Envelope, ErrorCode};
+use pbft_wire::{Body, DecodeError, Envelope, ErrorCode, Header};
 
 /// The error code a refused client request is answered with.
 ///
@@ -54,6 +56,34 @@ impl MsgIds {
         };
         Envelope { src, dest, body }
     }
+}
+
+/// A line that did not decode, as every mode takes it: one addressed to
+/// another node (`elsewhere` says which) is dropped, any other is logged,
+/// and the code and header to answer it with are returned when the line
+/// had a usable sender.
+pub(crate) fn bad_line(
+    error: &DecodeError,
+    elsewhere: impl Fn(&str) -> bool,
+) -> Option<(ErrorCode, &Header)> {
+    if let Some(header) = error.header().filter(|h| elsewhere(&h.dest)) {
+        warn!(
+            "dropped a bad line from {} addressed to {}, not to this node: {error}",
+            header.src, header.dest
+        );
+        return None;
+    }
+    warn!("bad input line: {error}");
+    Some((error.code()?, error.header()?))
+}
+
+/// Logs that a message addressed to another node than this one was
+/// dropped.
+pub(crate) fn dropped_elsewhere(body: &Body, src: &str, dest: &str) {
+    warn!(
+        "dropped a {} from {src} addressed to {dest}, not to this node",
+        body.type_name()
+    );
 }
 
 #[cfg(test)]

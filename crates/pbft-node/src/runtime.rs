@@ -1,9 +1,13 @@
-//! Replica mode's main loop. The calling thread reads input lines and
+//! Replica mode's main loop. The calling thread reads input messages and
 //! handles each as it arrives; a second thread turns wall time into ticks.
 //! Both take the same lock around the node and its output, so the core
-//! sees one input at a time and stays deterministic, and a line is handled
-//! on the thread that read it, with no hand-over to another thread on the
-//! way.
+//! sees one input at a time and stays deterministic, and a message is
+//! handled on the thread that read it, with no hand-over to another thread
+//! on the way.
+//!
+//! The loop ([`drive`]) is the same whatever carries the messages: a
+//! [`Source`] yields them and a [`Sink`] takes what the node sends. [`serve`]
+//! runs it over JSON lines on a reader and a writer (stdin and stdout).
 
 use std::io::{self, BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,17 +21,60 @@ use pbft_wire::Envelope;
 use crate::lines::{next_line, Line, MAX_LINE_BYTES};
 use crate::replica_node::{ReplicaNode, Settings};
 
-/// The node and where its messages go, behind one lock.
-struct Shared<W> {
-    node: ReplicaNode,
+/// Where replica mode's input comes from, one message at a time.
+pub trait Source {
+    /// The next message (the text of one JSON envelope), or `None` when
+    /// the input has ended. Input that is not a message at all is skipped
+    /// (and logged) by the source.
+    fn next_message(&mut self) -> io::Result<Option<String>>;
+}
+
+/// Where replica mode's output goes.
+pub trait Sink {
+    /// Sends what the node produced for one input, in order: client
+    /// replies first, then messages to peers.
+    fn emit(&mut self, envelopes: Vec<Envelope>) -> io::Result<()>;
+}
+
+/// Messages as lines of a reader: at most [`MAX_LINE_BYTES`] each; longer
+/// lines and lines that are not UTF-8 are skipped with a warning.
+pub struct LineSource<R>(pub R);
+
+impl<R: BufRead> Source for LineSource<R> {
+    fn next_message(&mut self) -> io::Result<Option<String>> {
+        loop {
+            match next_line(&mut self.0)? {
+                Some(Line::Text(text)) => return Ok(Some(text)),
+                Some(Line::TooLong) => {
+                    warn!("skipped a line longer than {MAX_LINE_BYTES} bytes")
+                }
+                Some(Line::NotUtf8) => warn!("skipped a line that is not UTF-8"),
+                None => return Ok(None),
+            }
+        }
+    }
+}
+
+/// Envelopes as JSON lines on a writer: one input's lines in a single
+/// write, then a flush.
+pub struct LineSink<W> {
     output: W,
     /// Each envelope's line is built here, then written with the others of
     /// the same input.
     buffer: String,
 }
 
-impl<W: Write> Shared<W> {
-    /// Writes `envelopes`, one line each, in a single write, and flushes.
+impl<W> LineSink<W> {
+    /// Lines to `output`.
+    pub fn new(output: W) -> LineSink<W> {
+        LineSink {
+            output,
+            buffer: String::new(),
+        }
+    }
+}
+
+impl<W: Write> Sink for LineSink<W> {
     fn emit(&mut self, envelopes: Vec<Envelope>) -> io::Result<()> {
         if envelopes.is_empty() {
             return Ok(());
@@ -42,17 +89,38 @@ impl<W: Write> Shared<W> {
     }
 }
 
-/// Serves replica mode until `input` ends, ticking every `tick_every`.
+/// The node and where its messages go, behind one lock.
+struct Shared<S> {
+    node: ReplicaNode,
+    sink: S,
+}
+
+/// Serves replica mode over JSON lines until `input` ends, ticking every
+/// `tick_every`.
 pub fn serve(
     settings: Settings,
     tick_every: Duration,
-    mut input: impl BufRead,
+    input: impl BufRead,
     output: impl Write + Send,
+) -> io::Result<()> {
+    drive(
+        settings,
+        tick_every,
+        LineSource(input),
+        LineSink::new(output),
+    )
+}
+
+/// Serves replica mode until `source` ends, ticking every `tick_every`.
+pub fn drive(
+    settings: Settings,
+    tick_every: Duration,
+    mut source: impl Source,
+    sink: impl Sink + Send,
 ) -> io::Result<()> {
     let shared = Mutex::new(Shared {
         node: ReplicaNode::new(settings),
-        output,
-        buffer: String::new(),
+        sink,
     });
     let done = AtomicBool::new(false);
     thread::scope(|scope| {
@@ -61,7 +129,7 @@ pub fn serve(
             // Set however reading ends, a panic included: the scope waits
             // for the tick thread, which must then stop too.
             let _done = SetOnDrop(&done);
-            read_until_end(&mut input, &shared)
+            read_until_end(&mut source, &shared)
         };
         let ticked = ticker
             .join()
@@ -70,34 +138,23 @@ pub fn serve(
     })
 }
 
-/// Handles every input line as it arrives; skips unusable ones with a log.
-/// Returns at end of input or on the first failure to read or write.
-fn read_until_end<W: Write>(input: &mut impl BufRead, shared: &Mutex<Shared<W>>) -> io::Result<()> {
-    loop {
-        let line = match next_line(input)? {
-            Some(Line::Text(text)) => text,
-            Some(Line::TooLong) => {
-                warn!("skipped a line longer than {MAX_LINE_BYTES} bytes");
-                continue;
-            }
-            Some(Line::NotUtf8) => {
-                warn!("skipped a line that is not UTF-8");
-                continue;
-            }
-            None => return Ok(()),
-        };
+/// Handles every input message as it arrives. Returns at end of input or
+/// on the first failure to read or write.
+fn read_until_end<S: Sink>(source: &mut impl Source, shared: &Mutex<Shared<S>>) -> io::Result<()> {
+    while let Some(message) = source.next_message()? {
         let mut shared = lock(shared);
-        let out = shared.node.handle_line(&line);
-        shared.emit(out)?;
+        let out = shared.node.handle_line(&message);
+        shared.sink.emit(out)?;
     }
+    Ok(())
 }
 
 /// Ticks the node every `every` until `done`, or until writing fails.
 /// Ticks follow a fixed schedule, so a slow tick does not push the later
 /// ones back. (If writing fails here, the reader fails on its next line's
 /// output, or ends with the input.)
-fn tick_until_done<W: Write>(
-    shared: &Mutex<Shared<W>>,
+fn tick_until_done<S: Sink>(
+    shared: &Mutex<Shared<S>>,
     done: &AtomicBool,
     every: Duration,
 ) -> io::Result<()> {
@@ -117,7 +174,7 @@ fn tick_until_done<W: Write>(
         };
         let mut shared = lock(shared);
         let out = shared.node.tick();
-        shared.emit(out)?;
+        shared.sink.emit(out)?;
     }
     Ok(())
 }
@@ -135,7 +192,7 @@ impl Drop for SetOnDrop<'_> {
 /// never panics on input; if it did, on the reading thread the panic stops
 /// the tick thread (see [`SetOnDrop`]) and ends `serve`, and on the tick
 /// thread it ends `serve` once the input does.
-fn lock<W>(shared: &Mutex<Shared<W>>) -> MutexGuard<'_, Shared<W>> {
+fn lock<S>(shared: &Mutex<Shared<S>>) -> MutexGuard<'_, Shared<S>> {
     shared
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -150,17 +207,7 @@ mod tests {
     use crate::replica_node::Auth;
 
     fn settings() -> Settings {
-        Settings {
-            auth: Auth::None,
-            client_keys: Default::default(),
-            checkpoint_interval: 128,
-            max_batch: pbft_core::DEFAULT_MAX_BATCH,
-            max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
-            max_request_bytes: pbft_core::DEFAULT_MAX_REQUEST_BYTES,
-            max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
-            view_change_timeout: 100,
-            byzantine: None,
-        }
+        Settings::new(Auth::None)
     }
 
     /// Serves `input` on a thread of its own; what `serve` returned (or
@@ -174,6 +221,56 @@ mod tests {
             let _ = done.send(outcome.map_err(|_| ()));
         });
         finished.recv_timeout(Duration::from_secs(10)).ok()
+    }
+
+    /// Messages from a list, then the end.
+    struct Listed(std::vec::IntoIter<String>);
+
+    impl Source for Listed {
+        fn next_message(&mut self) -> io::Result<Option<String>> {
+            Ok(self.0.next())
+        }
+    }
+
+    /// Envelopes kept as values, not lines.
+    struct Collected(mpsc::Sender<Envelope>);
+
+    impl Sink for Collected {
+        fn emit(&mut self, envelopes: Vec<Envelope>) -> io::Result<()> {
+            for envelope in envelopes {
+                let _ = self.0.send(envelope);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_loop_runs_over_any_source_and_sink() {
+        let init = r#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1"]}}"#;
+        let request = r#"{"src":"c1","dest":"n1","body":{"type":"pbft_request","msg_id":2,"operation":"set x=1"}}"#;
+        let source = Listed(vec![init.to_string(), request.to_string()].into_iter());
+        let (sent, received) = mpsc::channel();
+        drive(
+            settings(),
+            Duration::from_millis(1),
+            source,
+            Collected(sent),
+        )
+        .expect("served");
+        let replies: Vec<Envelope> = received.try_iter().collect();
+        assert!(
+            matches!(replies.first(), Some(e) if e.dest == "c0"
+                && matches!(e.body, pbft_wire::Body::InitOk { in_reply_to: 1, .. })),
+            "{replies:?}"
+        );
+        assert!(
+            replies.iter().any(|e| e.dest == "c1"
+                && matches!(
+                    e.body,
+                    pbft_wire::Body::PbftRequestOk { in_reply_to: 2, .. }
+                )),
+            "{replies:?}"
+        );
     }
 
     #[test]

@@ -170,15 +170,8 @@ fn replica_mode_refuses_to_start_with_a_bad_table() {
 fn a_keyed_client_is_served_only_with_its_signature() {
     let secret = [9; 32];
     let mut node = ReplicaNode::new(Settings {
-        auth: Auth::None,
         client_keys: [(ClientId::from("c1"), Ed25519Auth::public_key(secret))].into(),
-        checkpoint_interval: 128,
-        max_batch: pbft_core::DEFAULT_MAX_BATCH,
-        max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
-        max_request_bytes: pbft_core::DEFAULT_MAX_REQUEST_BYTES,
-        max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
-        view_change_timeout: 100,
-        byzantine: None,
+        ..Settings::new(Auth::None)
     });
     let init = json!({"src": "c0", "dest": "n1",
                       "body": {"type": "init", "msg_id": 1, "node_id": "n1",

@@ -378,17 +378,7 @@ fn the_lin_kv_workload_is_served_after_execution() {
 fn a_client_reply_comes_before_the_protocol_messages_and_ids_are_one_counter() {
     use pbft_node::replica_node::{Auth, ReplicaNode, Settings};
 
-    let mut node = ReplicaNode::new(Settings {
-        auth: Auth::None,
-        client_keys: Default::default(),
-        checkpoint_interval: 128,
-        max_batch: pbft_core::DEFAULT_MAX_BATCH,
-        max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
-        max_request_bytes: pbft_core::DEFAULT_MAX_REQUEST_BYTES,
-        max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
-        view_change_timeout: 100,
-        byzantine: None,
-    });
+    let mut node = ReplicaNode::new(Settings::new(Auth::None));
     let init = json!({"src": "c0", "dest": "n1", "id": 9,
                       "body": {"type": "init", "msg_id": 1, "node_id": "n1", "node_ids": NODES}});
     let mut out = node.handle_line(&init.to_string());
@@ -428,15 +418,8 @@ fn replica_mode_refuses_a_request_over_max_request_bytes_with_error_12() {
     use pbft_node::replica_node::{Auth, ReplicaNode, Settings};
 
     let mut node = ReplicaNode::new(Settings {
-        auth: Auth::None,
-        client_keys: Default::default(),
-        checkpoint_interval: 128,
-        max_batch: pbft_core::DEFAULT_MAX_BATCH,
-        max_in_flight: pbft_core::DEFAULT_MAX_IN_FLIGHT,
         max_request_bytes: 1000,
-        max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
-        view_change_timeout: 100,
-        byzantine: None,
+        ..Settings::new(Auth::None)
     });
     let init = json!({"src": "c0", "dest": "n2", "id": 9,
                       "body": {"type": "init", "msg_id": 1, "node_id": "n2", "node_ids": NODES}});

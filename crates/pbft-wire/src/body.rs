@@ -559,6 +559,10 @@ pub struct WireFetchState {
     /// The sender's status, when it reports a stall.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<WireReport>,
+    /// The chunks of a checkpoint's state the sender asks for, when it
+    /// fetches one in chunks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<WireChunkRange>,
     /// The sender's signature (see [`WireVote::signature`]).
     #[serde(
         default,
@@ -588,6 +592,44 @@ pub struct WirePending {
     pub phase: String,
 }
 
+/// Consecutive chunks of one checkpoint's state, inside `pbft_fetch_state`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireChunkRange {
+    /// The checkpoint's sequence number.
+    pub checkpoint: u64,
+    /// Its proven state digest.
+    #[serde(with = "crate::hex")]
+    pub digest: Digest,
+    /// The first chunk's index.
+    pub first: u64,
+    /// How many chunks.
+    pub count: u64,
+}
+
+/// A checkpoint's manifest inside `pbft_state`: the length of its
+/// canonical state bytes and each chunk's digest, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireManifest {
+    /// The length of the canonical state bytes.
+    pub length: u64,
+    /// Each chunk's digest, 64 hex characters each.
+    pub chunks: Vec<WireDigest>,
+}
+
+/// A digest as a list element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WireDigest(#[serde(with = "crate::hex")] pub Digest);
+
+/// One chunk of a checkpoint's state inside `pbft_state`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireChunk {
+    /// Its index in the manifest.
+    pub index: u64,
+    /// Its bytes, as hex.
+    pub data: String,
+}
+
 /// A committed certificate inside a state transfer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WireCommitted {
@@ -613,6 +655,14 @@ pub struct WireState {
     pub clients: String,
     /// Committed certificates for the numbers after the checkpoint.
     pub committed: Vec<WireCommitted>,
+    /// The checkpoint's manifest, when its state goes in chunks (`service`
+    /// and `clients` are then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<WireManifest>,
+    /// One chunk of the checkpoint's state, in answer to a request for
+    /// chunks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<WireChunk>,
     /// The sender's signature (see [`WireVote::signature`]).
     #[serde(
         default,

@@ -6,16 +6,18 @@ use pbft_core::hex;
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, CheckpointVote, CommittedCertificate, ExecResult, FetchState, Message, NewView,
-    PrePrepare, PreparedCertificate, ReplicaId, Request, Seq, Signature, Signed, SlotPhase,
-    SlotStatus, StableCheckpoint, StateTransfer, StatusReport, View, ViewChange, Vote,
+    Batch, CheckpointVote, Chunk, ChunkRange, CommittedCertificate, ExecResult, FetchState,
+    Manifest, Message, NewView, PrePrepare, PreparedCertificate, ReplicaId, Request, Seq,
+    Signature, Signed, SlotPhase, SlotStatus, StableCheckpoint, StateTransfer, StatusReport, View,
+    ViewChange, Vote,
 };
 use serde_json::Value;
 
 use crate::body::{
-    Body, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward, WireNewView,
-    WirePending, WirePrePrepare, WirePrepared, WireReport, WireRequest, WireStableCheckpoint,
-    WireState, WireViewChange, WireVote,
+    Body, StatusOk, WireCheckpoint, WireChunk, WireChunkRange, WireCommitted, WireDigest,
+    WireFetchState, WireForward, WireManifest, WireNewView, WirePending, WirePrePrepare,
+    WirePrepared, WireReport, WireRequest, WireStableCheckpoint, WireState, WireViewChange,
+    WireVote,
 };
 use crate::directory::Directory;
 
@@ -109,6 +111,12 @@ impl Directory {
                 sequence_number: fetch.seq.0,
                 replica: self.wire_name(fetch.replica)?,
                 report: fetch.report.as_ref().map(wire_report),
+                chunks: fetch.chunks.map(|range| WireChunkRange {
+                    checkpoint: range.checkpoint.0,
+                    digest: range.digest,
+                    first: range.first,
+                    count: range.count,
+                }),
                 signature,
             }),
             Message::State(st) => Body::PbftState(WireState {
@@ -127,6 +135,14 @@ impl Directory {
                         })
                     })
                     .collect::<Result<_, PeerError>>()?,
+                manifest: st.manifest.as_ref().map(|m| WireManifest {
+                    length: m.length,
+                    chunks: m.chunks.iter().copied().map(WireDigest).collect(),
+                }),
+                chunk: st.chunk.as_ref().map(|c| WireChunk {
+                    index: c.index,
+                    data: hex::encode(&c.bytes),
+                }),
                 signature,
             }),
         })
@@ -219,6 +235,12 @@ impl Directory {
                     seq: Seq(fetch.sequence_number),
                     replica: self.core_id(&fetch.replica)?,
                     report: fetch.report.as_ref().map(core_report).transpose()?,
+                    chunks: fetch.chunks.as_ref().map(|range| ChunkRange {
+                        checkpoint: Seq(range.checkpoint),
+                        digest: range.digest,
+                        first: range.first,
+                        count: range.count,
+                    }),
                 }),
                 fetch.signature,
             ),
@@ -238,6 +260,17 @@ impl Directory {
                         })
                         .collect::<Result<_, PeerError>>()?,
                     replica: self.core_id(&st.replica)?,
+                    manifest: st.manifest.as_ref().map(|m| Manifest {
+                        length: m.length,
+                        chunks: Arc::new(m.chunks.iter().map(|d| d.0).collect()),
+                    }),
+                    chunk: match &st.chunk {
+                        Some(c) => Some(Chunk {
+                            index: c.index,
+                            bytes: Arc::new(snapshot(&c.data, "chunk.data")?),
+                        }),
+                        None => None,
+                    },
                 }),
                 st.signature,
             ),

@@ -39,9 +39,10 @@ mod tagged;
 mod variants;
 
 pub use body::{
-    Body, Envelope, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward,
-    WireNewView, WirePending, WirePrePrepare, WirePrepared, WireReport, WireRequest,
-    WireStableCheckpoint, WireState, WireViewChange, WireVote,
+    Body, Envelope, StatusOk, WireCheckpoint, WireChunk, WireChunkRange, WireCommitted, WireDigest,
+    WireFetchState, WireForward, WireManifest, WireNewView, WirePending, WirePrePrepare,
+    WirePrepared, WireReport, WireRequest, WireStableCheckpoint, WireState, WireViewChange,
+    WireVote,
 };
 pub use code::ErrorCode;
 pub use convert::{request_from_body, result_to_json, status_ok_body, PeerError, RequestError};

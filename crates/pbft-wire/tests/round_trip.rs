@@ -4,14 +4,16 @@
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, CheckpointVote, Digest, ExecResult, FetchState, Message, PrePrepare, ReplicaId, Request,
-    Seq, Signature, Signed, SlotPhase, SlotStatus, StatusReport, View, Vote,
+    Batch, CheckpointVote, Chunk, ChunkRange, Digest, ExecResult, FetchState, Manifest, Message,
+    PrePrepare, ReplicaId, Request, Seq, Signature, Signed, SlotPhase, SlotStatus,
+    StableCheckpoint, StateTransfer, StatusReport, View, Vote,
 };
 use pbft_wire::{
     decode, encode, request_from_body, result_to_json, status_ok_body, Body, Directory, Envelope,
-    PeerError, RequestError, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward,
-    WireNewView, WirePending, WirePrePrepare, WirePrepared, WireReport, WireRequest,
-    WireStableCheckpoint, WireState, WireViewChange, WireVote,
+    PeerError, RequestError, StatusOk, WireCheckpoint, WireChunk, WireChunkRange, WireCommitted,
+    WireDigest, WireFetchState, WireForward, WireManifest, WireNewView, WirePending,
+    WirePrePrepare, WirePrepared, WireReport, WireRequest, WireStableCheckpoint, WireState,
+    WireViewChange, WireVote,
 };
 use serde_json::{json, Value};
 
@@ -227,12 +229,14 @@ fn every_body() -> Vec<Body> {
             sequence_number: 8,
             replica: "n4".into(),
             report: None,
+            chunks: None,
             signature: None,
         }),
         Body::PbftFetchState(WireFetchState {
             msg_id: None,
             sequence_number: 8,
             replica: "n4".into(),
+            chunks: None,
             report: Some(WireReport {
                 view: 2,
                 through: 11,
@@ -249,6 +253,19 @@ fn every_body() -> Vec<Body> {
             }),
             signature: None,
         }),
+        Body::PbftFetchState(WireFetchState {
+            msg_id: Some(9),
+            sequence_number: 8,
+            replica: "n4".into(),
+            report: None,
+            chunks: Some(WireChunkRange {
+                checkpoint: 128,
+                digest: digest(4),
+                first: 3,
+                count: 4,
+            }),
+            signature: Some(Signature([3; 64])),
+        }),
         Body::PbftState(WireState {
             msg_id: None,
             replica: "n1".into(),
@@ -263,6 +280,44 @@ fn every_body() -> Vec<Body> {
                 pre_prepare: Box::new(Body::PbftPrePrepare(pre_prepare.clone())),
                 commits: vec![Body::PbftCommit(vote.clone())],
             }],
+            manifest: None,
+            chunk: None,
+            signature: Some(Signature([2; 64])),
+        }),
+        Body::PbftState(WireState {
+            msg_id: None,
+            replica: "n1".into(),
+            checkpoint: WireStableCheckpoint {
+                sequence_number: 128,
+                digest: digest(4),
+                proof: vec![Body::PbftCheckpoint(checkpoint.clone())],
+            },
+            service: String::new(),
+            clients: String::new(),
+            committed: vec![],
+            manifest: Some(WireManifest {
+                length: 3_000_000,
+                chunks: vec![WireDigest(digest(5)), WireDigest(digest(6))],
+            }),
+            chunk: None,
+            signature: Some(Signature([2; 64])),
+        }),
+        Body::PbftState(WireState {
+            msg_id: None,
+            replica: "n1".into(),
+            checkpoint: WireStableCheckpoint {
+                sequence_number: 128,
+                digest: digest(4),
+                proof: vec![],
+            },
+            service: String::new(),
+            clients: String::new(),
+            committed: vec![],
+            manifest: None,
+            chunk: Some(WireChunk {
+                index: 1,
+                data: "00ff10".into(),
+            }),
             signature: Some(Signature([2; 64])),
         }),
     ]
@@ -341,19 +396,38 @@ fn core_messages_round_trip_through_the_wire() {
             replica: ReplicaId(3),
         }),
         Message::FetchState(FetchState {
-            seq: Seq(9),
-            replica: ReplicaId(1),
-            report: None,
-        }),
-        Message::FetchState(FetchState {
-            seq: Seq(9),
-            replica: ReplicaId(1),
             report: Some(StatusReport {
                 view: View(2),
                 through: Seq(12),
                 pending: vec![(Seq(9), SlotPhase::None), (Seq(11), SlotPhase::Prepared)],
             }),
+            ..FetchState::new(Seq(9), ReplicaId(1))
         }),
+        Message::FetchState(FetchState::new(Seq(9), ReplicaId(1))),
+        Message::FetchState(FetchState {
+            chunks: Some(ChunkRange {
+                checkpoint: Seq(256),
+                digest: digest(5),
+                first: 7,
+                count: 4,
+            }),
+            ..FetchState::new(Seq(9), ReplicaId(1))
+        }),
+        Message::State(state(None, None)),
+        Message::State(state(
+            Some(Manifest {
+                length: 5_000_000,
+                chunks: Arc::new(vec![digest(1), digest(2), digest(3)]),
+            }),
+            None,
+        )),
+        Message::State(state(
+            None,
+            Some(Chunk {
+                index: 2,
+                bytes: Arc::new(vec![0, 1, 2, 255]),
+            }),
+        )),
     ];
     let signers = [None, Some(Signature([3; 64]))];
     for (message, signature) in messages
@@ -369,6 +443,24 @@ fn core_messages_round_trip_through_the_wire() {
         });
         let back = decode(&line).expect("decodes");
         assert_eq!(dir.body_to_message(&back.body), Ok(signed), "{line}");
+    }
+}
+
+/// A state message with the optional parts given.
+fn state(manifest: Option<Manifest>, chunk: Option<Chunk>) -> StateTransfer {
+    let inline = manifest.is_none() && chunk.is_none();
+    StateTransfer {
+        checkpoint: StableCheckpoint {
+            seq: Seq(256),
+            digest: digest(5),
+            proof: vec![],
+        },
+        service: Arc::new(if inline { vec![1, 2, 3] } else { vec![] }),
+        clients: Arc::new(vec![]),
+        committed: vec![],
+        replica: ReplicaId(0),
+        manifest,
+        chunk,
     }
 }
 

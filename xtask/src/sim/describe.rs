@@ -26,20 +26,33 @@ pub fn describe(message: &Message) -> Option<String> {
             pp.seq,
             pp.batch.as_ref().map_or(0, |batch| batch.len())
         ),
-        Message::FetchState(fetch) => match &fetch.report {
-            None => format!("fetch-state {}", fetch.seq),
-            Some(report) => format!(
+        Message::FetchState(fetch) => match (&fetch.report, fetch.chunks) {
+            (_, Some(range)) => format!(
+                "fetch-state {} (chunks {}+{} of {})",
+                fetch.seq, range.first, range.count, range.checkpoint
+            ),
+            (Some(report), None) => format!(
                 "status report {} through {} ({} pending)",
                 fetch.seq,
                 report.through,
                 report.pending.len()
             ),
+            (None, None) => format!("fetch-state {}", fetch.seq),
         },
-        Message::State(state) => format!(
-            "state {} ({} committed)",
-            state.checkpoint.seq,
-            state.committed.len()
-        ),
+        Message::State(state) => match (&state.chunk, &state.manifest) {
+            (Some(chunk), _) => format!("state {} chunk {}", state.checkpoint.seq, chunk.index),
+            (None, Some(manifest)) => format!(
+                "state {} ({} chunks, {} committed)",
+                state.checkpoint.seq,
+                manifest.chunks.len(),
+                state.committed.len()
+            ),
+            (None, None) => format!(
+                "state {} ({} committed)",
+                state.checkpoint.seq,
+                state.committed.len()
+            ),
+        },
         _ => return None,
     })
 }

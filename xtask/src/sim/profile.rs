@@ -37,7 +37,9 @@ pub struct Profile {
     /// Large values: each request writes [`LARGE_VALUE`] bytes, requests
     /// and batches are capped in bytes, and the network drops every
     /// message whose payload is over [`LARGE_LINE`], a scaled-down 16 MiB
-    /// line. A view change that carried its batches would not fit.
+    /// line, state answers included: the state goes in chunks of
+    /// [`LARGE_CHUNK`]. A view change that carried its batches would not
+    /// fit, nor would a run's whole state.
     pub large_values: bool,
 }
 
@@ -54,6 +56,11 @@ pub const LARGE_MAX_REQUEST: usize = 32 * 1024;
 /// The replicas' largest batch under [`Profile::large_values`]: three
 /// requests fit, a view change carrying a window's batches would not.
 pub const LARGE_MAX_BATCH: usize = 64 * 1024;
+
+/// The replicas' state chunk under [`Profile::large_values`]: its hex and
+/// a batch of committed certificates fit the line, the whole state of a
+/// run soon does not.
+pub const LARGE_CHUNK: usize = 16 * 1024;
 
 impl Profile {
     /// The profile of `seed`, drawn from `rng`.
@@ -153,8 +160,8 @@ impl std::fmt::Display for Profile {
             writeln!(
                 f,
                 "  values: large, {LARGE_VALUE} bytes each; requests capped at \
-                 {LARGE_MAX_REQUEST} bytes, batches at {LARGE_MAX_BATCH}, and messages over \
-                 {LARGE_LINE} bytes lost"
+                 {LARGE_MAX_REQUEST} bytes, batches at {LARGE_MAX_BATCH}, state chunks of \
+                 {LARGE_CHUNK}, and messages over {LARGE_LINE} bytes lost"
             )?;
         } else {
             writeln!(f, "  values: small")?;
@@ -237,7 +244,7 @@ mod tests {
                  random order, delayed up to 7 steps",
                 "  network in the liveness phase: 1.0% lost on every link",
                 "  values: large, 20000 bytes each; requests capped at 32768 bytes, batches at \
-                 65536, and messages over 131072 bytes lost",
+                 65536, state chunks of 16384, and messages over 131072 bytes lost",
                 "  byzantine: r2 equivocate",
                 "  crash: r1 at step 400, restarted with empty memory at step 900",
                 "  partition: r0 r2 cut off from the others from step 100, healed at step 600",

@@ -9,7 +9,9 @@ use pbft_core::{
 };
 
 use super::describe::describe;
-use super::profile::{Profile, LARGE_LINE, LARGE_MAX_BATCH, LARGE_MAX_REQUEST, LARGE_VALUE};
+use super::profile::{
+    Profile, LARGE_CHUNK, LARGE_LINE, LARGE_MAX_BATCH, LARGE_MAX_REQUEST, LARGE_VALUE,
+};
 
 /// Steps between ticks of every replica.
 const TICK_EVERY: u64 = 10;
@@ -35,19 +37,6 @@ pub struct Outcome {
     pub trace: VecDeque<String>,
     /// A digest of every event, to show that a seed replays exactly.
     pub fingerprint: Digest,
-}
-
-/// What counts against [`LARGE_LINE`]: a message's payload, except a state
-/// answer's snapshots, which still travel whole (state transfer is not
-/// chunked yet, so a large state would never fit).
-fn limited_size(message: &pbft_core::Message) -> usize {
-    let size = message.payload_size();
-    match message {
-        pbft_core::Message::State(st) => {
-            size.saturating_sub(2 * (st.service.len() + st.clients.len()))
-        }
-        _ => size,
-    }
 }
 
 struct Sim {
@@ -91,6 +80,8 @@ pub fn run(seed: u64, broken_quorum: bool, safety_only: bool, verbose: bool) -> 
         // the batches of a window would not.
         config.max_request_bytes = LARGE_MAX_REQUEST;
         config.max_batch_bytes = LARGE_MAX_BATCH;
+        // The state goes in chunks that fit the line: it soon outgrows it.
+        config.state_chunk_bytes = LARGE_CHUNK;
     }
     if broken_quorum {
         // Commit on f + 1 instead of 2f + 1.
@@ -334,7 +325,7 @@ impl Sim {
                     .collect(),
             };
             for (to, signed) in outgoing {
-                if self.profile.large_values && limited_size(&signed.message) > LARGE_LINE {
+                if self.profile.large_values && signed.message.payload_size() > LARGE_LINE {
                     // Over the transport's line: lost every time.
                     continue;
                 }

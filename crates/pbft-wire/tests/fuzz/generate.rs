@@ -2,9 +2,9 @@
 
 use pbft_core::{Digest, Signature};
 use pbft_wire::{
-    Body, Envelope, StatusOk, WireCheckpoint, WireCommitted, WireFetchState, WireForward,
-    WireNewView, WirePrePrepare, WirePrepared, WireRequest, WireStableCheckpoint, WireState,
-    WireViewChange, WireVote,
+    Body, Envelope, StatusOk, WireCheckpoint, WireChunk, WireChunkRange, WireCommitted, WireDigest,
+    WireFetchState, WireForward, WireManifest, WireNewView, WirePrePrepare, WirePrepared,
+    WireRequest, WireStableCheckpoint, WireState, WireViewChange, WireVote,
 };
 use proptest::collection::{btree_map, vec};
 use proptest::option;
@@ -279,13 +279,25 @@ pub fn flat_body() -> BoxedStrategy<Body> {
                 })
             })
             .boxed(),
-        (option::of(int()), int(), text(), signature())
-            .prop_map(|(msg_id, sequence_number, replica, signature)| {
+        (
+            option::of(int()),
+            int(),
+            text(),
+            option::of((int(), digest(), int(), int())),
+            signature(),
+        )
+            .prop_map(|(msg_id, sequence_number, replica, chunks, signature)| {
                 Body::PbftFetchState(WireFetchState {
                     msg_id,
                     sequence_number,
                     replica,
                     report: None,
+                    chunks: chunks.map(|(checkpoint, digest, first, count)| WireChunkRange {
+                        checkpoint,
+                        digest,
+                        first,
+                        count,
+                    }),
                     signature,
                 })
             })
@@ -359,11 +371,16 @@ pub fn body() -> BoxedStrategy<Body> {
                 (
                     (option::of(int()), text(), stable_checkpoint(inner.clone())),
                     (text(), text(), vec(pair(), 0..2), signature()),
+                    (
+                        option::of((int(), vec(digest(), 0..3))),
+                        option::of((int(), text())),
+                    ),
                 )
                     .prop_map(
                         |(
                             (msg_id, replica, checkpoint),
                             (service, clients, committed, signature),
+                            (manifest, chunk),
                         )| {
                             Body::PbftState(WireState {
                                 msg_id,
@@ -378,6 +395,11 @@ pub fn body() -> BoxedStrategy<Body> {
                                         commits,
                                     })
                                     .collect(),
+                                manifest: manifest.map(|(length, chunks)| WireManifest {
+                                    length,
+                                    chunks: chunks.into_iter().map(WireDigest).collect(),
+                                }),
+                                chunk: chunk.map(|(index, data)| WireChunk { index, data }),
                                 signature,
                             })
                         },
