@@ -324,7 +324,9 @@ impl<S: Service> Replica<S> {
         // bounded the same way; a large one (or a manifest, which starts
         // a transfer in chunks) goes to a peer at most once per timeout.
         let bytes = state.payload_size();
-        if bytes <= SMALL_STATE_BYTES && !matches!(&state, Message::State(s) if s.manifest.is_some()) {
+        if bytes <= SMALL_STATE_BYTES
+            && !matches!(&state, Message::State(s) if s.manifest.is_some())
+        {
             if !self.may_answer(from) {
                 return Err(Rejection::TooFrequent);
             }
