@@ -164,7 +164,6 @@ impl<S: Service> Replica<S> {
             }
         };
         if let Err(reason) = verdict {
-            self.note_refused(&reason);
             out.push(Output::Rejected { from, kind, reason });
         }
     }

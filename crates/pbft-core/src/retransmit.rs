@@ -94,11 +94,6 @@ pub(crate) struct Reports {
     /// The number after the last executed one when a gap was last
     /// reported at once (see [`Replica::report_gap`]).
     gap_reported: Option<Seq>,
-    /// A message above the window was refused since the window last
-    /// moved: peers are ahead, and this replica lacks what they sent.
-    above_window: bool,
-    /// The low watermark when last seen.
-    low: Seq,
 }
 
 impl Reports {
@@ -109,8 +104,6 @@ impl Reports {
             wait: REPORT_AFTER,
             budget: vec![(ANSWERS_PER_TICK, ANSWER_BYTES_PER_TICK); n],
             gap_reported: None,
-            above_window: false,
-            low: Seq(0),
         }
     }
 }
@@ -208,39 +201,21 @@ impl<S: Service> Replica<S> {
     /// message for it was lost, since every replica sends its messages for
     /// a number before those for the next. Once per such number; if the
     /// report or its answers are lost too, the tick's report follows.
-    ///
-    /// Also reports once the window moves after a message above it was
-    /// refused: the peers are ahead, and what they sent beyond the old
-    /// window is not here.
     pub(crate) fn report_gap(&mut self, out: &mut Vec<Output>) {
         if !self.vc.active {
             return;
         }
         let next = self.last_executed.next();
-        let low = self.checkpoints.low();
-        let moved = low != self.reports.low;
-        self.reports.low = low;
-        let beyond = moved && std::mem::take(&mut self.reports.above_window);
         let gap = self.reports.gap_reported != Some(next)
             && self
                 .log
                 .after(self.last_executed)
                 .any(|(seq, slot)| seq > next && slot.committed_pre_prepare().is_some());
-        if !(gap || beyond) {
+        if !gap {
             return;
         }
         self.reports.gap_reported = Some(next);
         self.send_report(out);
-    }
-
-    /// Notes a refused message: one above the window means peers are
-    /// ahead (see [`report_gap`](Self::report_gap)).
-    pub(crate) fn note_refused(&mut self, reason: &Rejection) {
-        if let Rejection::OutsideWindow { seq, high, .. } = reason {
-            if seq > high {
-                self.reports.above_window = true;
-            }
-        }
     }
 
     fn send_report(&mut self, out: &mut Vec<Output>) {

@@ -338,3 +338,45 @@ fn a_primary_changing_views_never_forwards_a_retry_to_itself() {
         "{got:?}"
     );
 }
+
+#[test]
+fn a_new_primary_answers_its_client_from_restored_state() {
+    // R1's client's request is prepared in view 0 but commits nowhere, so
+    // view 1's new view orders it again, with R1, the client's replica,
+    // as primary. R1 then misses the commits of view 1: the others
+    // execute the request and take a checkpoint, and R1 restores that
+    // checkpoint instead of executing. Its client must still be answered.
+    let config = pbft_core::Config::new(4).with_checkpoint_interval(1);
+    let mut c = Cluster::new(&config, pbft_core::ClusterAuth::Seeded(3), |_| {
+        KvService::default()
+    })
+    .expect("valid");
+    c.set_filter(|e| match &e.signed.message {
+        Message::Commit(vote) => vote.view == View(1) && e.to != R1,
+        // Committed certificates alone would let R1 execute the number.
+        Message::State(state) => e.to != R1 || !state.service.is_empty(),
+        _ => true,
+    });
+    let request = req("c1", 1, "set x=1");
+    c.submit(R1, request.clone());
+    c.stabilize();
+    let mut answered = false;
+    for _ in 0..6 * TIMEOUT {
+        c.tick_all();
+        c.stabilize();
+        let events = c.take_events();
+        answered |= events.iter().any(|e| {
+            e.replica == R1
+                && matches!(&e.output, Output::Answered { request: r, .. } if *r == request)
+        });
+        if answered {
+            break;
+        }
+    }
+    assert_eq!(c.replica(R1).view(), View(1), "R1 is the primary of view 1");
+    assert!(
+        c.replica(R0).last_executed() >= Seq(1),
+        "the others executed it"
+    );
+    assert!(answered, "R1 answered its client");
+}

@@ -298,8 +298,50 @@ fn only_a_request_a_client_gave_here_is_forwarded_again() {
         c.stabilize();
     }
     assert_eq!(c.replica(R1).view(), View(0));
-    assert!(forwards[1].get() >= 4, "R1 forwarded {}", forwards[1].get());
+    // The first forward, three more a tick, two and four ticks apart, and
+    // the relay: a primary that only sits on it is not sent a copy every
+    // doubling interval up to the timeout.
+    assert_eq!(forwards[1].get(), 5, "R1's forwards");
     for r in [R2, R3] {
         assert_eq!(forwards[r.index()].get(), 1, "{r} forwards only once");
     }
+}
+
+#[test]
+fn a_replica_without_a_pre_prepare_is_sent_it_and_not_the_votes_it_has() {
+    let mut c = cluster_with_timeout();
+    // R3 loses the pre-prepare, and every commit is lost, so nobody has a
+    // committed certificate to send instead.
+    c.set_filter(|e| {
+        let lost_pre_prepare = e.to == R3 && matches!(e.signed.message, Message::PrePrepare(_));
+        !(lost_pre_prepare || matches!(e.signed.message, Message::Commit(_)))
+    });
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    c.clear_filter();
+    assert_eq!(c.replica(R3).status(Seq(1)).phase, SlotPhase::None);
+    assert_eq!(c.replica(R1).status(Seq(1)).phase, SlotPhase::Prepared);
+    // R3 reports on its tick; deliver the report, and look at the answers.
+    let mut ticks = 0;
+    while c.in_flight().next().is_none() {
+        assert!(ticks <= REPORT_AFTER, "no report");
+        c.tick(R3);
+        ticks += 1;
+    }
+    for envelope in c.take_in_flight() {
+        assert!(matches!(envelope.signed.message, Message::FetchState(_)));
+        c.deliver(envelope);
+    }
+    let answers: Vec<(pbft_core::ReplicaId, &'static str)> = c
+        .in_flight()
+        .filter(|e| e.to == R3)
+        .map(|e| (e.from, e.signed.message.kind()))
+        .collect();
+    // Only the primary sends what R3 lacks (and its commit, which R3
+    // lacks too); the backups' votes R3 holds already.
+    assert_eq!(answers, [(R0, "pre-prepare"), (R0, "commit")]);
+    // The commits still missing come with the next reports.
+    c.stabilize();
+    let ticks = ticks_until_all_executed(&mut c, Seq(1));
+    assert!(ticks <= 3 * REPORT_AFTER + 2, "after {ticks} ticks");
 }

@@ -335,3 +335,58 @@ fn a_replica_cut_off_for_long_asks_at_once_when_it_learns_it_is_behind() {
     }
     assert_in_step(&c, R3);
 }
+
+#[test]
+fn a_small_state_is_served_again_within_a_timeout_but_not_without_end() {
+    // A replica that fell just behind a stable checkpoint twice in one
+    // timeout gets the small state both times; a peer asking without end
+    // gets the status reports' budget a tick, no more.
+    let mut c = cluster_k4();
+    run(&mut c, 1, 6);
+    assert_eq!(c.replica(R0).stable_checkpoint().seq, Seq(4));
+    let answers = |c: &mut Cluster<KvService>, asks: usize| {
+        c.take_events();
+        c.take_in_flight();
+        for _ in 0..asks {
+            c.inject(
+                R3,
+                R0,
+                Message::FetchState(pbft_core::FetchState::new(Seq(1), R3)),
+            );
+        }
+        for envelope in c.take_in_flight() {
+            c.deliver(envelope);
+        }
+        let states = c
+            .take_in_flight()
+            .into_iter()
+            .filter(|e| e.from == R0 && e.to == R3)
+            .filter(|e| matches!(e.signed.message, Message::State(_)))
+            .count();
+        let refused = c
+            .take_events()
+            .iter()
+            .filter(|e| e.replica == R0)
+            .filter(|e| {
+                matches!(
+                    &e.output,
+                    Output::Rejected {
+                        reason: Rejection::TooFrequent,
+                        ..
+                    }
+                )
+            })
+            .count();
+        (states, refused)
+    };
+    let budget = pbft_core::ANSWERS_PER_TICK as usize;
+    assert_eq!(answers(&mut c, 1), (1, 0), "the first ask");
+    c.tick(R0);
+    assert_eq!(
+        answers(&mut c, 1),
+        (1, 0),
+        "a tick later, well within a timeout"
+    );
+    c.tick(R0);
+    assert_eq!(answers(&mut c, 10), (budget, 10 - budget), "a flood");
+}
