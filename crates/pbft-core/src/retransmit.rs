@@ -174,11 +174,15 @@ impl<S: Service> Replica<S> {
         self.reports
             .budget
             .fill((ANSWERS_PER_TICK, ANSWER_BYTES_PER_TICK));
-        let waiting = self.clients.oldest_wait().is_some()
-            || self
-                .log
-                .after(self.last_executed)
-                .any(|(_, slot)| slot.results.is_none());
+        // A replica changing views needs the new view, which its view
+        // change brings; peers in that view would answer a report with
+        // messages it cannot take yet.
+        let waiting = self.vc.active
+            && (self.clients.oldest_wait().is_some()
+                || self
+                    .log
+                    .after(self.last_executed)
+                    .any(|(_, slot)| slot.results.is_none()));
         let base = self.vc_base_timeout().max(REPORT_AFTER);
         let reports = &mut self.reports;
         if !waiting || self.last_executed != reports.seen {

@@ -345,3 +345,29 @@ fn a_replica_without_a_pre_prepare_is_sent_it_and_not_the_votes_it_has() {
     let ticks = ticks_until_all_executed(&mut c, Seq(1));
     assert!(ticks <= 3 * REPORT_AFTER + 2, "after {ticks} ticks");
 }
+
+#[test]
+fn a_replica_changing_views_sends_no_status_report() {
+    let mut c = cluster_with_timeout();
+    // R3 is cut off with its client's request waiting: its timer fires and
+    // it changes views alone, while the request still waits.
+    c.set_filter(|e| e.from != R3 && e.to != R3);
+    c.submit(R3, req("c1", 1, "set x=1"));
+    c.stabilize();
+    let mut reports = 0;
+    for _ in 0..3 * TIMEOUT {
+        c.tick(R3);
+        let view_changing = c.replica(R3).view() > View(0);
+        for envelope in c.take_in_flight() {
+            let report = matches!(
+                &envelope.signed.message,
+                Message::FetchState(f) if f.report.is_some()
+            );
+            if envelope.from == R3 && report && view_changing {
+                reports += 1;
+            }
+        }
+    }
+    assert!(c.replica(R3).view() > View(0), "R3 changed views");
+    assert_eq!(reports, 0, "status reports while changing views");
+}
