@@ -186,9 +186,12 @@ impl<S: Service> Replica<S> {
         let base = self.vc_base_timeout().max(REPORT_AFTER);
         let reports = &mut self.reports;
         if !waiting || self.last_executed != reports.seen {
+            // Progress halves the wait rather than starting it over: on a
+            // network slow enough that stalls keep coming back, reports
+            // stay as far apart as the stalls showed they must be.
             reports.seen = self.last_executed;
             reports.since = self.ticks;
-            reports.wait = REPORT_AFTER;
+            reports.wait = (reports.wait / 2).max(REPORT_AFTER);
             return;
         }
         if self.ticks < reports.since.saturating_add(reports.wait) {

@@ -371,3 +371,62 @@ fn a_replica_changing_views_sends_no_status_report() {
     assert!(c.replica(R3).view() > View(0), "R3 changed views");
     assert_eq!(reports, 0, "status reports while changing views");
 }
+
+/// Ticks every replica once and delivers everything but what `lost`
+/// says the network loses; returns whether R3 sent a status report.
+fn tick_and_note_report(
+    c: &mut Cluster<KvService>,
+    lost: &dyn Fn(&pbft_core::Envelope) -> bool,
+) -> bool {
+    c.tick_all();
+    let mut reported = false;
+    while c.in_flight().next().is_some() {
+        for envelope in c.take_in_flight() {
+            reported |= envelope.from == R3
+                && matches!(&envelope.signed.message, Message::FetchState(f) if f.report.is_some());
+            if !lost(&envelope) {
+                c.deliver(envelope);
+            }
+        }
+    }
+    reported
+}
+
+#[test]
+fn reports_that_had_to_back_off_stay_apart_after_one_execution() {
+    let mut c = cluster_with_timeout();
+    // R3 gets no commits and no answers: number 1 stalls there, and its
+    // reports go out further and further apart.
+    let blocked = |e: &pbft_core::Envelope| {
+        e.to == R3 && matches!(e.signed.message, Message::Commit(_) | Message::State(_))
+    };
+    let nothing = |_: &pbft_core::Envelope| false;
+    c.set_filter(move |e| !blocked(e));
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    let reports = (0..40)
+        .filter(|_| tick_and_note_report(&mut c, &blocked))
+        .count();
+    assert_eq!(c.replica(R3).last_executed(), Seq(0));
+    assert!(reports >= 4, "{reports} reports while stalled");
+    // One execution: R3 gets what it lacks.
+    c.clear_filter();
+    let mut ticks = 0;
+    while c.replica(R3).last_executed() < Seq(1) {
+        assert!(ticks < TIMEOUT, "R3 never executed 1");
+        tick_and_note_report(&mut c, &nothing);
+        ticks += 1;
+    }
+    // The next stall: the first report waits about half as long as the
+    // last ones did, not one tick.
+    c.set_filter(move |e| !blocked(e));
+    c.submit(R0, req("c1", 2, "set x=2"));
+    c.stabilize();
+    let first = (1..=TIMEOUT)
+        .find(|_| tick_and_note_report(&mut c, &blocked))
+        .expect("a report");
+    assert!(
+        first > 4 * REPORT_AFTER,
+        "the first report after {first} ticks"
+    );
+}
