@@ -127,7 +127,12 @@ enum Command {
     /// Give each replica only its own file. A client's file,
     /// `<client>.client-key.json`, holds its secret key and public key; the
     /// public key, printed too, goes into the replicas' --client-keys
-    /// table. Existing files are never overwritten.
+    /// table. With --addresses (and optionally --clients) it writes a whole
+    /// deployment: the replica key files, one client key file per client,
+    /// and `cluster.toml`, the public cluster file (members in order, their
+    /// addresses and public keys, the clients' public keys and the
+    /// protocol settings; format in docs/protocol.md). Existing files are
+    /// never overwritten.
     Keygen {
         /// The replicas, in init order, comma-separated: n1,n2,n3,n4.
         #[arg(
@@ -137,6 +142,16 @@ enum Command {
             conflicts_with = "client"
         )]
         node_ids: Vec<String>,
+        /// With --node-ids: the address each replica listens on, one
+        /// `HOST:PORT` per node id in the same order, comma-separated; keygen
+        /// then also writes the cluster file, `cluster.toml`.
+        #[arg(long, value_delimiter = ',', requires = "node_ids")]
+        addresses: Vec<String>,
+        /// With --addresses: the signing clients, comma-separated: c1,c2.
+        /// Each gets a client key file, and its public key goes into
+        /// `cluster.toml`.
+        #[arg(long, value_delimiter = ',', requires = "addresses")]
+        clients: Vec<String>,
         /// Make a key for this client instead of replica keys.
         #[arg(long)]
         client: Option<String>,
@@ -153,6 +168,17 @@ pub enum Plan {
     Keygen {
         /// The replicas.
         node_ids: Vec<String>,
+        /// The directory.
+        out: PathBuf,
+    },
+    /// Write a key set, client keys and the cluster file.
+    KeygenCluster {
+        /// The replicas, in order.
+        node_ids: Vec<String>,
+        /// Their addresses, in the same order.
+        addresses: Vec<String>,
+        /// The signing clients.
+        clients: Vec<String>,
         /// The directory.
         out: PathBuf,
     },
@@ -199,6 +225,8 @@ impl CommandLine {
         let args = &self.args;
         if let Some(Command::Keygen {
             node_ids,
+            addresses,
+            clients,
             client,
             out,
         }) = &args.command
@@ -207,13 +235,20 @@ impl CommandLine {
             let given = [given, self.given(&REPLICA_ONLY, false)].concat();
             if !given.is_empty() {
                 return Err(format!(
-                    "keygen takes only --node-ids or --client, and --out, not {}",
+                    "keygen takes only --node-ids (with --addresses and --clients) or \
+                     --client, and --out, not {}",
                     given.join(", ")
                 ));
             }
             return Ok(match client {
                 Some(client) => Plan::KeygenClient {
                     client: client.clone(),
+                    out: out.clone(),
+                },
+                None if !addresses.is_empty() => Plan::KeygenCluster {
+                    node_ids: node_ids.clone(),
+                    addresses: addresses.clone(),
+                    clients: clients.clone(),
                     out: out.clone(),
                 },
                 None => Plan::Keygen {
