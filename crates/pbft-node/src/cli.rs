@@ -145,12 +145,22 @@ enum Command {
         /// With --node-ids: the address each replica listens on, one
         /// `HOST:PORT` per node id in the same order, comma-separated; keygen
         /// then also writes the cluster file, `cluster.toml`.
-        #[arg(long, value_delimiter = ',', requires = "node_ids")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            requires = "node_ids",
+            conflicts_with = "client"
+        )]
         addresses: Vec<String>,
         /// With --addresses: the signing clients, comma-separated: c1,c2.
         /// Each gets a client key file, and its public key goes into
         /// `cluster.toml`.
-        #[arg(long, value_delimiter = ',', requires = "addresses")]
+        #[arg(
+            long,
+            value_delimiter = ',',
+            requires = "addresses",
+            conflicts_with = "client"
+        )]
         clients: Vec<String>,
         /// Make a key for this client instead of replica keys.
         #[arg(long)]
@@ -477,6 +487,46 @@ mod tests {
             message.starts_with("--tick-ms, --max-batch apply"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn keygen_with_addresses_plans_a_cluster() {
+        let argv = [
+            "keygen",
+            "--node-ids",
+            "n1,n2",
+            "--addresses",
+            "a:1,b:2",
+            "--clients",
+            "c1",
+            "--out",
+            "d",
+        ];
+        match plan(&argv) {
+            Ok(Plan::KeygenCluster {
+                node_ids,
+                addresses,
+                clients,
+                ..
+            }) => {
+                assert_eq!((node_ids.len(), addresses.len()), (2, 2));
+                assert_eq!(clients, ["c1"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // --addresses belongs with --node-ids, not with --client.
+        assert!(plan(&[
+            "keygen",
+            "--client",
+            "c1",
+            "--addresses",
+            "a:1",
+            "--out",
+            "d"
+        ])
+        .is_err());
+        let message = refusal(&[&["--tick-ms", "5"][..], &argv].concat());
+        assert!(message.contains("--tick-ms"), "{message}");
     }
 
     #[test]

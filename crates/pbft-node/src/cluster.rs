@@ -229,10 +229,16 @@ impl ClusterFile {
             clients.insert(client.id, key);
         }
         let protocol = disk.protocol;
-        if protocol.tick_ms == 0 || protocol.view_change_timeout_ms < protocol.tick_ms {
+        if protocol.tick_ms == 0
+            || protocol.view_change_timeout_ms < protocol.tick_ms
+            || !protocol
+                .view_change_timeout_ms
+                .is_multiple_of(protocol.tick_ms)
+        {
             return Err(fail(format!(
-                "protocol: tick_ms {} must be at least 1 and at most view_change_timeout_ms {}",
-                protocol.tick_ms, protocol.view_change_timeout_ms
+                "protocol: view_change_timeout_ms {} must be a whole number of ticks of \
+                 tick_ms {}, at least one",
+                protocol.view_change_timeout_ms, protocol.tick_ms
             )));
         }
         protocol
@@ -461,6 +467,21 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_needs_members() {
+        let text = format!(
+            "version = 1\nmembers = []\n[protocol]\n{}",
+            valid()
+                .split("[protocol]\n")
+                .nth(1)
+                .and_then(|rest| rest.split("[[members]]").next())
+                .expect("a protocol table")
+        );
+        assert_eq!(problem(&text), "there are no members");
+        let text = valid().replace("[[members]]", "[[member]]");
+        assert!(problem(&text).contains("member"), "{}", problem(&text));
+    }
+
+    #[test]
     fn an_unknown_field_is_named() {
         let text = valid().replace("[[members]]\n", "[[members]]\nweight = 3\n");
         assert!(problem(&text).contains("weight"), "{}", problem(&text));
@@ -522,6 +543,12 @@ mod tests {
         );
         let text = valid().replace("tick_ms = 10", "tick_ms = 0");
         assert!(problem(&text).contains("tick_ms 0"), "{}", problem(&text));
+        let text = valid().replace("tick_ms = 10", "tick_ms = 7");
+        assert!(
+            problem(&text).contains("whole number"),
+            "{}",
+            problem(&text)
+        );
     }
 
     #[test]
