@@ -83,18 +83,7 @@ fn keygen(node_ids: &[String], out: PathBuf) -> ExitCode {
     let result = pbft_node::keys::check_node_ids(node_ids)
         .and_then(|()| pbft_node::keys::generate(node_ids))
         .and_then(|files| pbft_node::keys::write_set(&out, &files).map_err(|e| e.to_string()));
-    match result {
-        Ok(paths) => {
-            for path in paths {
-                println!("{}", path.display());
-            }
-            ExitCode::SUCCESS
-        }
-        Err(error) => {
-            eprintln!("pbft-node keygen: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    report_written(result)
 }
 
 fn keygen_cluster(
@@ -103,7 +92,12 @@ fn keygen_cluster(
     clients: &[String],
     out: &Path,
 ) -> ExitCode {
-    match write_cluster(node_ids, addresses, clients, out) {
+    report_written(write_cluster(node_ids, addresses, clients, out))
+}
+
+/// Prints the files keygen wrote, one per line, or its error.
+fn report_written(result: Result<Vec<PathBuf>, String>) -> ExitCode {
+    match result {
         Ok(paths) => {
             for path in paths {
                 println!("{}", path.display());
