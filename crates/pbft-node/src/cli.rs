@@ -127,7 +127,12 @@ enum Command {
     /// Give each replica only its own file. A client's file,
     /// `<client>.client-key.json`, holds its secret key and public key; the
     /// public key, printed too, goes into the replicas' --client-keys
-    /// table. Existing files are never overwritten.
+    /// table. With --addresses (and optionally --clients) it writes a whole
+    /// deployment: the replica key files, one client key file per client,
+    /// and `cluster.toml`, the public cluster file (members in order, their
+    /// addresses and public keys, the clients' public keys and the
+    /// protocol settings; format in docs/protocol.md). Existing files are
+    /// never overwritten.
     Keygen {
         /// The replicas, in init order, comma-separated: n1,n2,n3,n4.
         #[arg(
@@ -137,6 +142,26 @@ enum Command {
             conflicts_with = "client"
         )]
         node_ids: Vec<String>,
+        /// With --node-ids: the address each replica listens on, one
+        /// `HOST:PORT` per node id in the same order, comma-separated; keygen
+        /// then also writes the cluster file, `cluster.toml`.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            requires = "node_ids",
+            conflicts_with = "client"
+        )]
+        addresses: Vec<String>,
+        /// With --addresses: the signing clients, comma-separated: c1,c2.
+        /// Each gets a client key file, and its public key goes into
+        /// `cluster.toml`.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            requires = "addresses",
+            conflicts_with = "client"
+        )]
+        clients: Vec<String>,
         /// Make a key for this client instead of replica keys.
         #[arg(long)]
         client: Option<String>,
@@ -153,6 +178,17 @@ pub enum Plan {
     Keygen {
         /// The replicas.
         node_ids: Vec<String>,
+        /// The directory.
+        out: PathBuf,
+    },
+    /// Write a key set, client keys and the cluster file.
+    KeygenCluster {
+        /// The replicas, in order.
+        node_ids: Vec<String>,
+        /// Their addresses, in the same order.
+        addresses: Vec<String>,
+        /// The signing clients.
+        clients: Vec<String>,
         /// The directory.
         out: PathBuf,
     },
@@ -199,6 +235,8 @@ impl CommandLine {
         let args = &self.args;
         if let Some(Command::Keygen {
             node_ids,
+            addresses,
+            clients,
             client,
             out,
         }) = &args.command
@@ -207,13 +245,20 @@ impl CommandLine {
             let given = [given, self.given(&REPLICA_ONLY, false)].concat();
             if !given.is_empty() {
                 return Err(format!(
-                    "keygen takes only --node-ids or --client, and --out, not {}",
+                    "keygen takes only --node-ids (with --addresses and --clients) or \
+                     --client, and --out, not {}",
                     given.join(", ")
                 ));
             }
             return Ok(match client {
                 Some(client) => Plan::KeygenClient {
                     client: client.clone(),
+                    out: out.clone(),
+                },
+                None if !addresses.is_empty() => Plan::KeygenCluster {
+                    node_ids: node_ids.clone(),
+                    addresses: addresses.clone(),
+                    clients: clients.clone(),
                     out: out.clone(),
                 },
                 None => Plan::Keygen {
@@ -442,6 +487,46 @@ mod tests {
             message.starts_with("--tick-ms, --max-batch apply"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn keygen_with_addresses_plans_a_cluster() {
+        let argv = [
+            "keygen",
+            "--node-ids",
+            "n1,n2",
+            "--addresses",
+            "a:1,b:2",
+            "--clients",
+            "c1",
+            "--out",
+            "d",
+        ];
+        match plan(&argv) {
+            Ok(Plan::KeygenCluster {
+                node_ids,
+                addresses,
+                clients,
+                ..
+            }) => {
+                assert_eq!((node_ids.len(), addresses.len()), (2, 2));
+                assert_eq!(clients, ["c1"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // --addresses belongs with --node-ids, not with --client.
+        assert!(plan(&[
+            "keygen",
+            "--client",
+            "c1",
+            "--addresses",
+            "a:1",
+            "--out",
+            "d"
+        ])
+        .is_err());
+        let message = refusal(&[&["--tick-ms", "5"][..], &argv].concat());
+        assert!(message.contains("--tick-ms"), "{message}");
     }
 
     #[test]

@@ -245,6 +245,11 @@ impl KeyFile {
         })
     }
 
+    /// This node's own public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        Ed25519Auth::public_key(self.secret)
+    }
+
     /// The authenticator for this node in the cluster `init` describes:
     /// `node_id` must be the file's, and the file must hold a public key
     /// for exactly the members of `node_ids`.
