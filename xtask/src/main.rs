@@ -89,11 +89,17 @@ fn ci() -> Result<(), String> {
     scenario::main(&scenarios, &root, build_node)?;
     // The simulator must catch a broken quorum rule, and the real one must
     // survive two minutes of seeds, each through its safety and liveness
-    // phases.
+    // phases, after the seeds that once found a bug.
     sim::main(&sim::Args {
         self_test: true,
         ..sim::Args::default()
     })?;
+    for &seed in sim::REGRESSION_SEEDS {
+        sim::main(&sim::Args {
+            seed: Some(seed),
+            ..sim::Args::default()
+        })?;
+    }
     sim::main(&sim::Args {
         budget_secs: Some(120),
         from: Some(0),

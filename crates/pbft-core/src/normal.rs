@@ -357,6 +357,10 @@ impl<S: Service> Replica<S> {
         if slot.contradicts_proof(digest) {
             return;
         }
+        if !slot.committed {
+            // Timed from the first time a pre-prepare is held here.
+            self.reports.round_trip.start(seq, self.ticks);
+        }
         if !slot.commit_sent && slot.prepares.matching(digest) >= prepares_needed {
             let commit = self.sign(Message::Commit(Vote {
                 view: slot.view,
@@ -381,6 +385,7 @@ impl<S: Service> Replica<S> {
         };
         if slot.commit_sent && !slot.committed && slot.commits.matching(digest) >= quorum {
             slot.committed = true;
+            self.reports.round_trip.finish(seq, self.ticks);
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Retransmission of the normal case (in the spirit of the BFT library's
 //! status messages, Castro's thesis §5.2).
 //!
-//! **Status reports.** A replica that has waited [`REPORT_AFTER`] ticks
-//! with nothing executed while a number it knows of, or a request a
+//! **Status reports.** A replica that has waited the measured round trip
+//! of the normal case (see [`RoundTrip`]; at least [`REPORT_AFTER`]
+//! ticks) with nothing executed while a number it knows of, or a request a
 //! client gave it, waits to execute sends its peers a status report: a
 //! `FetchState` from its first unexecuted number that lists, for each
 //! number it has not committed, how far it came (no pre-prepare,
@@ -43,8 +44,9 @@ use crate::status::SlotPhase;
 use crate::types::ReplicaId;
 use crate::types::Seq;
 
-/// Ticks without an execution, while something waits to execute, before
-/// a replica reports its status.
+/// The fewest ticks without an execution, while something waits to
+/// execute, before a replica reports its status: the wait is the measured
+/// round trip of the normal case when that is longer.
 pub const REPORT_AFTER: u64 = 1;
 
 /// The most answers to one peer's status reports (and small state
@@ -94,6 +96,87 @@ pub(crate) struct Reports {
     /// The number after the last executed one when a gap was last
     /// reported at once (see [`Replica::report_gap`]).
     gap_reported: Option<Seq>,
+    /// The normal case's round trip as this replica measures it.
+    pub(crate) round_trip: RoundTrip,
+}
+
+/// The most numbers whose round trip is timed at once: more than a window
+/// ever holds.
+const TIMED_NUMBERS: usize = 1024;
+
+/// The normal case's round trip, measured the way TCP measures its own
+/// (Jacobson's estimator, as in RFC 6298): for each number of the current
+/// view, the ticks from the first time this replica holds its pre-prepare
+/// to the time it commits there, smoothed, with their mean deviation. The
+/// retransmission wait is the smoothed round trip plus four deviations:
+/// a message not there by then is most likely lost, not still on its way.
+///
+/// A fixed wait of one tick suits a network that delivers within a tick.
+/// On one whose queues hold messages for tens of ticks, every report and
+/// every forward sent again after one tick is redundant: the original is
+/// still on its way. Each adds to the queues (a report brings answers
+/// from every peer), which makes the next wait longer still, until the
+/// view-change timer fires on requests that were never lost: congestion
+/// collapse. With the measured wait, the slower the network, the further
+/// apart the retransmissions.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RoundTrip {
+    /// When each number still timed first had a pre-prepare here.
+    started: std::collections::BTreeMap<Seq, u64>,
+    /// The smoothed round trip and its mean deviation, in eighths of a
+    /// tick; `None` before the first sample.
+    smoothed: Option<(u64, u64)>,
+}
+
+impl RoundTrip {
+    /// Starts timing `seq` at `now`, unless it already is.
+    pub(crate) fn start(&mut self, seq: Seq, now: u64) {
+        if self.started.len() < TIMED_NUMBERS || self.started.contains_key(&seq) {
+            self.started.entry(seq).or_insert(now);
+        }
+    }
+
+    /// `seq` committed at `now`: one sample, if it was timed.
+    pub(crate) fn finish(&mut self, seq: Seq, now: u64) {
+        let Some(at) = self.started.remove(&seq) else {
+            return;
+        };
+        let sample = now.saturating_sub(at).saturating_mul(8);
+        self.smoothed = Some(match self.smoothed {
+            None => (sample, sample / 2),
+            Some((srtt, var)) => {
+                let var = (3 * var + srtt.abs_diff(sample)) / 4;
+                let srtt = (7 * srtt + sample) / 8;
+                (srtt, var)
+            }
+        });
+    }
+
+    /// Stops timing every number: a number that waited through a view
+    /// change says nothing of the network.
+    pub(crate) fn clear(&mut self) {
+        self.started.clear();
+    }
+
+    /// Stops timing the numbers up to `seq`, executed or collected.
+    pub(crate) fn forget_through(&mut self, seq: Seq) {
+        while let Some((&first, _)) = self.started.first_key_value() {
+            if first > seq {
+                break;
+            }
+            self.started.remove(&first);
+        }
+    }
+
+    /// The retransmission wait in ticks: the smoothed round trip plus four
+    /// deviations, rounded up, at least [`REPORT_AFTER`] and at most
+    /// `most`.
+    pub(crate) fn wait(&self, most: u64) -> u64 {
+        let rto = self
+            .smoothed
+            .map_or(0, |(srtt, var)| (srtt + 4 * var).div_ceil(8));
+        rto.clamp(REPORT_AFTER, most.max(REPORT_AFTER))
+    }
 }
 
 impl Reports {
@@ -104,6 +187,7 @@ impl Reports {
             wait: REPORT_AFTER,
             budget: vec![(ANSWERS_PER_TICK, ANSWER_BYTES_PER_TICK); n],
             gap_reported: None,
+            round_trip: RoundTrip::default(),
         }
     }
 }
@@ -185,15 +269,23 @@ impl<S: Service> Replica<S> {
                     .any(|(_, slot)| slot.results.is_none()));
         let base = self.vc_base_timeout().max(REPORT_AFTER);
         let reports = &mut self.reports;
+        if !self.vc.active {
+            reports.round_trip.clear();
+        }
+        reports.round_trip.forget_through(self.last_executed);
+        // Never sooner than the measured round trip: before then, what is
+        // missing is most likely still on its way.
+        let floor = reports.round_trip.wait(base / 2);
         if !waiting || self.last_executed != reports.seen {
             // Progress halves the wait rather than starting it over: on a
             // network slow enough that stalls keep coming back, reports
             // stay as far apart as the stalls showed they must be.
             reports.seen = self.last_executed;
             reports.since = self.ticks;
-            reports.wait = (reports.wait / 2).max(REPORT_AFTER);
+            reports.wait = (reports.wait / 2).max(floor);
             return;
         }
+        reports.wait = reports.wait.max(floor);
         if self.ticks < reports.since.saturating_add(reports.wait) {
             return;
         }
@@ -249,9 +341,12 @@ impl<S: Service> Replica<S> {
         if self.is_primary() || !self.vc.active {
             return;
         }
-        let due =
-            self.clients
-                .take_due_reforwards(self.ticks, REPORT_AFTER, REFORWARDS, MAX_REFORWARD);
+        // Not before the measured round trip, for the same reason as a
+        // report.
+        let first = self.reports.round_trip.wait(self.vc_base_timeout() / 2);
+        let due = self
+            .clients
+            .take_due_reforwards(self.ticks, first, REFORWARDS, MAX_REFORWARD);
         let primary = Destination::Replica(self.primary());
         for request in due {
             self.send(primary, Message::Forward(request), out);

@@ -430,3 +430,63 @@ fn reports_that_had_to_back_off_stay_apart_after_one_execution() {
         "the first report after {first} ticks"
     );
 }
+
+/// Runs `requests` client requests, one after another, over a network
+/// that loses nothing but holds every message `delay` ticks; returns how
+/// many status reports were sent and how many forwards went again, after
+/// the first `warm_up` requests executed everywhere.
+fn reports_on_a_slow_network(delay: u64, requests: u64, warm_up: u64) -> (u32, u32) {
+    let mut c = cluster_with_timeout();
+    let mut held: Vec<(u64, pbft_core::Envelope)> = Vec::new();
+    let (mut reports, mut forwards, mut now) = (0, 0, 0u64);
+    for t in 1..=requests {
+        // A backup's client: its forward to the primary is on its way for
+        // `delay` ticks too.
+        c.submit(R1, req("c1", t, &format!("set x={t}")));
+        while c.replicas().iter().any(|r| r.last_executed() < Seq(t)) {
+            assert!(now < 100 * requests * delay.max(1), "#{t} never executed");
+            for envelope in c.take_in_flight() {
+                if t > warm_up {
+                    match &envelope.signed.message {
+                        Message::FetchState(f) if f.report.is_some() => reports += 1,
+                        Message::Forward(_) if envelope.from == R1 => forwards += 1,
+                        _ => {}
+                    }
+                }
+                held.push((now + delay, envelope));
+            }
+            let (due, later): (Vec<_>, Vec<_>) = held.drain(..).partition(|(at, _)| *at <= now);
+            held = later;
+            for (_, envelope) in due {
+                c.deliver(envelope);
+            }
+            c.tick_all();
+            now += 1;
+        }
+    }
+    (reports, forwards)
+}
+
+#[test]
+fn a_slow_network_that_loses_nothing_gets_few_retransmissions() {
+    // Each message takes 8 ticks: a number takes some 32 ticks from the
+    // client to its execution, far longer than one tick, yet well within
+    // the view-change timeout. Once the first numbers have measured the
+    // round trip, what is not there yet is not sent again before it is
+    // due: no request is forwarded again, and a replica reports at most
+    // once per number (the backup that waits for its client's request
+    // also waits out the forward's trip, which the round trip from the
+    // pre-prepare to the commit leaves out). With a fixed wait of one
+    // tick, every replica reported every doubling interval (351 reports)
+    // and every request went again three times: on a congested network
+    // such copies only add to the queues.
+    let (requests, warm_up) = (12, 3);
+    let (reports, forwards) = reports_on_a_slow_network(8, requests, warm_up);
+    let numbers = (requests - warm_up) as u32;
+    assert!(
+        reports <= 4 * numbers,
+        "{reports} status reports for {numbers} numbers on a network that loses nothing"
+    );
+    // The one forward per request, and no copy.
+    assert_eq!(forwards, numbers, "forwards from R1");
+}
