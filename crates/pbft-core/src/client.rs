@@ -647,16 +647,28 @@ impl<S: Service> Replica<S> {
                 // While changing views, the primary the others follow may
                 // still be that of a view this replica left (`follow.rs`):
                 // every other replica gets the request the first time, and
-                // the last installed view's primary a client's retry (every
-                // other replica, when that primary is this replica).
+                // the last installed view's primary a client's retry (the
+                // primary of the view being changed to, when the last
+                // installed view's primary is this replica).
                 let followed = self.quorums.primary(self.vc.last_installed);
                 let to = if self.vc.active {
                     Destination::Replica(self.primary())
-                } else if first || followed == self.id {
+                } else if first {
                     self.clients.note_relayed(&request);
                     Destination::Others
-                } else {
+                } else if followed != self.id {
                     Destination::Replica(followed)
+                } else if self.primary() != self.id {
+                    // A retry at the primary the others follow: every
+                    // other replica had it the first time, so it goes to
+                    // the primary of the view being changed to, once per
+                    // retry, not to every replica again: a cluster whose
+                    // view change drags on would otherwise spend its
+                    // network on copies of every client's every retry.
+                    Destination::Replica(self.primary())
+                } else {
+                    // This replica orders it once the view is installed.
+                    return;
                 };
                 self.send(to, Message::Forward(request), out);
             }

@@ -340,6 +340,46 @@ fn a_primary_changing_views_never_forwards_a_retry_to_itself() {
 }
 
 #[test]
+fn a_retry_at_the_followed_primary_changing_views_goes_to_the_next_primary_only() {
+    let mut c = cluster(4);
+    // As above: R0, the primary of view 0 that the others followed, joins
+    // a view change to view 1 and no new view reaches it.
+    c.set_filter(|e| e.to != R3 && e.from != R3);
+    for r in [R1, R2] {
+        c.submit(r, req(&format!("c{}", r.0), 1, "set x=1"));
+    }
+    c.set_filter(|e| e.to != R3 && e.from != R3 && e.from != R0 && e.to != R0);
+    c.stabilize();
+    tick(&mut c, TIMEOUT + 2);
+    c.set_filter(|e| {
+        e.to != R3 && e.from != R3 && !matches!(e.signed.message, Message::NewView(_))
+    });
+    tick(&mut c, TIMEOUT);
+    assert_eq!(c.replica(R0).view(), View(1));
+    assert!(!c.replica(R0).view_active());
+    // Where R0's forwards go.
+    let forwards = |c: &mut Cluster<KvService>| -> Vec<ReplicaId> {
+        c.take_in_flight()
+            .into_iter()
+            .filter(|e| e.from == R0 && matches!(e.signed.message, Message::Forward(_)))
+            .map(|e| e.to)
+            .collect()
+    };
+    c.take_in_flight();
+    // The first time, every other replica gets the request.
+    let request = req("c9", 1, "set y=9");
+    c.submit(R0, request.clone());
+    assert_eq!(forwards(&mut c), vec![R1, R2, R3]);
+    // Each retry goes to view 1's primary alone: the others had it, and a
+    // view change that drags on must not spend the network on a copy of
+    // every retry for every replica.
+    for _ in 0..3 {
+        c.submit(R0, request.clone());
+        assert_eq!(forwards(&mut c), vec![R1]);
+    }
+}
+
+#[test]
 fn a_new_primary_answers_its_client_from_restored_state() {
     // R1's client's request is prepared in view 0 but commits nowhere, so
     // view 1's new view orders it again, with R1, the client's replica,

@@ -26,6 +26,11 @@ pub const REGRESSION_SEEDS: &[u64] = &[
     // bound passed (the retransmission wait now follows the measured
     // round trip).
     255,
+    // Seven replicas, the primary the others followed changing views:
+    // it relayed every client retry to every replica, and the copies
+    // filled the network while the view change dragged on (a retry there
+    // now goes to the next view's primary alone).
+    64_260_304_549_564_371,
 ];
 
 /// The command line of `cargo xtask sim`. Without `--seed` or
