@@ -25,6 +25,7 @@ pub mod node;
 pub mod replica_node;
 pub mod reply;
 pub mod runtime;
+pub mod tcp;
 
 use std::io::{self, BufRead, Write};
 

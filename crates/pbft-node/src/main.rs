@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Ok(Plan::KeygenClient { client, out }) => keygen_client(&client, &out),
         Ok(Plan::Embedded) => serve(),
         Ok(Plan::Replica { settings, tick }) => serve_replica(settings, tick),
+        Ok(Plan::Serve(deployment)) => serve_tcp(*deployment),
         Err(message) => {
             eprintln!("pbft-node: {message}");
             ExitCode::from(2)
@@ -38,6 +39,16 @@ fn serve_replica(settings: Settings, tick: Duration) -> ExitCode {
     match pbft_node::runtime::serve(settings, tick, stdin, io::stdout()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if error.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(error) => {
+            log::error!("stopping: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve_tcp(deployment: pbft_node::tcp::Deployment) -> ExitCode {
+    match pbft_node::tcp::serve(deployment, pbft_net::NetConfig::default()) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             log::error!("stopping: {error}");
             ExitCode::FAILURE
