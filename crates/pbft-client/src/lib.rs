@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 mod client;
+pub mod load;
 pub mod quorum;
 
 pub use client::{Client, ClientError, Operation, Timing};

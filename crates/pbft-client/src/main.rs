@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod bench;
+
 use clap::{Parser, Subcommand};
 use pbft_client::{Client, ClientError, Operation, Timing};
 use serde_json::Value;
@@ -64,6 +66,18 @@ enum Command {
     /// Reads commands (`write K V`, `read K`, `cas K FROM TO`, `quit`)
     /// from standard input, one per line.
     Repl,
+    /// Runs a closed-loop load of writes and prints throughput and p50 and
+    /// p99 latency. Each client needs its own key file: the clients are
+    /// this one and the other clients of the cluster file whose key files
+    /// are beside its key file.
+    Bench {
+        /// Concurrent closed-loop clients.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+        clients: u64,
+        /// How long to run, in seconds.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        seconds: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -71,11 +85,23 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .target(env_logger::Target::Stderr)
         .init();
-    let stamps = args.timestamp_file.clone().unwrap_or_else(|| {
-        let mut path = args.keys.clone().into_os_string();
-        path.push(".timestamp");
-        PathBuf::from(path)
-    });
+    if let Command::Bench { clients, seconds } = args.command {
+        let limit = Duration::from_secs(seconds);
+        return match bench::run(
+            &args.cluster,
+            &args.keys,
+            clients as usize,
+            limit,
+            args.timeout_ms,
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
+    let stamps = args
+        .timestamp_file
+        .clone()
+        .unwrap_or_else(|| timestamp_path(&args.keys));
     let last = match read_timestamp(&stamps) {
         Ok(last) => last,
         Err(e) => return fail(&e),
@@ -198,13 +224,23 @@ fn operation(command: &Command) -> Result<Operation, String> {
             from: value_of(from),
             to: value_of(to),
         },
-        Command::Repl => return Err("repl is not an operation".into()),
+        Command::Repl | Command::Bench { .. } => {
+            return Err("repl and bench are not operations".into())
+        }
     })
 }
 
 /// A command-line word as a JSON value: itself if it parses, else a string.
 fn value_of(word: &str) -> Value {
     serde_json::from_str(word).unwrap_or_else(|_| Value::from(word))
+}
+
+/// Where a client's last timestamp is kept by default: beside its key
+/// file.
+fn timestamp_path(keys: &Path) -> PathBuf {
+    let mut path = keys.to_path_buf().into_os_string();
+    path.push(".timestamp");
+    PathBuf::from(path)
 }
 
 fn read_timestamp(path: &Path) -> Result<u64, String> {

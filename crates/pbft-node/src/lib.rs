@@ -16,6 +16,7 @@ pub mod byzantine;
 pub mod cli;
 pub mod client_keys;
 pub mod cluster;
+pub mod deploy;
 pub mod embedded;
 mod key_io;
 pub mod keys;

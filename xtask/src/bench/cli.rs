@@ -39,6 +39,7 @@ enum Choice {
     Embedded,
     EmbeddedWire,
     Processes,
+    Tcp,
     Memory,
     All,
 }
@@ -49,6 +50,7 @@ impl Choice {
             Choice::Embedded => vec![Mode::Embedded],
             Choice::EmbeddedWire => vec![Mode::EmbeddedWire],
             Choice::Processes => vec![Mode::Processes],
+            Choice::Tcp => vec![Mode::Tcp],
             Choice::Memory => vec![Mode::Memory],
             Choice::All => Mode::ALL.to_vec(),
         }
@@ -64,16 +66,19 @@ pub enum Mode {
     EmbeddedWire,
     /// Four replica processes behind a router.
     Processes,
+    /// Four `serve` processes over loopback TCP, with the client library.
+    Tcp,
     /// A long embedded run sampling resident memory.
     Memory,
 }
 
 impl Mode {
     /// Every mode, in the order `all` runs them.
-    pub const ALL: [Mode; 4] = [
+    pub const ALL: [Mode; 5] = [
         Mode::Embedded,
         Mode::EmbeddedWire,
         Mode::Processes,
+        Mode::Tcp,
         Mode::Memory,
     ];
 
@@ -83,6 +88,7 @@ impl Mode {
             Mode::Embedded => "embedded",
             Mode::EmbeddedWire => "embedded-wire",
             Mode::Processes => "processes",
+            Mode::Tcp => "tcp",
             Mode::Memory => "memory",
         }
     }
