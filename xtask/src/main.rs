@@ -3,8 +3,8 @@
 //! Tasks:
 //! - `ci`: rustfmt check, clippy with warnings denied, every test in the
 //!   workspace, the shipped scenarios, the four-host test, the
-//!   simulator's self-test and two minutes of seeds, and a quick benchmark
-//!   run. This is what CI runs.
+//!   simulator's self-test, the seeds that once failed and two minutes of
+//!   seeds, and a quick benchmark run. This is what CI runs.
 //! - `scenario`: runs scenario files against real replica processes (see
 //!   `docs/scenarios.md`).
 //! - `sim`: deterministic simulation (see `docs/testing.md`).
@@ -97,12 +97,18 @@ fn ci() -> Result<(), String> {
     scenario::main(&scenarios, &root, build_node)?;
     netns::main(&netns::Args::default(), &build_node()?)?;
     // The simulator must catch a broken quorum rule, and the real one must
-    // survive two minutes of seeds, each through its safety and liveness
-    // phases.
+    // survive the seeds that once failed and two minutes of seeds, each
+    // through its safety and liveness phases.
     sim::main(&sim::Args {
         self_test: true,
         ..sim::Args::default()
     })?;
+    for &seed in sim::REGRESSION_SEEDS {
+        sim::main(&sim::Args {
+            seed: Some(seed),
+            ..sim::Args::default()
+        })?;
+    }
     sim::main(&sim::Args {
         budget_secs: Some(120),
         from: Some(0),

@@ -234,6 +234,15 @@ impl ClientTable {
         self.awaiting_order.insert_if_absent(request, wait)
     }
 
+    /// Whether every other replica has been sent `request`, by this
+    /// replica or a peer, since it began to wait here or since this
+    /// replica's last view change began (`relay_again`).
+    pub(crate) fn is_relayed(&self, request: &Request) -> bool {
+        self.awaiting_order
+            .get(request)
+            .is_some_and(|wait| wait.relayed)
+    }
+
     /// Notes that `request` was sent to every other replica.
     pub(crate) fn note_relayed(&mut self, request: &Request) {
         if let Some(wait) = self.awaiting_order.get_mut(request) {
@@ -606,16 +615,27 @@ impl<S: Service> Replica<S> {
                 // While changing views, the primary the others follow may
                 // still be that of a view this replica left (`follow.rs`):
                 // every other replica gets the request the first time, and
-                // the last installed view's primary a client's retry (every
-                // other replica, when that primary is this replica).
+                // the last installed view's primary a client's retry. When
+                // that primary is this replica, a retry goes to every other
+                // replica only if they were not all sent the request since
+                // this view change began; otherwise to the primary of the
+                // view being changed to, which holds it for when that view
+                // starts. A client that multicasts its retries (§4.1) would
+                // else cost `n - 1` copies of its request per retry at such
+                // a replica, for as long as the view change lasts.
                 let followed = self.quorums.primary(self.vc.last_installed);
                 let to = if self.vc.active {
                     Destination::Replica(self.primary())
-                } else if first || followed == self.id {
+                } else if first || (followed == self.id && !self.clients.is_relayed(&request)) {
                     self.clients.note_relayed(&request);
                     Destination::Others
-                } else {
+                } else if followed != self.id {
                     Destination::Replica(followed)
+                } else if self.primary() != self.id {
+                    Destination::Replica(self.primary())
+                } else {
+                    // It waits here for the view this replica will lead.
+                    return;
                 };
                 self.send(to, Message::Forward(request), out);
             }
