@@ -17,6 +17,7 @@
 //! through `$CARGO`.
 
 mod bench;
+mod children;
 mod netns;
 mod scenario;
 mod sim;

@@ -9,7 +9,12 @@ use pbft_client::{Client, Timing};
 use pbft_node::client_keys::ClientKey;
 use pbft_node::cluster::ClusterFile;
 
-use crate::{read_timestamp, timestamp_path, write_timestamp};
+use crate::kept::{self, Kept};
+
+/// The timestamps reserved for each client per run: the most requests it
+/// makes in one. Well under the 2^20 that replicas accept ahead of a
+/// client's last executed timestamp.
+const RESERVED: u64 = 1 << 16;
 
 /// Runs `clients` clients for `limit` and prints what they measured.
 pub fn run(
@@ -44,12 +49,17 @@ pub fn run(
         retry: Duration::from_millis(cluster.protocol.view_change_timeout_ms.max(1)),
         deadline: Duration::from_millis(timeout_ms),
     };
+    // Each client's timestamps for the run are reserved before it starts,
+    // so that an interrupted run never leaves a timestamp the replicas
+    // executed unkept; the file gets the last one used after the run.
+    let stamps: Vec<_> = paths.iter().map(|p| kept::path_beside(p)).collect();
     let mut opened = Vec::with_capacity(paths.len());
-    for path in &paths {
+    for (path, stamp) in paths.iter().zip(&stamps) {
         let key = ClientKey::load(path).map_err(|e| e.to_string())?;
-        let last = read_timestamp(&timestamp_path(path))?;
-        let client = Client::new(&cluster, key, last).map_err(|e| e.to_string())?;
-        opened.push(client.with_timing(timing.clone()));
+        let before = Kept::load(stamp)?;
+        Kept::new(before.timestamp + RESERVED, before.view).store(stamp)?;
+        let client = Client::new(&cluster, key, before.timestamp).map_err(|e| e.to_string())?;
+        opened.push(client.with_timing(timing.clone()).with_view(before.view));
     }
     let bar = indicatif::ProgressBar::new(limit.as_secs());
     bar.set_style(
@@ -64,11 +74,10 @@ pub fn run(
             bar.set_message(format!("{done} requests, {:.0}/s", done as f64 / secs));
         }
     };
-    let stamps: Vec<_> = paths.iter().map(|p| timestamp_path(p)).collect();
-    let report = load::run(&mut opened, Until::Elapsed(limit), &progress);
+    let report = load::run(&mut opened, Until::Elapsed(limit, RESERVED), &progress);
     bar.finish_and_clear();
-    for (path, client) in stamps.iter().zip(&opened) {
-        write_timestamp(path, client.last_timestamp())?;
+    for (stamp, client) in stamps.iter().zip(&opened) {
+        Kept::new(client.last_timestamp(), client.view()).store(stamp)?;
     }
     let ms = |d: Option<Duration>| {
         d.map_or("-".to_string(), |d| {

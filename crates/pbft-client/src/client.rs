@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use log::{debug, info};
 use pbft_core::ReplicaId;
-use pbft_net::{Event, Identity, NetConfig, PeerId, ReplicaEntry, Roster, Transport};
+use pbft_net::{Event, Identity, NetConfig, PeerId, Transport};
 use pbft_node::client_keys::ClientKey;
 use pbft_node::cluster::ClusterFile;
 use pbft_wire::{Body, Envelope};
 use serde_json::Value;
 
-use crate::quorum::{answer_of, Answer, Replies};
+use crate::quorum::{answer_of, view_of, Answer, Kind, Replies, Views};
 
 /// One lin-kv operation.
 #[derive(Clone, Debug, PartialEq)]
@@ -103,8 +103,10 @@ pub struct Client {
     key: ClientKey,
     names: Vec<String>,
     f: usize,
-    /// The highest view f + 1 replies vouched for.
-    view: u64,
+    /// The views the replicas said, and the one the client believes.
+    views: Views,
+    /// A view to start from, until the replicas say one.
+    start_view: u64,
     /// The last timestamp used; each request takes the next.
     timestamp: u64,
     timing: Timing,
@@ -144,29 +146,9 @@ impl Client {
                 )))
             }
         }
-        let mut replicas = Vec::with_capacity(cluster.members.len());
-        for member in &cluster.members {
-            let addr = std::net::ToSocketAddrs::to_socket_addrs(&member.address)
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| {
-                    setup(format!(
-                        "cannot resolve {} of member {}",
-                        member.address, member.id
-                    ))
-                })?;
-            replicas.push(ReplicaEntry {
-                name: member.id.clone(),
-                addr,
-                public_key: member.public_key,
-            });
-        }
-        let clients = cluster
-            .clients
-            .iter()
-            .map(|(id, k)| (pbft_core::ClientId::from(id.as_str()), *k))
-            .collect();
-        let roster = Roster::new(replicas, clients).map_err(|e| setup(e.to_string()))?;
+        let roster = cluster
+            .roster(&cluster.resolve().map_err(setup)?)
+            .map_err(setup)?;
         let identity = Identity::new(PeerId::Client(key.client.clone()), *key.secret(), &roster)
             .map_err(|e| setup(e.to_string()))?;
         let (transport, events) = Transport::start(identity, roster, None, NetConfig::default())
@@ -182,7 +164,8 @@ impl Client {
             key,
             names: cluster.members.iter().map(|m| m.id.clone()).collect(),
             f: (n.saturating_sub(1)) / 3,
-            view: 0,
+            views: Views::new((n.saturating_sub(1)) / 3),
+            start_view: 0,
             timestamp: last_timestamp,
             timing,
         })
@@ -205,9 +188,17 @@ impl Client {
         self.timestamp
     }
 
-    /// The view the client believes the cluster is in.
+    /// Starts from `view` (for example the view a last run ended in),
+    /// until replies vouch for a later one.
+    pub fn with_view(mut self, view: u64) -> Client {
+        self.start_view = view;
+        self
+    }
+
+    /// The view the client believes the cluster is in: the (f + 1)-th
+    /// highest view the replicas' replies gave (see [`Views`]).
     pub fn view(&self) -> u64 {
-        self.view
+        self.views.believed().max(self.start_view)
     }
 
     /// Reads `key`.
@@ -253,10 +244,15 @@ impl Client {
     pub fn invoke(&mut self, operation: Operation) -> Result<Answer, ClientError> {
         self.timestamp += 1;
         let timestamp = self.timestamp;
+        let kind = match operation {
+            Operation::Read { .. } => Kind::Read,
+            Operation::Write { .. } => Kind::Write,
+            Operation::Cas { .. } => Kind::Cas,
+        };
         let body = self.signed_body(operation, timestamp)?;
         let started = Instant::now();
         let n = self.names.len();
-        let primary = ReplicaId((self.view % n as u64) as u32);
+        let primary = ReplicaId((self.view() % n as u64) as u32);
         self.send(primary, &body);
         let mut replies = Replies::new(self.f);
         let mut next_send = started + self.timing.retry;
@@ -283,18 +279,26 @@ impl Client {
                     return Err(ClientError::Setup("the transport stopped".into()))
                 }
             };
-            let Some((from, reply)) = self.reply_to(event, timestamp) else {
+            let Some((from, reply)) = self.reply(event) else {
                 continue;
             };
-            let Some((answer, view)) = answer_of(&reply) else {
-                continue;
-            };
-            if let Some(decided) = replies.record(from, answer, view) {
-                if let Some(view) = decided.view.filter(|v| *v > self.view) {
-                    info!("the cluster is in view {view}");
-                    self.view = view;
+            // Any reply says where its replica is, even one to an earlier
+            // request.
+            if let Some(view) = view_of(&reply) {
+                let before = self.view();
+                self.views.note(from, view);
+                if self.view() > before {
+                    info!("the cluster is in view {}", self.view());
                 }
-                return match decided.answer {
+            }
+            if reply.in_reply_to() != Some(timestamp) {
+                continue;
+            }
+            let Some(answer) = answer_of(kind, &reply) else {
+                continue;
+            };
+            if let Some(decided) = replies.record(from, answer) {
+                return match decided {
                     Answer::Error { code, text } => Err(ClientError::Refused { code, text }),
                     answer => Ok(answer),
                 };
@@ -349,10 +353,9 @@ impl Client {
         }
     }
 
-    /// The reply to request `timestamp` that `event` carries, with the
-    /// replica that sent it: the transport proved the sender, and the
-    /// envelope must say the same.
-    fn reply_to(&self, event: Event, timestamp: u64) -> Option<(ReplicaId, Body)> {
+    /// The reply `event` carries, with the replica that sent it: the
+    /// transport proved the sender, and the envelope must say the same.
+    fn reply(&self, event: Event) -> Option<(ReplicaId, Body)> {
         let Event::Frame { from, frame } = event else {
             return None;
         };
@@ -366,6 +369,6 @@ impl Client {
             debug!("ignored a reply from {name} that names another sender or addressee");
             return None;
         }
-        (envelope.body.in_reply_to() == Some(timestamp)).then_some((from, envelope.body))
+        Some((from, envelope.body))
     }
 }

@@ -13,8 +13,11 @@
 //!   deadline.
 //! - A result counts only when f + 1 distinct replicas sent the same one
 //!   ([`quorum`]); a faulty replica's answer alone is never returned.
-//! - Replies say the view they were executed in; the client moves to a
-//!   view once f + 1 matching replies vouch for it.
+//! - Replies say the view they were executed in; the client believes the
+//!   (f + 1)-th highest view the replicas said ([`quorum::Views`]), one
+//!   that an honest replica has reached.
+//! - A reply counts only for a request of its kind (a `write_ok` never
+//!   answers a read).
 //!
 //! ```no_run
 //! use std::path::Path;

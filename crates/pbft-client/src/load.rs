@@ -16,8 +16,9 @@ use crate::client::Client;
 pub enum Until {
     /// After this many requests have been started in all.
     Requests(u64),
-    /// After this long.
-    Elapsed(Duration),
+    /// After this long, or when a client has made this many requests (it
+    /// stops; the others go on).
+    Elapsed(Duration, u64),
 }
 
 /// What a load measured.
@@ -69,7 +70,9 @@ pub fn run(clients: &mut [Client], until: Until, progress: &(dyn Fn(u64) + Sync)
                     loop {
                         let go = match until {
                             Until::Requests(n) => begun.fetch_add(1, Ordering::Relaxed) < n,
-                            Until::Elapsed(limit) => started.elapsed() < limit,
+                            Until::Elapsed(limit, most) => {
+                                started.elapsed() < limit && (latencies.len() as u64) < most
+                            }
                         };
                         if !go {
                             return (latencies, None);

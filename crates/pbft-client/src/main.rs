@@ -1,15 +1,16 @@
 //! `pbft-client`: run lin-kv operations against a deployed cluster from
 //! the command line. See the crate documentation of `pbft_client`.
 
-use std::fs;
 use std::io::{self, BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 mod bench;
+mod kept;
 
 use clap::{Parser, Subcommand};
+use kept::Kept;
 use pbft_client::{Client, ClientError, Operation, Timing};
 use serde_json::Value;
 
@@ -17,9 +18,10 @@ use serde_json::Value;
 /// f + 1 replicas agree on.
 ///
 /// Values are JSON when they parse as JSON (`42`, `"text"`, `[1,2]`),
-/// and strings otherwise. The client's last timestamp is kept in a file
-/// beside its key file (`--timestamp-file`), since replicas refuse a
-/// timestamp at or below the last they executed.
+/// and strings otherwise. The client's last timestamp (and the view it
+/// last saw) is kept in a file beside its key file (`--timestamp-file`),
+/// since replicas refuse a timestamp at or below the last they executed.
+/// Use one client key in one process at a time.
 #[derive(Parser, Debug)]
 #[command(name = "pbft-client", version, about, long_about)]
 struct Args {
@@ -29,8 +31,8 @@ struct Args {
     /// This client's key file, `<client>.client-key.json`.
     #[arg(long, value_name = "FILE")]
     keys: PathBuf,
-    /// Where the client's last timestamp is kept (default: the key file's
-    /// path with `.timestamp` appended).
+    /// Where the client's last timestamp and view are kept (default: the
+    /// key file's path with `.timestamp` appended).
     #[arg(long, value_name = "FILE")]
     timestamp_file: Option<PathBuf>,
     /// Milliseconds before an operation fails.
@@ -101,17 +103,17 @@ fn main() -> ExitCode {
     let stamps = args
         .timestamp_file
         .clone()
-        .unwrap_or_else(|| timestamp_path(&args.keys));
-    let last = match read_timestamp(&stamps) {
-        Ok(last) => last,
+        .unwrap_or_else(|| kept::path_beside(&args.keys));
+    let kept = match Kept::load(&stamps) {
+        Ok(kept) => kept,
         Err(e) => return fail(&e),
     };
-    let client = Client::open(&args.cluster, &args.keys, last).map(|c| {
+    let client = Client::open(&args.cluster, &args.keys, kept.timestamp).map(|c| {
         let timing = Timing {
             deadline: Duration::from_millis(args.timeout_ms),
             ..c.timing().clone()
         };
-        c.with_timing(timing)
+        c.with_timing(timing).with_view(kept.view)
     });
     let mut session = match client {
         Ok(client) => Session { client, stamps },
@@ -147,9 +149,14 @@ impl Session {
     /// Runs one operation; the line to print.
     fn run(&mut self, operation: Operation) -> Result<String, String> {
         // Kept before the request goes out, so that a crash never reuses a
-        // timestamp for another request.
-        write_timestamp(&self.stamps, self.client.last_timestamp() + 1)?;
-        match self.client.invoke(operation) {
+        // timestamp for another request; the view after it comes back.
+        let view = self.client.view();
+        Kept::new(self.client.last_timestamp() + 1, view).store(&self.stamps)?;
+        let result = self.client.invoke(operation);
+        if self.client.view() != view {
+            Kept::new(self.client.last_timestamp(), self.client.view()).store(&self.stamps)?;
+        }
+        match result {
             Ok(pbft_client::Answer::Value(value)) => Ok(value.to_string()),
             Ok(_) => Ok("ok".to_string()),
             Err(ClientError::Refused { code, text }) => Err(format!("error {code}: {text}")),
@@ -233,32 +240,4 @@ fn operation(command: &Command) -> Result<Operation, String> {
 /// A command-line word as a JSON value: itself if it parses, else a string.
 fn value_of(word: &str) -> Value {
     serde_json::from_str(word).unwrap_or_else(|_| Value::from(word))
-}
-
-/// Where a client's last timestamp is kept by default: beside its key
-/// file.
-fn timestamp_path(keys: &Path) -> PathBuf {
-    let mut path = keys.to_path_buf().into_os_string();
-    path.push(".timestamp");
-    PathBuf::from(path)
-}
-
-fn read_timestamp(path: &Path) -> Result<u64, String> {
-    match fs::read_to_string(path) {
-        Ok(text) => text.trim().parse().map_err(|_| {
-            format!(
-                "{} does not hold a timestamp (a whole number)",
-                path.display()
-            )
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
-    }
-}
-
-fn write_timestamp(path: &Path, timestamp: u64) -> Result<(), String> {
-    let temporary = path.with_extension("timestamp.tmp");
-    fs::write(&temporary, format!("{timestamp}\n"))
-        .and_then(|()| fs::rename(&temporary, path))
-        .map_err(|e| format!("cannot keep the timestamp in {}: {e}", path.display()))
 }

@@ -37,22 +37,39 @@ impl Answer {
     }
 }
 
-/// A replica's reply to a request, as read from its body: the answer and
-/// the view the replica executed it in, if it said. `None` for a body
-/// that is no answer, and for errors that say only that the replica
-/// cannot answer now (error 11): those are retried, not decided on.
-pub fn answer_of(body: &Body) -> Option<(Answer, Option<u64>)> {
+/// Which operation a request was, so that only a reply of its kind can
+/// answer it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A read: answered by `read_ok` or an error.
+    Read,
+    /// A write: answered by `write_ok` or an error.
+    Write,
+    /// A compare-and-set: answered by `cas_ok` or an error.
+    Cas,
+}
+
+/// The view a reply body says its replica executed in, if it says.
+pub fn view_of(body: &Body) -> Option<u64> {
     match body {
-        Body::ReadOk { value, view, .. } => Some((Answer::Value(value.clone()), *view)),
-        Body::WriteOk { view, .. } | Body::CasOk { view, .. } => Some((Answer::Done, *view)),
-        Body::Error { code, .. } if *code == ErrorCode::TemporarilyUnavailable.code() => None,
-        Body::Error { code, text, .. } => Some((
-            Answer::Error {
-                code: *code,
-                text: text.clone(),
-            },
-            None,
-        )),
+        Body::ReadOk { view, .. } | Body::WriteOk { view, .. } | Body::CasOk { view, .. } => *view,
+        _ => None,
+    }
+}
+
+/// A replica's answer to a request of `kind`, as read from its reply
+/// body. `None` for a body of another kind, and for errors that say only
+/// that the replica cannot answer now (error 11): those are retried, not
+/// decided on.
+pub fn answer_of(kind: Kind, body: &Body) -> Option<Answer> {
+    match (kind, body) {
+        (Kind::Read, Body::ReadOk { value, .. }) => Some(Answer::Value(value.clone())),
+        (Kind::Write, Body::WriteOk { .. }) | (Kind::Cas, Body::CasOk { .. }) => Some(Answer::Done),
+        (_, Body::Error { code, .. }) if *code == ErrorCode::TemporarilyUnavailable.code() => None,
+        (_, Body::Error { code, text, .. }) => Some(Answer::Error {
+            code: *code,
+            text: text.clone(),
+        }),
         _ => None,
     }
 }
@@ -61,17 +78,8 @@ pub fn answer_of(body: &Body) -> Option<(Answer, Option<u64>)> {
 #[derive(Debug)]
 pub struct Replies {
     needed: usize,
-    by_replica: BTreeMap<ReplicaId, (Answer, Option<u64>)>,
-}
-
-/// A decided result.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Decided {
-    /// The answer f + 1 replicas agree on.
-    pub answer: Answer,
-    /// A view at least one honest replica among them had reached, if
-    /// f + 1 of them said their view: the (f + 1)-th highest they gave.
-    pub view: Option<u64>,
+    /// Each replica's answer, in the order they arrived.
+    answers: Vec<(ReplicaId, Answer)>,
 }
 
 impl Replies {
@@ -79,45 +87,65 @@ impl Replies {
     pub fn new(f: usize) -> Replies {
         Replies {
             needed: f + 1,
-            by_replica: BTreeMap::new(),
+            answers: Vec::new(),
         }
     }
 
-    /// Records `from`'s reply (a later one from the same replica replaces
-    /// its earlier one: a replica has one say). Returns the decision once
-    /// f + 1 replicas agree.
-    pub fn record(
-        &mut self,
-        from: ReplicaId,
-        answer: Answer,
-        view: Option<u64>,
-    ) -> Option<Decided> {
-        self.by_replica.insert(from, (answer.clone(), view));
-        let agreeing: Vec<Option<u64>> = self
-            .by_replica
-            .values()
-            .filter(|(a, _)| a.matches(&answer))
-            .map(|(_, v)| *v)
-            .collect();
-        if agreeing.len() < self.needed {
-            return None;
-        }
-        let mut views: Vec<u64> = agreeing.into_iter().flatten().collect();
-        views.sort_unstable_by(|a, b| b.cmp(a));
-        Some(Decided {
-            answer,
-            view: views.get(self.needed - 1).copied(),
-        })
+    /// Records `from`'s answer (a later one from the same replica replaces
+    /// its earlier one: a replica has one say). Returns the answer once
+    /// f + 1 replicas agree on it, as the first of them to arrive gave it
+    /// (so that the text of an agreed error is not the one a late,
+    /// possibly faulty, replica chose).
+    pub fn record(&mut self, from: ReplicaId, answer: Answer) -> Option<Answer> {
+        self.answers.retain(|(r, _)| *r != from);
+        self.answers.push((from, answer.clone()));
+        let mut agreeing = self.answers.iter().filter(|(_, a)| a.matches(&answer));
+        let first = agreeing.next()?.1.clone();
+        (1 + agreeing.count() >= self.needed).then_some(first)
     }
 
     /// How many replicas have replied.
     pub fn len(&self) -> usize {
-        self.by_replica.len()
+        self.answers.len()
     }
 
     /// Whether no replica has replied.
     pub fn is_empty(&self) -> bool {
-        self.by_replica.is_empty()
+        self.answers.is_empty()
+    }
+}
+
+/// The latest view each replica said it executed in, across requests, and
+/// the view the client may believe: the (f + 1)-th highest of them, which
+/// at least one honest replica has reached. No f faulty replicas can push
+/// it past every honest replica's view, nor hold it back once f + 1
+/// honest replicas have moved on.
+#[derive(Debug)]
+pub struct Views {
+    needed: usize,
+    latest: BTreeMap<ReplicaId, u64>,
+}
+
+impl Views {
+    /// Views for a cluster tolerating `f` faults.
+    pub fn new(f: usize) -> Views {
+        Views {
+            needed: f + 1,
+            latest: BTreeMap::new(),
+        }
+    }
+
+    /// Notes that `from` said `view` (a replica's view only grows).
+    pub fn note(&mut self, from: ReplicaId, view: u64) {
+        let latest = self.latest.entry(from).or_insert(view);
+        *latest = (*latest).max(view);
+    }
+
+    /// The view the client may believe (0 until f + 1 replicas said one).
+    pub fn believed(&self) -> u64 {
+        let mut views: Vec<u64> = self.latest.values().copied().collect();
+        views.sort_unstable_by(|a, b| b.cmp(a));
+        views.get(self.needed - 1).copied().unwrap_or(0)
     }
 }
 
@@ -129,75 +157,79 @@ mod tests {
     #[test]
     fn one_replica_alone_decides_nothing() {
         let mut replies = Replies::new(1);
-        assert_eq!(
-            replies.record(ReplicaId(0), Answer::Value(json!(1)), Some(0)),
-            None
-        );
+        assert_eq!(replies.record(ReplicaId(0), Answer::Value(json!(1))), None);
         // The same replica again is still one replica.
+        assert_eq!(replies.record(ReplicaId(0), Answer::Value(json!(1))), None);
         assert_eq!(
-            replies.record(ReplicaId(0), Answer::Value(json!(1)), Some(0)),
-            None
-        );
-        let decided = replies.record(ReplicaId(2), Answer::Value(json!(1)), Some(0));
-        assert_eq!(
-            decided,
-            Some(Decided {
-                answer: Answer::Value(json!(1)),
-                view: Some(0)
-            })
+            replies.record(ReplicaId(2), Answer::Value(json!(1))),
+            Some(Answer::Value(json!(1)))
         );
     }
 
     #[test]
     fn a_lying_replica_is_outvoted() {
         let mut replies = Replies::new(1);
+        let forged = Answer::Value(json!("forged"));
+        assert_eq!(replies.record(ReplicaId(3), forged), None);
+        assert_eq!(replies.record(ReplicaId(0), Answer::Value(json!(42))), None);
         assert_eq!(
-            replies.record(ReplicaId(3), Answer::Value(json!("forged")), Some(99)),
-            None
+            replies.record(ReplicaId(1), Answer::Value(json!(42))),
+            Some(Answer::Value(json!(42)))
         );
-        assert_eq!(
-            replies.record(ReplicaId(0), Answer::Value(json!(42)), Some(1)),
-            None
-        );
-        let decided = replies
-            .record(ReplicaId(1), Answer::Value(json!(42)), Some(1))
-            .expect("two agree");
-        assert_eq!(decided.answer, Answer::Value(json!(42)));
-        assert_eq!(decided.view, Some(1), "the liar's view 99 is not taken");
     }
 
     #[test]
-    fn the_view_is_one_an_honest_replica_vouches_for() {
-        let mut replies = Replies::new(1);
-        replies.record(ReplicaId(3), Answer::Done, Some(1000));
-        let decided = replies
-            .record(ReplicaId(0), Answer::Done, Some(4))
-            .expect("two agree");
-        assert_eq!(decided.view, Some(4), "the second highest of 1000 and 4");
-    }
-
-    #[test]
-    fn errors_agree_by_code_and_busy_replicas_are_not_answers() {
+    fn errors_agree_by_code_with_the_first_text() {
         let mut replies = Replies::new(1);
         let missing = |text: &str| Answer::Error {
             code: 20,
             text: text.to_string(),
         };
-        assert_eq!(replies.record(ReplicaId(0), missing("a"), None), None);
-        let decided = replies.record(ReplicaId(1), missing("b"), None);
-        assert!(matches!(
-            decided,
-            Some(Decided {
-                answer: Answer::Error { code: 20, .. },
-                view: None
-            })
-        ));
+        assert_eq!(replies.record(ReplicaId(0), missing("first")), None);
+        assert_eq!(
+            replies.record(ReplicaId(3), missing("chosen by a liar")),
+            Some(missing("first"))
+        );
+    }
+
+    #[test]
+    fn only_a_reply_of_the_requests_kind_answers_it() {
+        let ok = |view| Body::WriteOk {
+            in_reply_to: 1,
+            msg_id: 2,
+            view,
+        };
+        assert_eq!(answer_of(Kind::Write, &ok(None)), Some(Answer::Done));
+        assert_eq!(
+            answer_of(Kind::Cas, &ok(None)),
+            None,
+            "write_ok is no cas_ok"
+        );
+        assert_eq!(answer_of(Kind::Read, &ok(None)), None);
+        assert_eq!(view_of(&ok(Some(3))), Some(3));
         let busy = Body::Error {
             in_reply_to: Some(1),
             msg_id: None,
             code: ErrorCode::TemporarilyUnavailable.code(),
             text: "view change".into(),
         };
-        assert_eq!(answer_of(&busy), None);
+        assert_eq!(answer_of(Kind::Read, &busy), None);
+    }
+
+    #[test]
+    fn the_view_believed_is_one_an_honest_replica_reached() {
+        let mut views = Views::new(1);
+        views.note(ReplicaId(3), 1000);
+        assert_eq!(views.believed(), 0, "one replica alone moves nothing");
+        views.note(ReplicaId(0), 4);
+        assert_eq!(views.believed(), 4, "the second highest of 1000 and 4");
+        // A liar saying an old view cannot hold the client back.
+        let mut views = Views::new(1);
+        views.note(ReplicaId(3), 0);
+        views.note(ReplicaId(0), 2);
+        views.note(ReplicaId(1), 2);
+        assert_eq!(views.believed(), 2);
+        views.note(ReplicaId(0), 1);
+        assert_eq!(views.believed(), 2, "a replica's view never goes back");
     }
 }

@@ -97,7 +97,7 @@ fn each_command_prints_its_result_and_exit_status() {
     assert_eq!(run(&["c1", "write", "s", "hello"]).0, Some(0));
     assert_eq!(run(&["c1", "read", "s"]).1, "\"hello\"\n");
     let stamp = dir.join("c1.client-key.json.timestamp");
-    assert_eq!(fs::read_to_string(stamp).expect("kept").trim(), "7");
+    assert_eq!(fs::read_to_string(stamp).expect("kept").trim(), "7 0");
 }
 
 #[test]

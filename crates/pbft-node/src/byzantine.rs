@@ -41,10 +41,7 @@ pub enum Behaviour {
 impl Behaviour {
     /// Parses a behaviour's name, as [`name`](Self::name) writes it.
     pub fn parse(name: &str) -> Option<Behaviour> {
-        Behaviour::ALL
-            .into_iter()
-            .chain(Behaviour::TOWARDS_CLIENTS)
-            .find(|b| b.name() == name)
+        Behaviour::EVERY.into_iter().find(|b| b.name() == name)
     }
 
     /// The behaviour's name on the command line (`--byzantine`).
@@ -217,9 +214,18 @@ impl Behaviour {
         }
     }
 
-    /// The behaviours towards clients, which the replica-to-replica
-    /// simulators have no use for.
-    pub const TOWARDS_CLIENTS: [Behaviour; 1] = [Behaviour::WrongResults];
+    /// Every behaviour: those towards peers ([`Behaviour::ALL`]) and
+    /// the one towards clients, which the replica-to-replica simulators
+    /// have no use for.
+    pub const EVERY: [Behaviour; 7] = [
+        Behaviour::Silent,
+        Behaviour::Equivocate,
+        Behaviour::BadDigest,
+        Behaviour::ForgeVotes,
+        Behaviour::StaleView,
+        Behaviour::FabricateCertificate,
+        Behaviour::WrongResults,
+    ];
 
     /// Every behaviour towards peers, for simulators that pick one.
     pub const ALL: [Behaviour; 6] = [

@@ -466,11 +466,7 @@ fn parse_byzantine(name: Option<&str>) -> Result<Option<Behaviour>, String> {
         return Ok(None);
     };
     Behaviour::parse(name).map(Some).ok_or_else(|| {
-        let names: Vec<&str> = Behaviour::ALL
-            .iter()
-            .chain(&Behaviour::TOWARDS_CLIENTS)
-            .map(|b| b.name())
-            .collect();
+        let names: Vec<&str> = Behaviour::EVERY.iter().map(|b| b.name()).collect();
         format!(
             "unknown --byzantine behaviour {name:?}: it is one of {}",
             names.join(", ")
@@ -752,7 +748,7 @@ mod tests {
 
     #[test]
     fn every_byzantine_behaviour_is_accepted_by_its_name() {
-        for behaviour in Behaviour::ALL.into_iter().chain(Behaviour::TOWARDS_CLIENTS) {
+        for behaviour in Behaviour::EVERY {
             let settings = replica(&["--byzantine", behaviour.name()]);
             assert_eq!(settings.byzantine, Some(behaviour));
         }

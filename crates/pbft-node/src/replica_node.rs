@@ -345,11 +345,16 @@ impl ReplicaNode {
         let Some(hosted) = self.hosted.as_mut() else {
             return Vec::new();
         };
-        hosted
-            .executing
-            .entry(request.clone())
-            .or_default()
-            .push((src, msg_id, kind));
+        // Answering every client, the node builds each answer from the
+        // request itself and keeps no waiter, so that a client's resends
+        // cost it nothing.
+        if !self.settings.answer_every_client {
+            hosted
+                .executing
+                .entry(request.clone())
+                .or_default()
+                .push((src, msg_id, kind));
+        }
         hosted
             .replica
             .step(Input::Request(request), &mut self.outputs);
@@ -412,6 +417,10 @@ impl ReplicaNode {
                     while let Some((client, msg_id, _)) = self.take_executing(&request) {
                         refused.push((client, msg_id));
                     }
+                    refused.extend(
+                        self.asked_anywhere(&request)
+                            .map(|(client, msg_id, _)| (client, msg_id)),
+                    );
                     for (client, msg_id) in refused {
                         let me = self.own_name("");
                         let text = reason.to_string();
@@ -504,12 +513,9 @@ impl ReplicaNode {
         replies: &mut Vec<Envelope>,
     ) {
         let every = self.settings.answer_every_client;
-        let waiting = self.take_executing(request).or_else(|| {
-            let signing = self.settings.client_keys.contains_key(&request.client);
-            let kind = linkv::kind_of(&request.operation)?;
-            let timestamp = request.timestamp?;
-            (every && signing).then(|| (request.client.as_str().to_string(), timestamp, kind))
-        });
+        let waiting = self
+            .take_executing(request)
+            .or_else(|| self.asked_anywhere(request));
         let Some((client, in_reply_to, kind)) = waiting else {
             return;
         };
@@ -521,6 +527,22 @@ impl ReplicaNode {
                 replies.push(self.ids.error(me, client, Some(in_reply_to), code, text));
             }
         }
+    }
+
+    /// With [`Settings::answer_every_client`], the signing lin-kv client
+    /// that sent `request` (to this replica or another), the `msg_id` it
+    /// sent it with (its timestamp) and its kind: whom to answer.
+    fn asked_anywhere(&self, request: &Request) -> Option<(String, u64, linkv::Kind)> {
+        let signing = self.settings.client_keys.contains_key(&request.client);
+        if !(self.settings.answer_every_client && signing) {
+            return None;
+        }
+        let kind = linkv::kind_of(&request.operation)?;
+        Some((
+            request.client.as_str().to_string(),
+            request.timestamp?,
+            kind,
+        ))
     }
 
     /// The first lin-kv client waiting for `request` to execute.
@@ -609,6 +631,26 @@ impl Hosted {
             executing: HashMap::new(),
         })
     }
+}
+
+/// The highest sequence number a replica-mode log says its replica
+/// executed (`executed #N ...`) or restored (`restored checkpoint #N`): the
+/// stable log lines this node writes at `info`, for harnesses that watch
+/// a replica catch up. 0 when there is none.
+pub fn highest_executed(log: &str) -> u64 {
+    log.lines()
+        .filter_map(|line| {
+            let rest = line
+                .split("executed #")
+                .nth(1)
+                .or_else(|| line.split("restored checkpoint #").nth(1))?;
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Lets a boxed authenticator be handed to the core.

@@ -10,7 +10,7 @@
 //! envelope inside must name that sender as its `src`.
 //!
 //! Each frame's payload is one JSON envelope, the same text replica mode
-//! reads and writes as a line (docs/protocol.md, "Over TCP").
+//! reads and writes as a line (docs/protocol.md, "Messages over TCP").
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -20,7 +20,7 @@ use std::time::Duration;
 use crossbeam_channel::Receiver;
 use log::{debug, info, warn};
 use pbft_core::{ClientId, ReplicaId};
-use pbft_net::{Event, Identity, NetConfig, PeerId, ReplicaEntry, Roster, SendError, Transport};
+use pbft_net::{Event, Identity, NetConfig, PeerId, SendError, Transport};
 use pbft_wire::Envelope;
 
 use crate::byzantine::Behaviour;
@@ -97,14 +97,7 @@ impl Deployment {
                 cluster_path.display()
             ));
         }
-        let addresses = cluster
-            .members
-            .iter()
-            .map(|m| {
-                resolve(&m.address)
-                    .map_err(|e| format!("cannot resolve the address of member {:?}: {e}", m.id))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let addresses = cluster.resolve()?;
         let listen = match listen {
             Some(text) => resolve(text).map_err(|e| format!("--listen: {e}"))?,
             None => addresses[me],
@@ -124,51 +117,17 @@ impl Deployment {
         &self.keys.node_id
     }
 
-    /// The replica-mode settings the cluster file's protocol gives.
+    /// The replica-mode settings the cluster file gives.
     fn settings(&self) -> Settings {
-        let protocol = &self.cluster.protocol;
         Settings {
-            client_keys: self
-                .cluster
-                .clients
-                .iter()
-                .map(|(id, key)| (ClientId::from(id.as_str()), *key))
-                .collect(),
-            checkpoint_interval: protocol.checkpoint_interval,
-            max_batch: protocol.max_batch,
-            max_in_flight: protocol.max_in_flight,
-            max_request_bytes: protocol.max_request_bytes,
-            max_batch_bytes: protocol.max_batch_bytes,
-            view_change_timeout: protocol.view_change_timeout_ms / protocol.tick_ms.max(1),
-            window: Some(protocol.window),
-            state_chunk_bytes: protocol.state_chunk_bytes,
-            max_timestamp_gap: protocol.max_timestamp_gap,
+            client_keys: self.cluster.client_keys(),
             byzantine: self.byzantine,
             answer_every_client: true,
-            ..Settings::new(Auth::Keys(self.keys.clone()))
+            ..self
+                .cluster
+                .protocol
+                .settings(Auth::Keys(self.keys.clone()))
         }
-    }
-
-    /// Who the transport admits: every member and signing client.
-    fn roster(&self) -> Result<Roster, String> {
-        let replicas = self
-            .cluster
-            .members
-            .iter()
-            .zip(&self.addresses)
-            .map(|(m, addr)| ReplicaEntry {
-                name: m.id.clone(),
-                addr: *addr,
-                public_key: m.public_key,
-            })
-            .collect();
-        let clients = self
-            .cluster
-            .clients
-            .iter()
-            .map(|(id, key)| (ClientId::from(id.as_str()), *key))
-            .collect();
-        Roster::new(replicas, clients).map_err(|e| e.to_string())
     }
 }
 
@@ -191,7 +150,10 @@ pub fn serve(deployment: Deployment, net: NetConfig) -> io::Result<()> {
         .collect();
     let node = ReplicaNode::started(deployment.settings(), deployment.node_id(), names.clone())
         .map_err(io::Error::other)?;
-    let roster = deployment.roster().map_err(io::Error::other)?;
+    let roster = deployment
+        .cluster
+        .roster(&deployment.addresses)
+        .map_err(io::Error::other)?;
     let identity = Identity::new(
         PeerId::Replica(deployment.me),
         deployment.keys.secret(),

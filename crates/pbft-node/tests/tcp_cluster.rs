@@ -164,23 +164,8 @@ fn free_ports(count: usize) -> Vec<u16> {
         .collect()
 }
 
-/// The highest number in the log's `executed #N` and `restored checkpoint
-/// #N` lines.
 fn highest_executed(log: &Path) -> u64 {
-    let text = fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let rest = line
-                .split("executed #")
-                .nth(1)
-                .or_else(|| line.split("restored checkpoint #").nth(1))?;
-            rest.split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0)
+    pbft_node::replica_node::highest_executed(&fs::read_to_string(log).unwrap_or_default())
 }
 
 #[test]

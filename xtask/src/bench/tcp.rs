@@ -7,15 +7,19 @@
 use std::fs;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use pbft_client::load::{self, LoadReport, Until};
-use pbft_client::{Client, Timing};
+use pbft_client::Client;
 
 use super::memory::{self, Kib};
+use crate::children::KillOnDrop;
 
 const NODES: [&str; 4] = ["n1", "n2", "n3", "n4"];
+
+/// The longest the unmeasured first requests may take.
+const WARM_UP: Duration = Duration::from_secs(60);
 
 /// What a run measured.
 pub struct Outcome {
@@ -51,19 +55,10 @@ fn run_in(binary: &Path, clients: usize, requests: u64, dir: &Path) -> Result<Ou
         .collect();
     drop(listeners);
     let names: Vec<String> = (1..=clients).map(|c| format!("c{c}")).collect();
-    let output = Command::new(binary)
-        .args(["keygen", "--node-ids", &NODES.join(",")])
-        .args(["--addresses", &addresses.join(","), "--clients"])
-        .arg(names.join(","))
-        .arg("--out")
-        .arg(dir)
-        .output()
-        .map_err(|e| format!("cannot run keygen: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("keygen failed: {output:?}"));
-    }
+    let nodes: Vec<String> = NODES.iter().map(|n| n.to_string()).collect();
+    pbft_node::deploy::write(&nodes, &addresses, &names, dir)?;
     let cluster_path = dir.join("cluster.toml");
-    let mut replicas = Replicas(Vec::new());
+    let mut replicas = KillOnDrop(Vec::new());
     for node in NODES {
         let child = Command::new(binary)
             .arg("serve")
@@ -81,27 +76,21 @@ fn run_in(binary: &Path, clients: usize, requests: u64, dir: &Path) -> Result<Ou
     }
     let cluster =
         pbft_node::cluster::ClusterFile::load(&cluster_path).map_err(|e| e.to_string())?;
-    let timing = Timing {
-        retry: Duration::from_millis(cluster.protocol.view_change_timeout_ms),
-        deadline: Duration::from_secs(30),
-    };
     let mut opened = names
         .iter()
         .map(|name| {
             let path = dir.join(format!("{name}.client-key.json"));
             let key = pbft_node::client_keys::ClientKey::load(&path).map_err(|e| e.to_string())?;
-            Client::new(&cluster, key, 0)
-                .map(|c| c.with_timing(timing.clone()))
-                .map_err(|e| e.to_string())
+            Client::new(&cluster, key, 0).map_err(|e| e.to_string())
         })
         .collect::<Result<Vec<_>, String>>()?;
     // One request from each client first, unmeasured: the clients connect
     // (dialing until the replicas listen) and the replicas warm up.
-    let warm = load::run(&mut opened, Until::Requests(clients as u64), &|_| {});
+    let warm = load::run(&mut opened, Until::Elapsed(WARM_UP, 1), &|_| {});
     if let Some(why) = warm.failed.first() {
         return Err(format!("the warm-up failed: {why}"));
     }
-    let pids: Vec<u32> = replicas.0.iter().map(Child::id).collect();
+    let pids = replicas.pids();
     let replica_cpu =
         |pids: &[u32]| -> Option<Duration> { pids.iter().map(|p| cpu_of(&p.to_string())).sum() };
     let before = (replica_cpu(&pids), cpu_of("self"));
@@ -115,18 +104,6 @@ fn run_in(binary: &Path, clients: usize, requests: u64, dir: &Path) -> Result<Ou
         client_cpu: since(before.1, after.1),
         peak,
     })
-}
-
-/// The replica processes, killed when dropped.
-struct Replicas(Vec<Child>);
-
-impl Drop for Replicas {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// The user and system CPU time of process `who` (a pid or `self`), from

@@ -21,6 +21,13 @@ enum Made {
     Link(String),
 }
 
+/// Whether `why`, an error of [`Hosts::make`], says that this machine
+/// cannot make namespaces at all (no `ip`, or no privilege), rather than
+/// that something went wrong.
+pub fn unavailable(why: &str) -> bool {
+    why.starts_with("cannot run `ip`") || why.contains("Operation not permitted")
+}
+
 /// Runs `ip` with `args`; the error says what failed and how.
 fn ip(args: &[&str]) -> Result<(), String> {
     let output = Command::new("ip")

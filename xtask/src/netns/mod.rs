@@ -12,8 +12,8 @@
 mod hosts;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -23,6 +23,7 @@ use clap::Args as ClapArgs;
 use pbft_client::{Answer, Client, ClientError, Operation, Timing};
 use serde_json::{json, Value};
 
+use crate::children::KillOnDrop;
 use crate::scenario::clients::Op;
 use crate::scenario::linearizable;
 use hosts::Hosts;
@@ -51,19 +52,26 @@ const PORT: u16 = 7000;
 
 /// Runs the partition test; `node` is the pbft-node binary.
 pub fn main(args: &Args, node: &Path) -> Result<(), String> {
-    let tag = (std::process::id() % 100_000).to_string();
-    let third = (std::process::id() % 250) as u8;
-    let hosts = match Hosts::make(NODES.len(), &tag, third) {
+    // A tag of this run for the names it makes, and its subnet.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let tag = (std::process::id() ^ nanos) % 100_000;
+    let hosts = match Hosts::make(NODES.len(), &tag.to_string(), (tag % 250) as u8) {
         Ok(hosts) => hosts,
         Err(why) if std::env::var_os("PBFT_REQUIRE_NETNS").is_some() => {
             return Err(format!(
                 "netns: cannot make network namespaces, and PBFT_REQUIRE_NETNS is set: {why}"
             ))
         }
-        Err(why) => {
+        // Only a machine that cannot make namespaces at all is skipped;
+        // any other failure is one.
+        Err(why) if hosts::unavailable(&why) => {
             eprintln!("xtask netns: SKIPPED, network namespaces cannot be made here: {why}");
             return Ok(());
         }
+        Err(why) => return Err(format!("netns: {why}")),
     };
     let dir = std::env::temp_dir().join(format!("pbft-netns-{tag}"));
     let _ = fs::remove_dir_all(&dir);
@@ -80,20 +88,9 @@ fn run(args: &Args, node: &Path, hosts: &Hosts, dir: &Path) -> Result<(), String
     let addresses: Vec<String> = (0..hosts.len())
         .map(|i| format!("{}:{PORT}", hosts.address(i)))
         .collect();
-    let output = Command::new(node)
-        .args(["keygen", "--node-ids", &NODES.join(",")])
-        .args(["--addresses", &addresses.join(","), "--clients"])
-        .arg(CLIENTS.join(","))
-        .arg("--out")
-        .arg(dir)
-        .output()
-        .map_err(|e| format!("cannot run keygen: {e}"))?;
-    if !output.status.success() {
-        return Err(format!("keygen failed: {output:?}"));
-    }
-    let mut replicas = Replicas {
-        children: Vec::new(),
-    };
+    let names = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    pbft_node::deploy::write(&names(&NODES), &addresses, &names(&CLIENTS), dir)?;
+    let mut replicas = KillOnDrop(Vec::new());
     for (i, name) in NODES.iter().enumerate() {
         let log = fs::File::create(dir.join(format!("{name}.log")))
             .map_err(|e| format!("cannot create a log: {e}"))?;
@@ -111,16 +108,112 @@ fn run(args: &Args, node: &Path, hosts: &Hosts, dir: &Path) -> Result<(), String
             .stderr(log)
             .spawn()
             .map_err(|e| format!("cannot start {name}: {e}"))?;
-        replicas.children.push(child);
+        replicas.0.push(child);
     }
     let phase = Duration::from_secs(args.phase_secs);
-    let stop = Arc::new(AtomicBool::new(false));
-    let history = Arc::new(Mutex::new(Vec::new()));
-    let views = Arc::new(Mutex::new(Vec::new()));
-    let workers: Vec<_> = CLIENTS
+    let load = Load::start(dir, phase)?;
+    eprintln!("xtask netns: four hosts up; load for {phase:?}, then n1 (the primary) is cut off");
+    thread::sleep(phase);
+    hosts.cut(0)?;
+    let cut = Instant::now();
+    thread::sleep(phase);
+    eprintln!("xtask netns: n1 joins again");
+    hosts.heal(0)?;
+    let healed = Instant::now();
+    thread::sleep(phase);
+    let (ops, views) = load.finish()?;
+    check_history(&ops, cut, healed)?;
+    if views.iter().all(|v| *v == 0) {
+        return Err("netns: the clients never moved past view 0".into());
+    }
+    // The old primary catches up with the others once it is back.
+    let executed = |n: &str| {
+        let log = fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default();
+        pbft_node::replica_node::highest_executed(&log)
+    };
+    let caught_up = wait_for(Duration::from_secs(20), || {
+        let others = NODES[1..].iter().map(|n| executed(n)).max().unwrap_or(0);
+        executed(NODES[0]) >= others.max(1)
+    });
+    if !caught_up {
+        return Err("netns: n1 did not catch up after the heal".into());
+    }
+    eprintln!(
+        "xtask netns: {} operations, all answered and linearizable; clients ended in views \
+         {views:?}; n1 caught up",
+        ops.len()
+    );
+    Ok(())
+}
+
+/// Checks the clients' history: every operation answered, and answered
+/// with a result (a value, or a key that does not exist, or a cas whose
+/// value was another), some of them while the primary was cut off and
+/// some after the heal, and all of them linearizable.
+fn check_history(ops: &[Op], cut: Instant, healed: Instant) -> Result<(), String> {
+    for op in ops {
+        let Some((_, reply)) = &op.completed else {
+            return Err(format!("netns: {} of {} got no answer", op.body, op.client));
+        };
+        let definite = match (op.body["type"].as_str(), reply["type"].as_str()) {
+            (_, Some("read_ok" | "write_ok" | "cas_ok")) => true,
+            (Some("read"), Some("error")) => reply["code"] == 20,
+            (Some("cas"), Some("error")) => reply["code"] == 20 || reply["code"] == 22,
+            _ => false,
+        };
+        if !definite {
+            return Err(format!(
+                "netns: {} of {} was answered {reply}",
+                op.body, op.client
+            ));
+        }
+    }
+    let during = ops
         .iter()
-        .enumerate()
-        .map(|(k, name)| {
+        .filter(|op| op.invoked >= cut && op.completed.as_ref().is_some_and(|c| c.0 < healed))
+        .count();
+    let after = ops.iter().filter(|op| op.invoked >= healed).count();
+    if during == 0 || after == 0 {
+        return Err(format!(
+            "netns: {during} operations completed while n1 was cut off and {after} began \
+             after the heal; both must be some"
+        ));
+    }
+    let (checked, keys) = linearizable::check(ops).map_err(|e| format!("netns: {e}"))?;
+    if checked != ops.len() {
+        return Err(format!(
+            "netns: the checker took {checked} of {} operations",
+            ops.len()
+        ));
+    }
+    eprintln!("xtask netns: {checked} operations on {keys} keys, {during} during the cut");
+    Ok(())
+}
+
+/// The clients' threads and what they record; they stop, and are joined,
+/// when the load is finished or dropped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    history: Arc<Mutex<Vec<Op>>>,
+    views: Arc<Mutex<Vec<u64>>>,
+    workers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Load {
+    /// One closed-loop client thread per client of the deployment in
+    /// `dir`, for three phases of `phase`.
+    fn start(dir: &Path, phase: Duration) -> Result<Load, String> {
+        let mut load = Load {
+            stop: Arc::new(AtomicBool::new(false)),
+            history: Arc::new(Mutex::new(Vec::new())),
+            views: Arc::new(Mutex::new(Vec::new())),
+            workers: Vec::new(),
+        };
+        // Enough keys that no key gets more operations than the checker
+        // takes (63), at one operation per PAUSE per client.
+        let per_client = 3 * phase.as_millis() as u64 / PAUSE.as_millis() as u64 + 1;
+        let keys = (CLIENTS.len() as u64 * per_client).div_ceil(60).max(1);
+        for (k, name) in CLIENTS.iter().enumerate() {
             let client = Client::open(
                 &dir.join("cluster.toml"),
                 &dir.join(format!("{name}.client-key.json")),
@@ -131,98 +224,62 @@ fn run(args: &Args, node: &Path, hosts: &Hosts, dir: &Path) -> Result<(), String
                 retry: Duration::from_millis(500),
                 deadline: Duration::from_secs(20),
             });
-            let (stop, history, views) = (stop.clone(), history.clone(), views.clone());
+            let (stop, history, views) =
+                (load.stop.clone(), load.history.clone(), load.views.clone());
             let name = name.to_string();
-            Ok(thread::spawn(move || {
-                load(client, &name, k as u64, &stop, &history, &views)
-            }))
-        })
-        .collect::<Result<_, String>>()?;
-    eprintln!("xtask netns: four hosts up; load for {phase:?}, then n1 (the primary) is cut off");
-    thread::sleep(phase);
-    hosts.cut(0)?;
-    thread::sleep(phase);
-    eprintln!("xtask netns: n1 joins again");
-    hosts.heal(0)?;
-    thread::sleep(phase);
-    stop.store(true, Ordering::Relaxed);
-    for worker in workers {
-        worker
-            .join()
-            .map_err(|_| "a client thread panicked".to_string())?;
-    }
-    let ops = std::mem::take(&mut *history.lock().map_err(|_| "poisoned")?);
-    let unanswered: Vec<&Op> = ops.iter().filter(|op| op.completed.is_none()).collect();
-    if let Some(op) = unanswered.first() {
-        return Err(format!(
-            "netns: {} of {} operations got no answer, the first {} of {}",
-            unanswered.len(),
-            ops.len(),
-            op.body,
-            op.client
-        ));
-    }
-    let (checked, keys) = linearizable::check(&ops).map_err(|e| format!("netns: {e}"))?;
-    let views = views.lock().map_err(|_| "poisoned")?.clone();
-    if views.iter().all(|v| *v == 0) {
-        return Err("netns: the clients never moved past view 0".into());
-    }
-    // The old primary catches up with the others once it is back.
-    let caught_up = wait_for(Duration::from_secs(20), || {
-        let logs: Vec<u64> = NODES
-            .iter()
-            .map(|n| highest_executed(&dir.join(format!("{n}.log"))))
-            .collect();
-        logs[0] > 0 && logs[0] >= logs[1..].iter().copied().max().unwrap_or(0)
-    });
-    if !caught_up {
-        return Err("netns: n1 did not catch up after the heal".into());
-    }
-    eprintln!(
-        "xtask netns: {} operations, all answered, {checked} on {keys} keys linearizable; \
-         clients ended in views {views:?}; n1 caught up",
-        ops.len()
-    );
-    drop(replicas);
-    Ok(())
-}
-
-/// The replica processes, killed when dropped.
-struct Replicas {
-    children: Vec<Child>,
-}
-
-impl Drop for Replicas {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
+            load.workers.push(thread::spawn(move || {
+                run_client(client, &name, k as u64, keys, &stop, &history, &views)
+            }));
         }
+        Ok(load)
+    }
+
+    /// Stops the clients; what they recorded.
+    fn finish(mut self) -> Result<(Vec<Op>, Vec<u64>), String> {
+        self.stop_and_join()?;
+        let ops = std::mem::take(&mut *self.history.lock().map_err(|_| "poisoned")?);
+        let views = self.views.lock().map_err(|_| "poisoned")?.clone();
+        Ok((ops, views))
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), String> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut panicked = false;
+        for worker in self.workers.drain(..) {
+            panicked |= worker.join().is_err();
+        }
+        if panicked {
+            return Err("a client thread panicked".into());
+        }
+        Ok(())
     }
 }
 
-/// The most operations one client issues, and on how many keys in turn:
-/// the checker takes at most 63 operations per key, and the clients issue
-/// at most `2 * MAX_OPS / KEYS` = 38.
-const MAX_OPS: u64 = 300;
-const KEYS: u64 = 16;
+impl Drop for Load {
+    fn drop(&mut self) {
+        let _ = self.stop_and_join();
+    }
+}
+
+/// The pause after each operation of a client.
+const PAUSE: Duration = Duration::from_millis(60);
 
 /// One client's closed loop of reads, writes and compare-and-sets, with a
-/// pause after each, on the keys in turn until `stop`, recorded in
+/// pause after each, on `keys` keys in turn until `stop`, recorded in
 /// `history`; its last view goes to `views`.
-fn load(
+fn run_client(
     mut client: Client,
     name: &str,
     seed: u64,
+    keys: u64,
     stop: &AtomicBool,
     history: &Mutex<Vec<Op>>,
     views: &Mutex<Vec<u64>>,
 ) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut issued = 0;
-    // The checker takes at most 63 operations per key.
-    while !stop.load(Ordering::Relaxed) && issued < MAX_OPS {
-        let key = json!(format!("k{}", issued % KEYS));
+    while !stop.load(Ordering::Relaxed) {
+        let key = json!(format!("k{}", issued % keys));
         issued += 1;
         let operation = match rng.usize(0..3) {
             0 => Operation::Read { key },
@@ -244,7 +301,7 @@ fn load(
         if let Ok(mut history) = history.lock() {
             history.push(op);
         }
-        thread::sleep(Duration::from_millis(60));
+        thread::sleep(PAUSE);
     }
     if let Ok(mut views) = views.lock() {
         views.push(client.view());
@@ -286,23 +343,4 @@ fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
         thread::sleep(Duration::from_millis(100));
     }
     done()
-}
-
-/// The highest number in a replica log's `executed #N` and `restored
-/// checkpoint #N` lines.
-fn highest_executed(log: &PathBuf) -> u64 {
-    let text = fs::read_to_string(log).unwrap_or_default();
-    text.lines()
-        .filter_map(|line| {
-            let rest = line
-                .split("executed #")
-                .nth(1)
-                .or_else(|| line.split("restored checkpoint #").nth(1))?;
-            rest.split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0)
 }
