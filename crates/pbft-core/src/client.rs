@@ -630,9 +630,15 @@ impl<S: Service> Replica<S> {
     /// Tells the client waiting here for `request` that it has number
     /// `seq` in `view` and, when it is the client's last executed request,
     /// its result too (§4.1: a retry of an executed request gets its reply
-    /// again).
-    fn tell_ordered(&self, request: Request, view: View, seq: Seq, out: &mut Vec<Output>) {
+    /// again). A request not executed yet is noted as acknowledged, as one
+    /// this replica proposes or sees pre-prepared is: a view change that
+    /// discards its pre-prepare makes it wait here again, and a restored
+    /// checkpoint that executed it answers it.
+    fn tell_ordered(&mut self, request: Request, view: View, seq: Seq, out: &mut Vec<Output>) {
         let cached = self.clients.cached_result(&request);
+        if cached.is_none() {
+            self.clients.note_acked(&request);
+        }
         out.push(Output::Ordered(Ordered {
             request: request.clone(),
             view,

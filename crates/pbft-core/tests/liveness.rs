@@ -203,3 +203,60 @@ fn a_new_primary_answers_a_held_request_its_restored_state_executed() {
         "c1's client, waiting at R1, gets its answer"
     );
 }
+
+/// A client that retries at a backup that has the request's pre-prepare
+/// is told its number there. If that backup then restores a checkpoint
+/// that executed the request instead of executing it itself, the client
+/// waiting there must still get its answer.
+#[test]
+fn a_retry_acknowledged_from_the_log_is_answered_after_a_restore() {
+    let config = Config::new(4).with_checkpoint_interval(1);
+    let mut c =
+        Cluster::new(&config, ClusterAuth::Seeded(7), |_| KvService::default()).expect("valid");
+    let request = req("c1", 1, "set x=1");
+    // R1 gets the pre-prepare for number 1 and nothing after it.
+    c.set_filter(|e| e.to != R1 || matches!(e.signed.message, Message::PrePrepare(_)));
+    c.submit(R0, request.clone());
+    c.stabilize();
+    assert_eq!(c.replica(R2).stable_checkpoint().seq, Seq(1));
+    assert_eq!(c.replica(R1).last_executed(), Seq(0));
+    c.take_events();
+    c.submit(R1, request.clone());
+    assert_eq!(
+        acks(c.events(), R1)
+            .iter()
+            .map(|a| a.seq)
+            .collect::<Vec<_>>(),
+        [Seq(1)]
+    );
+    c.clear_filter();
+    tick(&mut c, TIMEOUT);
+    let events = c.take_events();
+    assert_eq!(c.replica(R1).last_executed(), Seq(1));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.replica == R1 && matches!(e.output, Output::Restored { seq: Seq(1), .. })),
+        "R1 restores number 1"
+    );
+    let answers: Vec<_> = events
+        .iter()
+        .filter(|e| e.replica == R1)
+        .filter_map(|e| match &e.output {
+            Output::Answered {
+                request: answered,
+                seq,
+                result,
+            } if *answered == request => Some((*seq, result.clone())),
+            Output::Executed(x) if x.batch.requests().contains(&request) => {
+                panic!("R1 executes c1's request at {}", x.seq)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(Seq(1), ExecResult::Ok)],
+        "c1's client, waiting at R1, gets its answer"
+    );
+}
