@@ -572,22 +572,7 @@ impl<S: Service> Replica<S> {
             return;
         }
         match self.classify(&request) {
-            Known::Ordered { view, seq } => {
-                // §4.1: a retry of an executed request gets its reply again.
-                let cached = self.clients.cached_result(&request);
-                out.push(Output::Ordered(Ordered {
-                    request: request.clone(),
-                    view,
-                    seq,
-                }));
-                if let Some((seq, result)) = cached {
-                    out.push(Output::Answered {
-                        request,
-                        seq,
-                        result,
-                    });
-                }
-            }
+            Known::Ordered { view, seq } => self.tell_ordered(request, view, seq, out),
             Known::Stale { latest } => out.push(Output::Refused {
                 request,
                 reason: Refusal::Stale { latest },
@@ -639,6 +624,32 @@ impl<S: Service> Replica<S> {
                 };
                 self.send(to, Message::Forward(request), out);
             }
+        }
+    }
+
+    /// Tells the client waiting here for `request` that it has number
+    /// `seq` in `view` and, when it is the client's last executed request,
+    /// its result too (§4.1: a retry of an executed request gets its reply
+    /// again). A request not executed yet is noted as acknowledged, as one
+    /// this replica proposes or sees pre-prepared is: a view change that
+    /// discards its pre-prepare makes it wait here again, and a restored
+    /// checkpoint that executed it answers it.
+    fn tell_ordered(&mut self, request: Request, view: View, seq: Seq, out: &mut Vec<Output>) {
+        let cached = self.clients.cached_result(&request);
+        if cached.is_none() {
+            self.clients.note_acked(&request);
+        }
+        out.push(Output::Ordered(Ordered {
+            request: request.clone(),
+            view,
+            seq,
+        }));
+        if let Some((seq, result)) = cached {
+            out.push(Output::Answered {
+                request,
+                seq,
+                result,
+            });
         }
     }
 
@@ -841,8 +852,11 @@ impl<S: Service> Replica<S> {
                         bytes = bytes.saturating_add(request.size());
                         batch.push((request, ack));
                     }
+                    // Settled while it was held: by a checkpoint this
+                    // replica restored, say, so that it never executes the
+                    // request itself and its client is answered now.
                     Known::Ordered { view, seq } if ack => {
-                        out.push(Output::Ordered(Ordered { request, view, seq }))
+                        self.tell_ordered(request, view, seq, out)
                     }
                     Known::Stale { latest } if ack => out.push(Output::Refused {
                         request,

@@ -20,8 +20,10 @@ pub const SELF_TEST_SEEDS: u64 = 300;
 /// its time budget, replayed by it one by one (see docs/testing.md, "What
 /// it found"): 394, a chunk asked again of the silent peer that first had
 /// it; 4391696803300756261, retries multiplied by a replica that led its
-/// last view until view changes timed out behind them.
-pub const REGRESSION_SEEDS: &[u64] = &[394, 4391696803300756261];
+/// last view until view changes timed out behind them; 13370000000001036,
+/// a request held by a new primary that a restored checkpoint executed,
+/// acknowledged but never answered.
+pub const REGRESSION_SEEDS: &[u64] = &[394, 4391696803300756261, 13370000000001036];
 
 /// The command line of `cargo xtask sim`. Without `--seed` or
 /// `--self-test` it runs many seeds: `--seeds N` of them (100 by default),
