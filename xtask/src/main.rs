@@ -2,18 +2,23 @@
 //!
 //! Tasks:
 //! - `ci`: rustfmt check, clippy with warnings denied, every test in the
-//!   workspace, the shipped scenarios, the simulator's self-test and two
-//!   minutes of seeds, and a quick benchmark run. This is what CI runs.
+//!   workspace, the shipped scenarios, the four-host test, the
+//!   simulator's self-test, the seeds that once failed and two minutes of
+//!   seeds, and a quick benchmark run. This is what CI runs.
 //! - `scenario`: runs scenario files against real replica processes (see
 //!   `docs/scenarios.md`).
 //! - `sim`: deterministic simulation (see `docs/testing.md`).
 //! - `bench`: throughput, latency and memory (see `docs/performance.md`).
+//! - `netns`: four replicas on four hosts in network namespaces, the
+//!   primary partitioned and healed under load (see `docs/testing.md`).
 //!
 //! Arguments are parsed with clap: every task answers `--help`, and an
 //! unknown flag or value is refused before anything runs. Cargo is called
 //! through `$CARGO`.
 
 mod bench;
+mod children;
+mod netns;
 mod scenario;
 mod sim;
 
@@ -39,7 +44,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Task {
     /// What CI runs: rustfmt check, clippy (warnings denied), every test,
-    /// the scenarios, the simulator, a quick benchmark.
+    /// the scenarios, the four-host test, the simulator, a quick benchmark.
     Ci,
     /// Runs scenarios against real replica processes (docs/scenarios.md).
     Scenario(scenario::Args),
@@ -49,6 +54,9 @@ enum Task {
     /// Throughput, latency, messages per request and memory
     /// (docs/performance.md).
     Bench(bench::Args),
+    /// Four replicas in network namespaces over TCP: the primary cut off
+    /// and joined again under load, the history checked (needs root).
+    Netns(netns::Args),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +64,7 @@ fn main() -> ExitCode {
         Task::Ci => ci(),
         Task::Scenario(args) => scenario::main(&args, &current_dir(), build_node),
         Task::Sim(args) => sim::main(&args),
+        Task::Netns(args) => build_node().and_then(|node| netns::main(&args, &node)),
         Task::Bench(args) => bench::main(args.options(), &workspace_root(), build_node),
     };
     match result {
@@ -87,9 +96,10 @@ fn ci() -> Result<(), String> {
         paths: vec![root.join("scenarios")],
     };
     scenario::main(&scenarios, &root, build_node)?;
+    netns::main(&netns::Args::default(), &build_node()?)?;
     // The simulator must catch a broken quorum rule, and the real one must
-    // survive two minutes of seeds, each through its safety and liveness
-    // phases, after the seeds that once found a bug.
+    // survive the seeds that once failed and two minutes of seeds, each
+    // through its safety and liveness phases.
     sim::main(&sim::Args {
         self_test: true,
         ..sim::Args::default()

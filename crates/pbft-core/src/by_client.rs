@@ -91,6 +91,15 @@ impl<V> ByClient<V> {
         settled
     }
 
+    /// The value held for `request`.
+    pub(crate) fn get(&self, request: &Request) -> Option<&V> {
+        let requests = self.clients.get(&request.client)?;
+        requests
+            .iter()
+            .find(|(held, _)| same(held, request))
+            .map(|(_, value)| value)
+    }
+
     /// The value held for `request`, to change.
     pub(crate) fn get_mut(&mut self, request: &Request) -> Option<&mut V> {
         let requests = self.clients.get_mut(&request.client)?;

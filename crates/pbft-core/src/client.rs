@@ -239,6 +239,15 @@ impl ClientTable {
         self.awaiting_order.insert_if_absent(request, wait)
     }
 
+    /// Whether every other replica has been sent `request`, by this
+    /// replica or a peer, since it began to wait here or since this
+    /// replica's last view change began (`relay_again`).
+    pub(crate) fn is_relayed(&self, request: &Request) -> bool {
+        self.awaiting_order
+            .get(request)
+            .is_some_and(|wait| wait.relayed)
+    }
+
     /// Notes that `request` was sent to every other replica.
     pub(crate) fn note_relayed(&mut self, request: &Request) {
         if let Some(wait) = self.awaiting_order.get_mut(request) {
@@ -604,22 +613,7 @@ impl<S: Service> Replica<S> {
             return;
         }
         match self.classify(&request) {
-            Known::Ordered { view, seq } => {
-                // §4.1: a retry of an executed request gets its reply again.
-                let cached = self.clients.cached_result(&request);
-                out.push(Output::Ordered(Ordered {
-                    request: request.clone(),
-                    view,
-                    seq,
-                }));
-                if let Some((seq, result)) = cached {
-                    out.push(Output::Answered {
-                        request,
-                        seq,
-                        result,
-                    });
-                }
-            }
+            Known::Ordered { view, seq } => self.tell_ordered(request, view, seq, out),
             Known::Stale { latest } => out.push(Output::Refused {
                 request,
                 reason: Refusal::Stale { latest },
@@ -647,31 +641,56 @@ impl<S: Service> Replica<S> {
                 // While changing views, the primary the others follow may
                 // still be that of a view this replica left (`follow.rs`):
                 // every other replica gets the request the first time, and
-                // the last installed view's primary a client's retry (the
-                // primary of the view being changed to, when the last
-                // installed view's primary is this replica).
+                // the last installed view's primary a client's retry. When
+                // that primary is this replica, a retry goes to every other
+                // replica only if they were not all sent the request since
+                // this view change began; otherwise to the primary of the
+                // view being changed to, which holds it for when that view
+                // starts. A client that multicasts its retries (§4.1) would
+                // else cost `n - 1` copies of its request per retry at such
+                // a replica, for as long as the view change lasts.
                 let followed = self.quorums.primary(self.vc.last_installed);
                 let to = if self.vc.active {
                     Destination::Replica(self.primary())
-                } else if first {
+                } else if first || (followed == self.id && !self.clients.is_relayed(&request)) {
                     self.clients.note_relayed(&request);
                     Destination::Others
                 } else if followed != self.id {
                     Destination::Replica(followed)
                 } else if self.primary() != self.id {
-                    // A retry at the primary the others follow: every
-                    // other replica had it the first time, so it goes to
-                    // the primary of the view being changed to, once per
-                    // retry, not to every replica again: a cluster whose
-                    // view change drags on would otherwise spend its
-                    // network on copies of every client's every retry.
                     Destination::Replica(self.primary())
                 } else {
-                    // This replica orders it once the view is installed.
+                    // It waits here for the view this replica will lead.
                     return;
                 };
                 self.send(to, Message::Forward(request), out);
             }
+        }
+    }
+
+    /// Tells the client waiting here for `request` that it has number
+    /// `seq` in `view` and, when it is the client's last executed request,
+    /// its result too (§4.1: a retry of an executed request gets its reply
+    /// again). A request not executed yet is noted as acknowledged, as one
+    /// this replica proposes or sees pre-prepared is: a view change that
+    /// discards its pre-prepare makes it wait here again, and a restored
+    /// checkpoint that executed it answers it.
+    fn tell_ordered(&mut self, request: Request, view: View, seq: Seq, out: &mut Vec<Output>) {
+        let cached = self.clients.cached_result(&request);
+        if cached.is_none() {
+            self.clients.note_acked(&request);
+        }
+        out.push(Output::Ordered(Ordered {
+            request: request.clone(),
+            view,
+            seq,
+        }));
+        if let Some((seq, result)) = cached {
+            out.push(Output::Answered {
+                request,
+                seq,
+                result,
+            });
         }
     }
 
@@ -874,12 +893,11 @@ impl<S: Service> Replica<S> {
                         bytes = bytes.saturating_add(request.size());
                         batch.push((request, ack));
                     }
+                    // Settled while it was held: by a checkpoint this
+                    // replica restored, say, so that it never executes the
+                    // request itself and its client is answered now.
                     Known::Ordered { view, seq } if ack => {
-                        // Its client waits here for the result, whether this
-                        // replica executes the number or restores a state
-                        // that did.
-                        self.clients.note_acked(&request);
-                        out.push(Output::Ordered(Ordered { request, view, seq }))
+                        self.tell_ordered(request, view, seq, out)
                     }
                     Known::Stale { latest } if ack => out.push(Output::Refused {
                         request,

@@ -9,10 +9,11 @@
 //! against its digest the moment it arrives: a bad chunk is dropped
 //! (`StateError::ChunkMismatch`), its sender is asked for nothing more in
 //! this transfer, and the chunk is asked of another peer. A chunk that does
-//! not come within [`chunk_wait`] ticks is asked again. Once every chunk is
-//! in, the snapshots are rebuilt and restored, and the committed
-//! certificates that came with the manifest execute, as for a state that
-//! arrives whole.
+//! not come within [`chunk_wait`] ticks is asked again, of another peer: one
+//! that let a chunk time out is asked for nothing more until every other
+//! peer has let one time out too. Once every chunk is in, the snapshots are
+//! rebuilt and restored, and the committed certificates that came with the
+//! manifest execute, as for a state that arrives whole.
 //!
 //! What a replica buffers is bounded by one checkpoint's state: chunks are
 //! kept only for the one manifest being fetched, only where the manifest
@@ -69,6 +70,10 @@ pub(crate) struct ChunkFetch {
     asked: Vec<Option<(ReplicaId, u64)>>,
     /// Peers that sent a bad chunk in this transfer: asked for no more.
     bad: Vec<bool>,
+    /// Peers that let a chunk go unanswered for [`chunk_wait`] ticks:
+    /// asked for no more until every other peer has been too (or is bad),
+    /// so that a silent peer is not asked for the same chunks forever.
+    slow: Vec<bool>,
     /// Which peer is asked first on the next tick; it turns each tick.
     rotate: usize,
     /// The committed certificates that came with the manifest, to execute
@@ -91,6 +96,7 @@ impl ChunkFetch {
             missing: count,
             asked: vec![None; count],
             bad: vec![false; n],
+            slow: vec![false; n],
             rotate: 0,
             committed,
         }
@@ -196,22 +202,32 @@ impl<S: Service> Replica<S> {
         let mut outstanding = vec![0u64; n];
         for asked in fetch.asked.iter_mut() {
             match *asked {
-                Some((_, at)) if now >= at.saturating_add(wait) => *asked = None,
+                Some((peer, at)) if now >= at.saturating_add(wait) => {
+                    fetch.slow[peer.index()] = true;
+                    *asked = None;
+                }
                 Some((peer, _)) => outstanding[peer.index()] += 1,
                 None => {}
             }
         }
         // Every honest peer may be asked; if every peer sent a bad chunk,
-        // which only a faulty quorum could, try them all again.
+        // which only a faulty quorum could, try them all again. A peer that
+        // let a chunk time out is asked again only once every other peer
+        // has let one time out too: the chunk goes to another peer, whose
+        // turn in the rotation may come round at the very tick it falls
+        // due (when the wait is a multiple of `n`).
         if (0..n).all(|p| p == me.index() || fetch.bad[p]) {
             fetch.bad = vec![false; n];
+        }
+        if (0..n).all(|p| p == me.index() || fetch.bad[p] || fetch.slow[p]) {
+            fetch.slow = vec![false; n];
         }
         let count = fetch.chunks.len();
         let mut cursor = 0;
         let mut requests = Vec::new();
         for k in 0..n {
             let peer = (fetch.rotate + k) % n;
-            if peer == me.index() || fetch.bad[peer] {
+            if peer == me.index() || fetch.bad[peer] || fetch.slow[peer] {
                 continue;
             }
             let free = CHUNKS_ASKED_PER_PEER.saturating_sub(outstanding[peer]);

@@ -290,3 +290,48 @@ fn chunks_a_silent_peer_was_asked_for_are_asked_again_of_others() {
     assert_eq!(c.replica(R3).last_executed(), Seq(12));
     assert_eq!(c.replica(R3).service(), c.replica(R0).service());
 }
+
+#[test]
+fn a_silent_peer_is_not_asked_again_when_its_turn_comes_round_as_chunks_fall_due() {
+    // A view-change timeout of 16 ticks: chunks are asked again after 8
+    // ticks, a multiple of n = 4, so the rotation of peers is back where
+    // it was each time a chunk falls due.
+    let config = Config {
+        state_chunk_bytes: 256,
+        view_change_timeout: 16,
+        ..Config::new(4).with_checkpoint_interval(4)
+    };
+    let mut c =
+        Cluster::new(&config, ClusterAuth::Seeded(3), |_| KvService::default()).expect("valid");
+    c.set_filter(|e| e.to != R3 && e.from != R3);
+    write(&mut c, 1, 12);
+    c.clear_filter();
+    c.restart(R3, KvService::default()).expect("member");
+    c.take_events();
+    // The peer R3 asks first for chunks takes every request for chunks
+    // and never answers one.
+    let mut silent = None;
+    let mut asked_of_silent = 0;
+    run(
+        &mut c,
+        200,
+        |_, e| {
+            if let Message::FetchState(fetch) = &e.signed.message {
+                if e.from == R3 && fetch.chunks.is_some() {
+                    let peer = *silent.get_or_insert(e.to);
+                    if e.to == peer {
+                        asked_of_silent += 1;
+                        return None;
+                    }
+                }
+            }
+            Some(e)
+        },
+        |c| c.replica(R3).last_executed() >= Seq(12),
+    );
+    assert!(silent.is_some(), "R3 fetched in chunks");
+    assert_eq!(c.replica(R3).last_executed(), Seq(12), "R3 caught up");
+    assert_eq!(c.replica(R3).service(), c.replica(R0).service());
+    // Asked once, then passed over while the others serve.
+    assert!(asked_of_silent <= 2, "asked {asked_of_silent} times");
+}

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use pbft_core::{Cluster, ClusterAuth, Config, KvService, Message, Seq, View};
+use pbft_core::{Cluster, ClusterAuth, Config, ExecResult, KvService, Message, Output, Seq, View};
 
 const TIMEOUT: u64 = pbft_core::DEFAULT_VIEW_CHANGE_TIMEOUT;
 
@@ -131,4 +131,132 @@ fn a_replica_restored_by_state_transfer_can_still_change_views() {
         );
         assert_eq!(replica.service().get("y"), Some("1"));
     }
+}
+
+/// A request a client gave a backup, which the others execute without it,
+/// is held back by that backup once it leads the next view: as many
+/// numbers as it may have in flight are not executed there (§5.1). The
+/// checkpoint it then restores settles the request, and the client waiting
+/// at it must get its answer: the restored state executed the request, so
+/// this replica never will.
+#[test]
+fn a_new_primary_answers_a_held_request_its_restored_state_executed() {
+    let config = Config::new(4)
+        .with_checkpoint_interval(1)
+        .with_batching(1, 1);
+    let mut c =
+        Cluster::new(&config, ClusterAuth::Seeded(7), |_| KvService::default()).expect("valid");
+    let request = req("c1", 1, "set x=1");
+    // R1 relays its client's request to R0 but hears nothing back: the
+    // others execute it at 1, and 1 is their stable checkpoint.
+    c.set_filter(|e| e.to != R1);
+    c.submit(R1, request.clone());
+    c.stabilize();
+    assert_eq!(c.replica(R2).stable_checkpoint().seq, Seq(1));
+    assert_eq!(c.replica(R1).last_executed(), Seq(0));
+    // R0 falls silent. R1 hears of view 0 nothing more: it learns of
+    // number 1 only as the primary of view 1, from the view changes, and
+    // restores its state.
+    c.set_filter(|e| {
+        e.from != R0
+            && (e.to != R1
+                || match &e.signed.message {
+                    Message::ViewChange(_) | Message::NewView(_) | Message::State(_) => true,
+                    Message::Prepare(vote) | Message::Commit(vote) => vote.view == View(1),
+                    _ => false,
+                })
+    });
+    for r in [R1, R2, R3] {
+        c.submit(r, req("c2", 1, "set y=1"));
+    }
+    c.stabilize();
+    c.take_events();
+    tick(&mut c, 2 * TIMEOUT);
+    let events = c.take_events();
+    let r1 = c.replica(R1);
+    assert_eq!((r1.view(), r1.view_active()), (View(1), true));
+    assert_eq!(r1.service().get("y"), Some("1"), "view 1 orders c2");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.replica == R1 && matches!(e.output, Output::Restored { seq: Seq(1), .. })),
+        "R1 restores number 1"
+    );
+    let answers: Vec<_> = events
+        .iter()
+        .filter(|e| e.replica == R1)
+        .filter_map(|e| match &e.output {
+            Output::Answered {
+                request: answered,
+                seq,
+                result,
+            } if *answered == request => Some((*seq, result.clone())),
+            Output::Executed(x) if x.batch.requests().contains(&request) => {
+                panic!("R1 executes c1's request at {}", x.seq)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(Seq(1), ExecResult::Ok)],
+        "c1's client, waiting at R1, gets its answer"
+    );
+}
+
+/// A client that retries at a backup that has the request's pre-prepare
+/// is told its number there. If that backup then restores a checkpoint
+/// that executed the request instead of executing it itself, the client
+/// waiting there must still get its answer.
+#[test]
+fn a_retry_acknowledged_from_the_log_is_answered_after_a_restore() {
+    let config = Config::new(4).with_checkpoint_interval(1);
+    let mut c =
+        Cluster::new(&config, ClusterAuth::Seeded(7), |_| KvService::default()).expect("valid");
+    let request = req("c1", 1, "set x=1");
+    // R1 gets the pre-prepare for number 1 and nothing after it.
+    c.set_filter(|e| e.to != R1 || matches!(e.signed.message, Message::PrePrepare(_)));
+    c.submit(R0, request.clone());
+    c.stabilize();
+    assert_eq!(c.replica(R2).stable_checkpoint().seq, Seq(1));
+    assert_eq!(c.replica(R1).last_executed(), Seq(0));
+    c.take_events();
+    c.submit(R1, request.clone());
+    assert_eq!(
+        acks(c.events(), R1)
+            .iter()
+            .map(|a| a.seq)
+            .collect::<Vec<_>>(),
+        [Seq(1)]
+    );
+    c.clear_filter();
+    tick(&mut c, TIMEOUT);
+    let events = c.take_events();
+    assert_eq!(c.replica(R1).last_executed(), Seq(1));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.replica == R1 && matches!(e.output, Output::Restored { seq: Seq(1), .. })),
+        "R1 restores number 1"
+    );
+    let answers: Vec<_> = events
+        .iter()
+        .filter(|e| e.replica == R1)
+        .filter_map(|e| match &e.output {
+            Output::Answered {
+                request: answered,
+                seq,
+                result,
+            } if *answered == request => Some((*seq, result.clone())),
+            Output::Executed(x) if x.batch.requests().contains(&request) => {
+                panic!("R1 executes c1's request at {}", x.seq)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![(Seq(1), ExecResult::Ok)],
+        "c1's client, waiting at R1, gets its answer"
+    );
 }

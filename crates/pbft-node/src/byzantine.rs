@@ -11,6 +11,8 @@ use pbft_core::{
     Batch, Digest, Message, PrePrepare, PreparedCertificate, Replica, ReplicaId, Request, Service,
     Signed, View, Vote,
 };
+use pbft_wire::{Body, ErrorCode};
+use serde_json::Value;
 
 /// How a faulty replica misbehaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,12 +32,16 @@ pub enum Behaviour {
     /// Puts a fabricated prepared certificate (a batch nobody proposed,
     /// with prepares in other replicas' names) into its view changes.
     FabricateCertificate,
+    /// Follows the protocol with its peers but lies to clients: every
+    /// read returns a forged value, every success is reported as a
+    /// failure and every failure as a success.
+    WrongResults,
 }
 
 impl Behaviour {
     /// Parses a behaviour's name, as [`name`](Self::name) writes it.
     pub fn parse(name: &str) -> Option<Behaviour> {
-        Behaviour::ALL.into_iter().find(|b| b.name() == name)
+        Behaviour::EVERY.into_iter().find(|b| b.name() == name)
     }
 
     /// The behaviour's name on the command line (`--byzantine`).
@@ -47,6 +53,7 @@ impl Behaviour {
             Behaviour::ForgeVotes => "forge-votes",
             Behaviour::StaleView => "stale-view",
             Behaviour::FabricateCertificate => "fabricate-certificate",
+            Behaviour::WrongResults => "wrong-results",
         }
     }
 
@@ -161,7 +168,66 @@ impl Behaviour {
         }
     }
 
-    /// Every behaviour, for simulators that pick one.
+    /// What a client receives instead of the honest reply `body`: only
+    /// [`Behaviour::WrongResults`] changes it.
+    pub fn alter_reply(self, body: Body) -> Body {
+        if self != Behaviour::WrongResults {
+            return body;
+        }
+        match body {
+            Body::ReadOk {
+                in_reply_to,
+                msg_id,
+                view,
+                ..
+            } => Body::ReadOk {
+                in_reply_to,
+                msg_id,
+                value: Value::from("forged by a faulty replica"),
+                view,
+            },
+            Body::WriteOk {
+                in_reply_to,
+                msg_id,
+                ..
+            }
+            | Body::CasOk {
+                in_reply_to,
+                msg_id,
+                ..
+            } => Body::Error {
+                in_reply_to: Some(in_reply_to),
+                msg_id: Some(msg_id),
+                code: ErrorCode::PreconditionFailed.code(),
+                text: "forged by a faulty replica".into(),
+            },
+            Body::Error {
+                in_reply_to: Some(in_reply_to),
+                msg_id,
+                ..
+            } => Body::CasOk {
+                in_reply_to,
+                msg_id: msg_id.unwrap_or(0),
+                view: None,
+            },
+            other => other,
+        }
+    }
+
+    /// Every behaviour: those towards peers ([`Behaviour::ALL`]) and
+    /// the one towards clients, which the replica-to-replica simulators
+    /// have no use for.
+    pub const EVERY: [Behaviour; 7] = [
+        Behaviour::Silent,
+        Behaviour::Equivocate,
+        Behaviour::BadDigest,
+        Behaviour::ForgeVotes,
+        Behaviour::StaleView,
+        Behaviour::FabricateCertificate,
+        Behaviour::WrongResults,
+    ];
+
+    /// Every behaviour towards peers, for simulators that pick one.
     pub const ALL: [Behaviour; 6] = [
         Behaviour::Silent,
         Behaviour::Equivocate,

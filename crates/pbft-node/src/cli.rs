@@ -11,8 +11,10 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, Value
 use pbft_core::{ReplicaId, MAX_BATCH, MAX_WINDOW};
 
 use crate::byzantine::Behaviour;
+use crate::cluster::ClusterFile;
 use crate::keys::KeyFile;
 use crate::replica_node::{Auth, Settings};
+use crate::tcp::Deployment;
 
 /// The default `--tick-ms`.
 pub const DEFAULT_TICK_MS: u64 = 10;
@@ -84,9 +86,10 @@ pub struct Args {
     /// accepts, in the same bytes. At most 8 MiB, half the 16 MiB line.
     #[arg(long, default_value_t = pbft_core::DEFAULT_MAX_BATCH_BYTES)]
     max_batch_bytes: usize,
-    /// TESTING AID ONLY: make this replica Byzantine (silent, equivocate,
-    /// bad-digest, forge-votes, stale-view or fabricate-certificate), to
-    /// test that the others survive it.
+    /// TESTING AID ONLY: make this replica Byzantine towards its peers
+    /// (silent, equivocate, bad-digest, forge-votes, stale-view or
+    /// fabricate-certificate) or its clients (wrong-results), to test that
+    /// the others survive it.
     #[arg(long, value_name = "BEHAVIOUR")]
     byzantine: Option<String>,
 }
@@ -169,6 +172,30 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Runs one replica of a cluster over TCP.
+    ///
+    /// The cluster file (from `keygen --addresses`) names every member,
+    /// its address and public key, the signing clients and the protocol
+    /// settings; the key file names this replica. The replica listens on
+    /// its own address in the cluster file, dials the members after it,
+    /// and serves clients that connect with a key the cluster file lists.
+    /// It runs until killed.
+    Serve {
+        /// The cluster file, `cluster.toml`.
+        #[arg(long, value_name = "FILE")]
+        cluster: PathBuf,
+        /// This replica's key file, `<node>.keys.json`.
+        #[arg(long, value_name = "FILE")]
+        keys: PathBuf,
+        /// Listen on this `HOST:PORT` instead of the member's address (for
+        /// example `0.0.0.0:7000` behind a name other machines resolve).
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<String>,
+        /// TESTING AID ONLY: make this replica Byzantine (see the same flag
+        /// of replica mode).
+        #[arg(long, value_name = "BEHAVIOUR")]
+        byzantine: Option<String>,
+    },
 }
 
 /// What the process is to do, every setting checked.
@@ -199,6 +226,8 @@ pub enum Plan {
         /// The directory.
         out: PathBuf,
     },
+    /// Serve one replica of a cluster file over TCP.
+    Serve(Box<crate::tcp::Deployment>),
     /// Serve the embedded default.
     Embedded,
     /// Serve one replica.
@@ -241,15 +270,10 @@ impl CommandLine {
             out,
         }) = &args.command
         {
-            let given = self.given(&["mode"], false);
-            let given = [given, self.given(&REPLICA_ONLY, false)].concat();
-            if !given.is_empty() {
-                return Err(format!(
-                    "keygen takes only --node-ids (with --addresses and --clients) or \
-                     --client, and --out, not {}",
-                    given.join(", ")
-                ));
-            }
+            self.refuse_top_level_flags(
+                "keygen takes only --node-ids (with --addresses and --clients) or --client, \
+                 and --out, not",
+            )?;
             return Ok(match client {
                 Some(client) => Plan::KeygenClient {
                     client: client.clone(),
@@ -266,6 +290,28 @@ impl CommandLine {
                     out: out.clone(),
                 },
             });
+        }
+        if let Some(Command::Serve {
+            cluster,
+            keys,
+            listen,
+            byzantine,
+        }) = &args.command
+        {
+            self.refuse_top_level_flags(
+                "serve takes its settings from the cluster file, not from",
+            )?;
+            let byzantine = parse_byzantine(byzantine.as_deref())?;
+            let file = ClusterFile::load(cluster).map_err(|e| e.to_string())?;
+            let key_file = KeyFile::load(keys).map_err(|e| e.to_string())?;
+            let deployment =
+                Deployment::check(file, cluster, key_file, listen.as_deref(), byzantine)?;
+            if let Some(behaviour) = byzantine {
+                log::warn!(
+                    "TESTING AID: this replica is Byzantine ({behaviour}); never use in production"
+                );
+            }
+            return Ok(Plan::Serve(Box::new(deployment)));
         }
         match args.mode {
             Mode::Embedded => {
@@ -286,6 +332,22 @@ impl CommandLine {
                 settings: replica_settings(args)?,
                 tick: Duration::from_millis(args.tick_ms),
             }),
+        }
+    }
+
+    /// Refuses the mode and replica-mode flags on the command line of a
+    /// subcommand, which has its own: the error is `refusal` and the
+    /// flags given.
+    fn refuse_top_level_flags(&self, refusal: &str) -> Result<(), String> {
+        let given = [
+            self.given(&["mode"], false),
+            self.given(&REPLICA_ONLY, false),
+        ]
+        .concat();
+        if given.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("{refusal} {}", given.join(", ")))
         }
     }
 
@@ -348,19 +410,7 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
             args.max_request_bytes, args.max_batch_bytes
         ));
     }
-    let byzantine = match &args.byzantine {
-        None => None,
-        Some(name) => {
-            let behaviour = Behaviour::parse(name).ok_or_else(|| {
-                let names: Vec<&str> = Behaviour::ALL.iter().map(|b| b.name()).collect();
-                format!(
-                    "unknown --byzantine behaviour {name:?}: it is one of {}",
-                    names.join(", ")
-                )
-            })?;
-            Some(behaviour)
-        }
-    };
+    let byzantine = parse_byzantine(args.byzantine.as_deref())?;
     let auth = match (&args.keys, args.auth) {
         (Some(_), Some(_)) => {
             return Err("give either --keys FILE or --auth none, not both".to_string())
@@ -383,7 +433,6 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
     };
     let settings = Settings {
         byzantine,
-        auth,
         client_keys,
         checkpoint_interval: args.checkpoint_interval,
         max_batch: args.max_batch,
@@ -391,6 +440,7 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
         max_request_bytes: args.max_request_bytes,
         max_batch_bytes: args.max_batch_bytes,
         view_change_timeout,
+        ..Settings::new(auth)
     };
     // What init will check again with the real cluster size; the checks
     // above should leave nothing for it to find.
@@ -408,6 +458,20 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
         log::warn!("TESTING AID: this replica is Byzantine ({behaviour}); never use in production");
     }
     Ok(settings)
+}
+
+/// The `--byzantine` behaviour named, if one is.
+fn parse_byzantine(name: Option<&str>) -> Result<Option<Behaviour>, String> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    Behaviour::parse(name).map(Some).ok_or_else(|| {
+        let names: Vec<&str> = Behaviour::EVERY.iter().map(|b| b.name()).collect();
+        format!(
+            "unknown --byzantine behaviour {name:?}: it is one of {}",
+            names.join(", ")
+        )
+    })
 }
 
 /// The view-change timeout in ticks. Less than one tick is refused; a
@@ -684,7 +748,7 @@ mod tests {
 
     #[test]
     fn every_byzantine_behaviour_is_accepted_by_its_name() {
-        for behaviour in Behaviour::ALL {
+        for behaviour in Behaviour::EVERY {
             let settings = replica(&["--byzantine", behaviour.name()]);
             assert_eq!(settings.byzantine, Some(behaviour));
         }

@@ -145,6 +145,91 @@ pub fn parse(text: &str, path: &Path) -> Result<BTreeMap<ClientId, [u8; 32]>, Cl
     Ok(keys)
 }
 
+/// A client's own key, loaded from its key file and checked.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClientKey {
+    /// The client's id.
+    pub client: ClientId,
+    secret: [u8; 32],
+}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret key.
+        f.debug_struct("ClientKey")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientKey {
+    /// Reads and checks a client's key file: its format, both keys, and
+    /// that the secret key matches the public one.
+    pub fn load(path: &Path) -> Result<ClientKey, ClientKeysError> {
+        ClientKey::parse(&key_io::read(path)?, path)
+    }
+
+    /// Checks the text of a client's key file read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<ClientKey, ClientKeysError> {
+        let object = key_io::json_object::<ClientKeysError>(text, path)?;
+        let disk: ClientKeyOnDisk = serde_json::from_value(Value::Object(object))
+            .map_err(|e| ClientKeysError::malformed(path.to_path_buf(), e.to_string()))?;
+        let malformed = |reason: String| ClientKeysError::Malformed {
+            path: path.to_path_buf(),
+            reason,
+        };
+        if disk.format != CLIENT_KEY_FORMAT {
+            return Err(malformed(format!(
+                "format {:?} is not {CLIENT_KEY_FORMAT:?}",
+                disk.format
+            )));
+        }
+        if disk.client.is_empty() {
+            return Err(ClientKeysError::EmptyClientId {
+                path: path.to_path_buf(),
+            });
+        }
+        let bad_key = |reason: String| ClientKeysError::BadKey {
+            path: path.to_path_buf(),
+            client: disk.client.clone(),
+            reason,
+        };
+        let secret: [u8; 32] =
+            hex::parse(&disk.secret_key).map_err(|e| bad_key(format!("secret_key: {e}")))?;
+        let public: [u8; 32] =
+            hex::parse(&disk.public_key).map_err(|e| bad_key(format!("public_key: {e}")))?;
+        if Ed25519Auth::public_key(secret) != public {
+            return Err(bad_key(
+                "the secret key does not match the public key".into(),
+            ));
+        }
+        Ok(ClientKey {
+            client: ClientId::from(disk.client.as_str()),
+            secret,
+        })
+    }
+
+    /// The secret key, to sign requests and the transport's handshake.
+    pub fn secret(&self) -> &[u8; 32] {
+        &self.secret
+    }
+
+    /// The public key.
+    pub fn public_key(&self) -> [u8; 32] {
+        Ed25519Auth::public_key(self.secret)
+    }
+}
+
+/// A client's own key file, as read.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientKeyOnDisk {
+    format: String,
+    client: String,
+    secret_key: String,
+    public_key: String,
+}
+
 /// A client's own key file, as written.
 #[derive(Serialize)]
 struct ClientKeyFile<'a> {
@@ -188,4 +273,30 @@ pub fn write(dir: &Path, client: &str, text: &str) -> io::Result<PathBuf> {
     })?;
     io::Write::write_all(&mut file, text.as_bytes())?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_key_file_loads_and_a_tampered_one_is_refused() {
+        let (text, public) = generate("c1").expect("generated");
+        let path = Path::new("c1.client-key.json");
+        let key = ClientKey::parse(&text, path).expect("loads");
+        assert_eq!(key.client, ClientId::from("c1"));
+        assert_eq!(hex::encode(&key.public_key()), public);
+        assert!(!format!("{key:?}").contains(&hex::encode(key.secret())));
+        let other = hex::encode(&Ed25519Auth::public_key([7; 32]));
+        let swapped = text.replace(&public, &other);
+        assert!(matches!(
+            ClientKey::parse(&swapped, path),
+            Err(ClientKeysError::BadKey { .. })
+        ));
+        let renamed = text.replace(CLIENT_KEY_FORMAT, "pbft-client-key/v0");
+        assert!(matches!(
+            ClientKey::parse(&renamed, path),
+            Err(ClientKeysError::Malformed { .. })
+        ));
+    }
 }

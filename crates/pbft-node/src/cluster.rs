@@ -31,10 +31,14 @@ use std::fmt;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use pbft_core::{hex, Config, Ed25519Auth, ReplicaId};
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use pbft_core::{hex, ClientId, Config, Ed25519Auth, ReplicaId};
+use pbft_net::{ReplicaEntry, Roster};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::{DEFAULT_TICK_MS, DEFAULT_VIEW_CHANGE_TIMEOUT_MS};
+use crate::replica_node::{Auth, Settings};
 
 /// The `version` of the cluster files this version reads and writes.
 pub const VERSION: u32 = 1;
@@ -90,12 +94,13 @@ impl Default for Protocol {
 }
 
 impl Protocol {
-    /// The core's configuration for `n` replicas with these settings.
-    pub fn config(&self, n: usize) -> Config {
-        Config {
-            n,
+    /// The replica-mode settings these protocol settings make, with peers
+    /// authenticated by `auth` (and no signing clients: see
+    /// [`ClusterFile::client_keys`]).
+    pub fn settings(&self, auth: Auth) -> Settings {
+        Settings {
             checkpoint_interval: self.checkpoint_interval,
-            window: self.window,
+            window: Some(self.window),
             view_change_timeout: self.view_change_timeout_ms / self.tick_ms.max(1),
             max_batch: self.max_batch,
             max_in_flight: self.max_in_flight,
@@ -103,8 +108,13 @@ impl Protocol {
             max_batch_bytes: self.max_batch_bytes,
             state_chunk_bytes: self.state_chunk_bytes,
             max_timestamp_gap: self.max_timestamp_gap,
-            ..Config::new(n)
+            ..Settings::new(auth)
         }
+    }
+
+    /// The core's configuration for `n` replicas with these settings.
+    pub fn config(&self, n: usize) -> Config {
+        self.settings(Auth::None).config(n)
     }
 }
 
@@ -250,6 +260,54 @@ impl ClusterFile {
             clients,
             protocol,
         })
+    }
+}
+
+impl ClusterFile {
+    /// Every member's address, resolved to the first socket address its
+    /// `HOST:PORT` gives, in member order.
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>, String> {
+        self.members
+            .iter()
+            .map(|m| {
+                m.address
+                    .to_socket_addrs()
+                    .map_err(|e| e.to_string())
+                    .and_then(|mut a| a.next().ok_or_else(|| "no address".to_string()))
+                    .map_err(|e| {
+                        format!(
+                            "cannot resolve {:?}, the address of member {:?}: {e}",
+                            m.address, m.id
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// The signing clients' public keys, as the core and the transport
+    /// take them.
+    pub fn client_keys(&self) -> BTreeMap<ClientId, [u8; 32]> {
+        self.clients
+            .iter()
+            .map(|(id, key)| (ClientId::from(id.as_str()), *key))
+            .collect()
+    }
+
+    /// Who the transport admits: every member at its address in
+    /// `addresses` (from [`ClusterFile::resolve`]), and every signing
+    /// client.
+    pub fn roster(&self, addresses: &[SocketAddr]) -> Result<Roster, String> {
+        let replicas = self
+            .members
+            .iter()
+            .zip(addresses)
+            .map(|(m, addr)| ReplicaEntry {
+                name: m.id.clone(),
+                addr: *addr,
+                public_key: m.public_key,
+            })
+            .collect();
+        Roster::new(replicas, self.client_keys()).map_err(|e| e.to_string())
     }
 }
 

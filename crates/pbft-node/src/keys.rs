@@ -250,6 +250,26 @@ impl KeyFile {
         Ed25519Auth::public_key(self.secret)
     }
 
+    /// The public key the file holds for `node`, if it holds one.
+    pub fn public_key_of(&self, node: &str) -> Option<[u8; 32]> {
+        self.publics.get(node).copied()
+    }
+
+    /// The nodes the file holds public keys for.
+    pub fn nodes(&self) -> impl Iterator<Item = &str> {
+        self.publics.keys().map(String::as_str)
+    }
+
+    /// This node's secret key, for the transport's handshake.
+    pub(crate) fn secret(&self) -> [u8; 32] {
+        self.secret
+    }
+
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The authenticator for this node in the cluster `init` describes:
     /// `node_id` must be the file's, and the file must hold a public key
     /// for exactly the members of `node_ids`.

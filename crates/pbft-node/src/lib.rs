@@ -16,6 +16,7 @@ pub mod byzantine;
 pub mod cli;
 pub mod client_keys;
 pub mod cluster;
+pub mod deploy;
 pub mod embedded;
 mod key_io;
 pub mod keys;
@@ -25,6 +26,7 @@ pub mod node;
 pub mod replica_node;
 pub mod reply;
 pub mod runtime;
+pub mod tcp;
 
 use std::io::{self, BufRead, Write};
 

@@ -73,27 +73,44 @@ pub fn request(src: &str, body: &Body) -> Option<Result<(Request, Kind, u64), St
     }))
 }
 
+/// Which lin-kv operation a request's operation text is, if it is one
+/// that [`request`] builds.
+pub fn kind_of(operation: &str) -> Option<Kind> {
+    let (verb, _) = operation.split_once(' ')?;
+    match verb {
+        "get" => Some(Kind::Read),
+        "set" => Some(Kind::Write),
+        "cas" => Some(Kind::Cas),
+        _ => None,
+    }
+}
+
 /// The reply to a lin-kv request, from its execution result: the reply
-/// body's type and fields, or an error code and text.
+/// body's type and fields (with `view`, the executing replica's view, if
+/// given), or an error code and text.
 pub fn reply(
     kind: Kind,
     result: &ExecResult,
     in_reply_to: u64,
     msg_id: u64,
+    view: Option<u64>,
 ) -> Result<Body, (ErrorCode, String)> {
     match (kind, result) {
         (Kind::Read, ExecResult::Value(text)) => Ok(Body::ReadOk {
             in_reply_to,
             msg_id,
             value: serde_json::from_str(text).unwrap_or_else(|_| Value::from(text.as_str())),
+            view,
         }),
         (Kind::Write, ExecResult::Ok) => Ok(Body::WriteOk {
             in_reply_to,
             msg_id,
+            view,
         }),
         (Kind::Cas, ExecResult::Ok) => Ok(Body::CasOk {
             in_reply_to,
             msg_id,
+            view,
         }),
         (Kind::Read | Kind::Cas, ExecResult::Null) => {
             Err((ErrorCode::KeyDoesNotExist, "key does not exist".to_string()))
@@ -134,7 +151,7 @@ mod tests {
     fn run(kv: &mut KvService, body: Body) -> Result<Body, (ErrorCode, String)> {
         let (request, kind, msg_id) = request("c1", &body).expect("lin-kv").expect("usable");
         let result = kv.execute(&request.operation);
-        reply(kind, &result, msg_id, 0)
+        reply(kind, &result, msg_id, 0, None)
     }
 
     #[test]
@@ -159,7 +176,8 @@ mod tests {
             run(&mut kv, write),
             Ok(Body::WriteOk {
                 in_reply_to: 2,
-                msg_id: 0
+                msg_id: 0,
+                view: None
             })
         );
         assert_eq!(
@@ -167,7 +185,8 @@ mod tests {
             Ok(Body::ReadOk {
                 in_reply_to: 1,
                 msg_id: 0,
-                value: json!(3)
+                value: json!(3),
+                view: None
             })
         );
         let cas = |from, to| Body::Cas {
@@ -185,7 +204,8 @@ mod tests {
             run(&mut kv, cas(3, 5)),
             Ok(Body::CasOk {
                 in_reply_to: 3,
-                msg_id: 0
+                msg_id: 0,
+                view: None
             })
         );
         let missing = Body::Cas {
@@ -218,7 +238,8 @@ mod tests {
             run(&mut kv, cas_spaced),
             Ok(Body::CasOk {
                 in_reply_to: 6,
-                msg_id: 0
+                msg_id: 0,
+                view: None
             })
         );
         let unusable = Body::Read {
@@ -227,5 +248,44 @@ mod tests {
             signature: None,
         };
         assert!(request("c1", &unusable).expect("lin-kv").is_err());
+    }
+
+    #[test]
+    fn each_operation_built_here_has_its_kind() {
+        for (body, kind) in [
+            (
+                Body::Read {
+                    msg_id: 1,
+                    key: json!("k"),
+                    signature: None,
+                },
+                Kind::Read,
+            ),
+            (
+                Body::Write {
+                    msg_id: 1,
+                    key: json!("k"),
+                    value: json!(1),
+                    signature: None,
+                },
+                Kind::Write,
+            ),
+            (
+                Body::Cas {
+                    msg_id: 1,
+                    key: json!("k"),
+                    from: json!(1),
+                    to: json!(2),
+                    signature: None,
+                },
+                Kind::Cas,
+            ),
+        ] {
+            let (request, built, _) = request("c1", &body).expect("lin-kv").expect("usable");
+            assert_eq!(built, kind);
+            assert_eq!(kind_of(&request.operation), Some(kind));
+        }
+        assert_eq!(kind_of("getx"), None);
+        assert_eq!(kind_of("del x"), None);
     }
 }

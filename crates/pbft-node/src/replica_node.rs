@@ -47,8 +47,21 @@ pub struct Settings {
     pub max_batch_bytes: usize,
     /// View-change timeout, in ticks.
     pub view_change_timeout: u64,
+    /// `L`, the log window, a multiple of the checkpoint interval; `None`
+    /// is two intervals.
+    pub window: Option<u64>,
+    /// The size of the chunks a checkpoint's state is cut into.
+    pub state_chunk_bytes: usize,
+    /// How far ahead of its client's last timestamp a request may be.
+    pub max_timestamp_gap: u64,
     /// A testing aid: misbehave this way. `None` in any real use.
     pub byzantine: Option<crate::byzantine::Behaviour>,
+    /// Answer every lin-kv request of a signing client that this replica
+    /// executes, not only those the client sent here, and give the view in
+    /// each answer: for clients that send to the primary and wait for
+    /// f + 1 matching answers (§4.1), as over TCP. Off over stdio, whose
+    /// clients expect one answer from the node they asked.
+    pub answer_every_client: bool,
 }
 
 impl Settings {
@@ -56,6 +69,7 @@ impl Settings {
     /// and every other field at the default of its replica-mode flag (the
     /// view-change timeout in ticks of the default `--tick-ms`).
     pub fn new(auth: Auth) -> Settings {
+        let core = Config::new(1);
         Settings {
             auth,
             client_keys: BTreeMap::new(),
@@ -66,20 +80,28 @@ impl Settings {
             max_batch_bytes: pbft_core::DEFAULT_MAX_BATCH_BYTES,
             view_change_timeout: crate::cli::DEFAULT_VIEW_CHANGE_TIMEOUT_MS
                 / crate::cli::DEFAULT_TICK_MS,
+            window: None,
+            state_chunk_bytes: core.state_chunk_bytes,
+            max_timestamp_gap: core.max_timestamp_gap,
             byzantine: None,
+            answer_every_client: false,
         }
     }
 
     /// The core's configuration for a cluster of `n` replicas.
     pub fn config(&self, n: usize) -> Config {
+        let base = Config::new(n)
+            .with_checkpoint_interval(self.checkpoint_interval)
+            .with_batching(self.max_batch, self.max_in_flight)
+            .with_client_keys(self.client_keys.clone());
         Config {
             view_change_timeout: self.view_change_timeout,
             max_request_bytes: self.max_request_bytes,
             max_batch_bytes: self.max_batch_bytes,
-            ..Config::new(n)
-                .with_checkpoint_interval(self.checkpoint_interval)
-                .with_batching(self.max_batch, self.max_in_flight)
-                .with_client_keys(self.client_keys.clone())
+            window: self.window.unwrap_or(base.window),
+            state_chunk_bytes: self.state_chunk_bytes,
+            max_timestamp_gap: self.max_timestamp_gap,
+            ..base
         }
     }
 }
@@ -114,18 +136,56 @@ impl ReplicaNode {
         }
     }
 
+    /// A node already initialised as `node_id` of `node_ids`, as if by
+    /// `init`: for a transport that knows the cluster from its own
+    /// configuration. The error says why the cluster cannot be hosted.
+    pub fn started(
+        settings: Settings,
+        node_id: &str,
+        node_ids: Vec<String>,
+    ) -> Result<ReplicaNode, String> {
+        let hosted = Hosted::new(node_id, node_ids, &settings)?;
+        Ok(ReplicaNode {
+            hosted: Some(hosted),
+            ..ReplicaNode::new(settings)
+        })
+    }
+
     /// Handles one input line; returns the lines to write, client replies
     /// first. Never panics, whatever the line holds.
     pub fn handle_line(&mut self, line: &str) -> Vec<Envelope> {
+        self.handle_text(None, line)
+    }
+
+    /// Handles one message that a transport has authenticated as coming
+    /// from `sender` (a node id or client id). A message whose `src` is
+    /// not `sender` is dropped with a warning: nobody may speak for
+    /// another member.
+    pub fn handle_from(&mut self, sender: &str, text: &str) -> Vec<Envelope> {
+        self.handle_text(Some(sender), text)
+    }
+
+    fn handle_text(&mut self, sender: Option<&str>, line: &str) -> Vec<Envelope> {
         if line.trim().is_empty() {
             return Vec::new();
         }
+        let impostor = |src: &str| match sender {
+            Some(sender) if sender != src => {
+                warn!("dropped a message from {sender} that claims to be from {src:?}");
+                true
+            }
+            _ => false,
+        };
         let envelope = match decode(line) {
+            Ok(envelope) if impostor(&envelope.src) => return Vec::new(),
             Ok(envelope) => envelope,
             Err(error) => {
                 let Some((code, header)) = bad_line(&error, |dest| self.elsewhere(dest)) else {
                     return Vec::new();
                 };
+                if impostor(&header.src) {
+                    return Vec::new();
+                }
                 // Peers are never answered with errors, so that two nodes
                 // cannot bounce errors forever.
                 if self.is_peer(&header.src) {
@@ -285,11 +345,16 @@ impl ReplicaNode {
         let Some(hosted) = self.hosted.as_mut() else {
             return Vec::new();
         };
-        hosted
-            .executing
-            .entry(request.clone())
-            .or_default()
-            .push((src, msg_id, kind));
+        // Answering every client, the node builds each answer from the
+        // request itself and keeps no waiter, so that a client's resends
+        // cost it nothing.
+        if !self.settings.answer_every_client {
+            hosted
+                .executing
+                .entry(request.clone())
+                .or_default()
+                .push((src, msg_id, kind));
+        }
         hosted
             .replica
             .step(Input::Request(request), &mut self.outputs);
@@ -352,6 +417,10 @@ impl ReplicaNode {
                     while let Some((client, msg_id, _)) = self.take_executing(&request) {
                         refused.push((client, msg_id));
                     }
+                    refused.extend(
+                        self.asked_anywhere(&request)
+                            .map(|(client, msg_id, _)| (client, msg_id)),
+                    );
                     for (client, msg_id) in refused {
                         let me = self.own_name("");
                         let text = reason.to_string();
@@ -368,12 +437,15 @@ impl ReplicaNode {
                         x.view
                     );
                     for (request, result) in x.batch.requests().iter().zip(&x.results) {
-                        self.answer_linkv(request, result, &mut replies);
+                        self.answer_linkv(request, result, x.view.0, &mut replies);
                     }
                 }
                 Output::Answered {
                     request, result, ..
-                } => self.answer_linkv(&request, &result, &mut replies),
+                } => {
+                    let view = self.hosted.as_ref().map_or(0, |h| h.replica.view().0);
+                    self.answer_linkv(&request, &result, view, &mut replies)
+                }
                 Output::Restored { seq, digest } => {
                     info!("caught up from peers: restored checkpoint {seq} ({digest})")
                 }
@@ -412,27 +484,65 @@ impl ReplicaNode {
                 }
             }
         }
+        if let Some(behaviour) = self.settings.byzantine {
+            replies = replies
+                .into_iter()
+                .map(|e| {
+                    if self.is_peer(&e.dest) {
+                        e
+                    } else {
+                        Envelope {
+                            body: behaviour.alter_reply(e.body),
+                            ..e
+                        }
+                    }
+                })
+                .collect();
+        }
         replies
     }
 
-    /// Answers the lin-kv client waiting for `request`, if one is.
+    /// Answers the lin-kv client waiting for `request`, if one is, or with
+    /// [`Settings::answer_every_client`] the signing client that sent it
+    /// wherever it did.
     fn answer_linkv(
         &mut self,
         request: &Request,
         result: &ExecResult,
+        view: u64,
         replies: &mut Vec<Envelope>,
     ) {
-        let Some((client, in_reply_to, kind)) = self.take_executing(request) else {
+        let every = self.settings.answer_every_client;
+        let waiting = self
+            .take_executing(request)
+            .or_else(|| self.asked_anywhere(request));
+        let Some((client, in_reply_to, kind)) = waiting else {
             return;
         };
         let msg_id = self.ids.take();
-        match linkv::reply(kind, result, in_reply_to, msg_id) {
+        match linkv::reply(kind, result, in_reply_to, msg_id, every.then_some(view)) {
             Ok(body) => replies.push(self.envelope(client, body)),
             Err((code, text)) => {
                 let me = self.own_name("");
                 replies.push(self.ids.error(me, client, Some(in_reply_to), code, text));
             }
         }
+    }
+
+    /// With [`Settings::answer_every_client`], the signing lin-kv client
+    /// that sent `request` (to this replica or another), the `msg_id` it
+    /// sent it with (its timestamp) and its kind: whom to answer.
+    fn asked_anywhere(&self, request: &Request) -> Option<(String, u64, linkv::Kind)> {
+        let signing = self.settings.client_keys.contains_key(&request.client);
+        if !(self.settings.answer_every_client && signing) {
+            return None;
+        }
+        let kind = linkv::kind_of(&request.operation)?;
+        Some((
+            request.client.as_str().to_string(),
+            request.timestamp?,
+            kind,
+        ))
     }
 
     /// The first lin-kv client waiting for `request` to execute.
@@ -521,6 +631,26 @@ impl Hosted {
             executing: HashMap::new(),
         })
     }
+}
+
+/// The highest sequence number a replica-mode log says its replica
+/// executed (`executed #N ...`) or restored (`restored checkpoint #N`): the
+/// stable log lines this node writes at `info`, for harnesses that watch
+/// a replica catch up. 0 when there is none.
+pub fn highest_executed(log: &str) -> u64 {
+    log.lines()
+        .filter_map(|line| {
+            let rest = line
+                .split("executed #")
+                .nth(1)
+                .or_else(|| line.split("restored checkpoint #").nth(1))?;
+            rest.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 /// Lets a boxed authenticator be handed to the core.

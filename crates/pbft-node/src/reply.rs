@@ -10,18 +10,20 @@ use pbft_wire::{Body, DecodeError, Envelope, ErrorCode, Header};
 ///
 /// A stale request is aborted (14) and a conflicting one (another request
 /// under its timestamp executed) is a conflict (30), both definite: the
-/// request never executes. A request with a timestamp too far ahead or
-/// without its client's valid signature is malformed (12); an overloaded
-/// primary is temporarily unavailable (11).
+/// request never executes. A request without its client's valid
+/// signature, too large or with an operation the service refuses is
+/// malformed (12), which every honest replica says alike. An overloaded
+/// primary, and a timestamp too far ahead of what this replica has
+/// executed for the client (which depends on how far behind the replica
+/// is), are temporarily unavailable (11): a client asks again.
 pub fn refusal_code(reason: &Refusal) -> ErrorCode {
     match reason {
-        Refusal::InvalidOperation(_)
-        | Refusal::TooFarAhead { .. }
-        | Refusal::Unauthentic(_)
-        | Refusal::TooLarge { .. } => ErrorCode::MalformedRequest,
+        Refusal::InvalidOperation(_) | Refusal::Unauthentic(_) | Refusal::TooLarge { .. } => {
+            ErrorCode::MalformedRequest
+        }
         Refusal::Stale { .. } => ErrorCode::Abort,
         Refusal::Conflict { .. } => ErrorCode::TxnConflict,
-        Refusal::Overloaded => ErrorCode::TemporarilyUnavailable,
+        Refusal::Overloaded | Refusal::TooFarAhead { .. } => ErrorCode::TemporarilyUnavailable,
     }
 }
 
@@ -104,7 +106,7 @@ mod tests {
                     latest: 0,
                     max_gap: 1 << 20,
                 },
-                12,
+                11,
             ),
             (Refusal::Unauthentic(AuthFailure::Missing), 12),
         ];

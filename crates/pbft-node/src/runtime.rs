@@ -21,12 +21,21 @@ use pbft_wire::Envelope;
 use crate::lines::{next_line, Line, MAX_LINE_BYTES};
 use crate::replica_node::{ReplicaNode, Settings};
 
+/// One input message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// Who sent it, when the transport authenticated the sender (a node
+    /// id or a client id): the envelope's `src` must then name it.
+    pub sender: Option<String>,
+    /// The text of one JSON envelope.
+    pub text: String,
+}
+
 /// Where replica mode's input comes from, one message at a time.
 pub trait Source {
-    /// The next message (the text of one JSON envelope), or `None` when
-    /// the input has ended. Input that is not a message at all is skipped
-    /// (and logged) by the source.
-    fn next_message(&mut self) -> io::Result<Option<String>>;
+    /// The next message, or `None` when the input has ended. Input that is
+    /// not a message at all is skipped (and logged) by the source.
+    fn next_message(&mut self) -> io::Result<Option<Incoming>>;
 }
 
 /// Where replica mode's output goes.
@@ -41,10 +50,10 @@ pub trait Sink {
 pub struct LineSource<R>(pub R);
 
 impl<R: BufRead> Source for LineSource<R> {
-    fn next_message(&mut self) -> io::Result<Option<String>> {
+    fn next_message(&mut self) -> io::Result<Option<Incoming>> {
         loop {
             match next_line(&mut self.0)? {
-                Some(Line::Text(text)) => return Ok(Some(text)),
+                Some(Line::Text(text)) => return Ok(Some(Incoming { sender: None, text })),
                 Some(Line::TooLong) => {
                     warn!("skipped a line longer than {MAX_LINE_BYTES} bytes")
                 }
@@ -104,24 +113,21 @@ pub fn serve(
     output: impl Write + Send,
 ) -> io::Result<()> {
     drive(
-        settings,
+        ReplicaNode::new(settings),
         tick_every,
         LineSource(input),
         LineSink::new(output),
     )
 }
 
-/// Serves replica mode until `source` ends, ticking every `tick_every`.
+/// Serves `node` until `source` ends, ticking every `tick_every`.
 pub fn drive(
-    settings: Settings,
+    node: ReplicaNode,
     tick_every: Duration,
     mut source: impl Source,
     sink: impl Sink + Send,
 ) -> io::Result<()> {
-    let shared = Mutex::new(Shared {
-        node: ReplicaNode::new(settings),
-        sink,
-    });
+    let shared = Mutex::new(Shared { node, sink });
     let done = AtomicBool::new(false);
     thread::scope(|scope| {
         let ticker = scope.spawn(|| tick_until_done(&shared, &done, tick_every));
@@ -143,7 +149,10 @@ pub fn drive(
 fn read_until_end<S: Sink>(source: &mut impl Source, shared: &Mutex<Shared<S>>) -> io::Result<()> {
     while let Some(message) = source.next_message()? {
         let mut shared = lock(shared);
-        let out = shared.node.handle_line(&message);
+        let out = match &message.sender {
+            Some(sender) => shared.node.handle_from(sender, &message.text),
+            None => shared.node.handle_line(&message.text),
+        };
         shared.sink.emit(out)?;
     }
     Ok(())
@@ -227,8 +236,8 @@ mod tests {
     struct Listed(std::vec::IntoIter<String>);
 
     impl Source for Listed {
-        fn next_message(&mut self) -> io::Result<Option<String>> {
-            Ok(self.0.next())
+        fn next_message(&mut self) -> io::Result<Option<Incoming>> {
+            Ok(self.0.next().map(|text| Incoming { sender: None, text }))
         }
     }
 
@@ -251,7 +260,7 @@ mod tests {
         let source = Listed(vec![init.to_string(), request.to_string()].into_iter());
         let (sent, received) = mpsc::channel();
         drive(
-            settings(),
+            ReplicaNode::new(settings()),
             Duration::from_millis(1),
             source,
             Collected(sent),

@@ -435,3 +435,36 @@ fn replica_mode_refuses_a_request_over_max_request_bytes_with_error_12() {
     let text = reply["body"]["text"].as_str().expect("text");
     assert!(text.contains("limit is 1000 bytes"), "{text}");
 }
+
+#[test]
+fn a_message_whose_src_is_not_its_authenticated_sender_is_dropped() {
+    use pbft_node::replica_node::{Auth, ReplicaNode, Settings};
+
+    let names = NODES.iter().map(|n| n.to_string()).collect();
+    let mut node =
+        ReplicaNode::started(Settings::new(Auth::None), "n2", names).expect("a valid cluster");
+    let request = json!({"src": "c1", "dest": "n2",
+                         "body": {"type": "pbft_request", "msg_id": 2, "operation": "set x=1"}})
+    .to_string();
+    assert!(
+        node.handle_from("c2", &request).is_empty(),
+        "c2 may not speak for c1"
+    );
+    assert!(
+        node.handle_from("n3", &request).is_empty(),
+        "nor may a replica"
+    );
+    let out = node.handle_from("c1", &request);
+    assert!(
+        out.iter().any(|e| e.dest == "n1"),
+        "c1's own request is relayed to the primary: {out:?}"
+    );
+    // A bad line in another's name gets no error reply either.
+    let bad = r#"{"src":"c1","dest":"n2","body":{"type":"pbft_request","msg_id":3}}"#;
+    assert!(node.handle_from("c2", bad).is_empty());
+    let refused = node.handle_from("c1", bad);
+    assert!(
+        refused.iter().any(|e| e.dest == "c1"),
+        "c1's own bad line is answered: {refused:?}"
+    );
+}

@@ -126,6 +126,11 @@ pub enum Body {
         msg_id: u64,
         /// The value.
         value: Value,
+        /// The view of the replica that executed the request, so that a
+        /// client learns which replica is primary. Only the TCP node sends
+        /// it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view: Option<u64>,
     },
     /// Maelstrom's lin-kv: set `key` to `value`.
     Write {
@@ -151,6 +156,11 @@ pub enum Body {
         in_reply_to: u64,
         /// This reply's id.
         msg_id: u64,
+        /// The view of the replica that executed the request, so that a
+        /// client learns which replica is primary. Only the TCP node sends
+        /// it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view: Option<u64>,
     },
     /// Maelstrom's lin-kv: set `key` to `to` if it is `from`.
     Cas {
@@ -178,6 +188,11 @@ pub enum Body {
         in_reply_to: u64,
         /// This reply's id.
         msg_id: u64,
+        /// The view of the replica that executed the request, so that a
+        /// client learns which replica is primary. Only the TCP node sends
+        /// it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        view: Option<u64>,
     },
     /// A backup relays a client request to the primary (§4.1).
     PbftForward(WireForward),

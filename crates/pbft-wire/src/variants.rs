@@ -99,11 +99,13 @@ impl From<Tagged> for Body {
             Tagged::WriteOk(r) => Body::WriteOk {
                 in_reply_to: r.in_reply_to,
                 msg_id: r.msg_id,
+                view: r.view,
             },
             Tagged::Cas(b) => b.into(),
             Tagged::CasOk(r) => Body::CasOk {
                 in_reply_to: r.in_reply_to,
                 msg_id: r.msg_id,
+                view: r.view,
             },
             Tagged::PbftForward(b) => Body::PbftForward(b),
             Tagged::PbftPrePrepare(b) => Body::PbftPrePrepare(b),
@@ -136,11 +138,14 @@ impl From<Init> for Body {
     }
 }
 
-/// The fields of `init_ok`, `write_ok` and `cas_ok`.
+/// The fields of `init_ok`, `write_ok` and `cas_ok` (`init_ok` has no
+/// view).
 #[derive(Deserialize)]
 pub(crate) struct Reply {
     in_reply_to: u64,
     msg_id: u64,
+    #[serde(default)]
+    view: Option<u64>,
 }
 
 /// The fields of `pbft_request`.
@@ -253,6 +258,8 @@ pub(crate) struct ReadOk {
     in_reply_to: u64,
     msg_id: u64,
     value: Value,
+    #[serde(default)]
+    view: Option<u64>,
 }
 
 impl From<ReadOk> for Body {
@@ -261,6 +268,7 @@ impl From<ReadOk> for Body {
             in_reply_to: b.in_reply_to,
             msg_id: b.msg_id,
             value: b.value,
+            view: b.view,
         }
     }
 }

@@ -161,6 +161,13 @@ fn every_body() -> Vec<Body> {
             in_reply_to: 3,
             msg_id: 4,
             value: json!({"nested": [1, "two"]}),
+            view: None,
+        },
+        Body::ReadOk {
+            in_reply_to: 3,
+            msg_id: 4,
+            value: json!(7),
+            view: Some(2),
         },
         Body::Write {
             msg_id: 5,
@@ -171,6 +178,12 @@ fn every_body() -> Vec<Body> {
         Body::WriteOk {
             in_reply_to: 5,
             msg_id: 6,
+            view: None,
+        },
+        Body::WriteOk {
+            in_reply_to: 5,
+            msg_id: 6,
+            view: Some(1),
         },
         Body::Cas {
             msg_id: 7,
@@ -182,6 +195,7 @@ fn every_body() -> Vec<Body> {
         Body::CasOk {
             in_reply_to: 7,
             msg_id: 8,
+            view: Some(u64::MAX),
         },
         Body::PbftForward(WireForward {
             msg_id: None,

@@ -40,6 +40,7 @@ enum Choice {
     EmbeddedWire,
     Processes,
     Lossy,
+    Tcp,
     Memory,
     All,
 }
@@ -51,6 +52,7 @@ impl Choice {
             Choice::EmbeddedWire => vec![Mode::EmbeddedWire],
             Choice::Processes => vec![Mode::Processes],
             Choice::Lossy => vec![Mode::Lossy],
+            Choice::Tcp => vec![Mode::Tcp],
             Choice::Memory => vec![Mode::Memory],
             Choice::All => Mode::ALL.to_vec(),
         }
@@ -68,17 +70,20 @@ pub enum Mode {
     Processes,
     /// Four replica processes behind a router that loses lines.
     Lossy,
+    /// Four `serve` processes over loopback TCP, with the client library.
+    Tcp,
     /// A long embedded run sampling resident memory.
     Memory,
 }
 
 impl Mode {
     /// Every mode, in the order `all` runs them.
-    pub const ALL: [Mode; 5] = [
+    pub const ALL: [Mode; 6] = [
         Mode::Embedded,
         Mode::EmbeddedWire,
         Mode::Processes,
         Mode::Lossy,
+        Mode::Tcp,
         Mode::Memory,
     ];
 
@@ -89,6 +94,7 @@ impl Mode {
             Mode::EmbeddedWire => "embedded-wire",
             Mode::Processes => "processes",
             Mode::Lossy => "lossy",
+            Mode::Tcp => "tcp",
             Mode::Memory => "memory",
         }
     }

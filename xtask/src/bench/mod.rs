@@ -10,6 +10,7 @@
 //! | `embedded` | closed-loop clients on the in-process cluster |
 //! | `wire` | the JSON-lines round trip of embedded-wire |
 //! | `processes` | closed-loop clients on replica processes behind a router |
+//! | `tcp` | closed-loop clients of the client library on `serve` processes |
 //! | `soak` | the memory mode: a million requests, memory sampled |
 //! | `latency` | a fixed-size latency histogram |
 //! | `memory` | resident memory from `/proc` |
@@ -23,10 +24,11 @@ mod processes;
 mod release;
 mod report;
 mod soak;
+mod tcp;
 mod wire;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub use cli::{Args, Options};
 
@@ -48,6 +50,10 @@ const LOSSY_CLIENTS: usize = 8;
 
 /// The loss of each lossy run, per mille.
 const LOSSES: [u32; 3] = [0, 10, 50];
+
+/// Clients of a loaded run over TCP: each has its own connections to the
+/// four replicas (and two threads per connection on each side).
+const TCP_CLIENTS: usize = 64;
 
 /// Runs the bench as `options` say. `build_debug_node` builds the debug
 /// node binary, used when this xtask is itself a debug build.
@@ -139,6 +145,20 @@ pub fn main(
                     report.push((row, failure));
                 }
             }
+            Mode::Tcp => {
+                let binary = if release::optimised() {
+                    release::build_node(root)?
+                } else {
+                    build_debug_node()?
+                };
+                for (run, clients, n) in [
+                    ("unbatched, signed", 1, options.count(3_000, 50)),
+                    ("loaded, signed", TCP_CLIENTS, options.count(30_000, 300)),
+                ] {
+                    eprintln!("bench: tcp {run}, {n} requests, {clients} client(s)");
+                    report.push(over_tcp(run, &binary, clients, n)?);
+                }
+            }
             Mode::Memory => {
                 let n = options.count(1_000_000, 5_000);
                 eprintln!("bench: memory, {n} requests, {EMBEDDED_CLIENTS} clients");
@@ -227,6 +247,44 @@ fn on_processes(
     let failure = outcome.stalled.map(|why| {
         row.notes.push(format!("STALLED: {why}"));
         format!("processes {run} stalled: {why}")
+    });
+    Ok((row, failure))
+}
+
+/// One run of four `serve` processes over loopback TCP.
+fn over_tcp(
+    run: &str,
+    binary: &Path,
+    clients: usize,
+    requests: u64,
+) -> Result<(Row, Option<String>), String> {
+    let outcome = tcp::run(binary, clients, requests)?;
+    let mut latency = latency::Histogram::default();
+    for l in &outcome.report.latencies {
+        latency.record(*l);
+    }
+    let mut row = Row::new("tcp", run, clients, &latency);
+    row.elapsed = outcome.report.elapsed;
+    row.peak = outcome.peak;
+    let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / latency.len().max(1) as f64;
+    if let Some(cpu) = outcome.replica_cpu {
+        row.notes.push(format!(
+            "{:.0} µs of replica CPU per request (four replicas)",
+            per_request(cpu)
+        ));
+    }
+    if let Some(cpu) = outcome.client_cpu {
+        row.notes.push(format!(
+            "{:.0} µs of client CPU per request",
+            per_request(cpu)
+        ));
+    }
+    let failure = outcome.report.failed.first().map(|why| {
+        row.notes.push(format!("FAILED: {why}"));
+        format!(
+            "tcp {run}: {} clients failed: {why}",
+            outcome.report.failed.len()
+        )
     });
     Ok((row, failure))
 }

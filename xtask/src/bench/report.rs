@@ -199,7 +199,7 @@ impl Report {
         out += &format!(
             "{} build on {}, {:.0?} in all. Latency: embedded modes from submit to the \
              f+1-th execution; processes from writing the request line to reading n1's \
-             reply line.",
+             reply line; tcp from signing the request to the f+1-th matching reply.",
             self.build,
             self.machine.describe(),
             self.elapsed

@@ -35,6 +35,26 @@ pub struct Op {
 }
 
 impl Op {
+    /// An operation issued by another harness than these clients: its
+    /// body, when it was invoked and, if it was answered, when and with
+    /// what reply body.
+    pub fn recorded(
+        client: &str,
+        msg_id: u64,
+        body: Value,
+        invoked: Instant,
+        completed: Option<(Instant, Value)>,
+    ) -> Op {
+        Op {
+            client: client.to_string(),
+            msg_id,
+            body,
+            invoked,
+            completed,
+            last_sent: invoked,
+        }
+    }
+
     /// A completed operation, for the checker's tests.
     #[cfg(test)]
     pub fn completed_for_test(

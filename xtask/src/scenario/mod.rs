@@ -3,8 +3,8 @@
 //! format is documented in docs/scenarios.md.
 
 mod check;
-mod clients;
-mod linearizable;
+pub(crate) mod clients;
+pub(crate) mod linearizable;
 pub(crate) mod processes;
 mod report;
 mod run;

@@ -234,7 +234,9 @@ impl Scenario {
             if !known(&b.node) {
                 return Err(format!("byzantine node {:?} is unknown", b.node));
             }
-            if Behaviour::parse(&b.behaviour).is_none() {
+            // Behaviours towards clients would fool this router's clients,
+            // which take one reply; the TCP client's tests cover them.
+            if !Behaviour::parse(&b.behaviour).is_some_and(|b| Behaviour::ALL.contains(&b)) {
                 let names: Vec<&str> = Behaviour::ALL.iter().map(|b| b.name()).collect();
                 return Err(format!(
                     "byzantine behaviour {:?} is not one of {}",

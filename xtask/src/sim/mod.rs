@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 /// How many seeds the self-test tries before it gives up.
 pub const SELF_TEST_SEEDS: u64 = 300;
 
-/// Seeds that once found a bug, replayed by `cargo xtask ci` before the
-/// timed run of consecutive seeds, which may not reach them. Each is
-/// listed with what it found.
+/// Seeds that once found a bug beyond the first ones `cargo xtask ci`
+/// reaches in its time budget, replayed by it one by one (see
+/// docs/testing.md, "What it found"). Each is listed with what it found.
 pub const REGRESSION_SEEDS: &[u64] = &[
     // Seven replicas on a congested network: status reports and forwards
     // sent again after one tick, while messages waited tens of ticks in
@@ -28,9 +28,16 @@ pub const REGRESSION_SEEDS: &[u64] = &[
     255,
     // Seven replicas, the primary the others followed changing views:
     // it relayed every client retry to every replica, and the copies
-    // filled the network while the view change dragged on (a retry there
-    // now goes to the next view's primary alone).
+    // filled the network while the view change dragged on.
     64_260_304_549_564_371,
+    // A chunk asked again of the silent peer that first had it.
+    394,
+    // Retries multiplied by a replica that led its last view, until view
+    // changes timed out behind them.
+    4_391_696_803_300_756_261,
+    // A request held by a new primary that a restored checkpoint
+    // executed, acknowledged but never answered.
+    13_370_000_000_001_036,
 ];
 
 /// The command line of `cargo xtask sim`. Without `--seed` or

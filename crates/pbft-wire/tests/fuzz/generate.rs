@@ -200,11 +200,12 @@ pub fn flat_body() -> BoxedStrategy<Body> {
                 signature,
             })
             .boxed(),
-        (int(), int(), json())
-            .prop_map(|(in_reply_to, msg_id, value)| Body::ReadOk {
+        (int(), int(), json(), option::of(int()))
+            .prop_map(|(in_reply_to, msg_id, value, view)| Body::ReadOk {
                 in_reply_to,
                 msg_id,
                 value,
+                view,
             })
             .boxed(),
         (int(), json(), json(), signature())
@@ -215,10 +216,11 @@ pub fn flat_body() -> BoxedStrategy<Body> {
                 signature,
             })
             .boxed(),
-        (int(), int())
-            .prop_map(|(in_reply_to, msg_id)| Body::WriteOk {
+        (int(), int(), option::of(int()))
+            .prop_map(|(in_reply_to, msg_id, view)| Body::WriteOk {
                 in_reply_to,
                 msg_id,
+                view,
             })
             .boxed(),
         (int(), json(), json(), json(), signature())
@@ -230,10 +232,11 @@ pub fn flat_body() -> BoxedStrategy<Body> {
                 signature,
             })
             .boxed(),
-        (int(), int())
-            .prop_map(|(in_reply_to, msg_id)| Body::CasOk {
+        (int(), int(), option::of(int()))
+            .prop_map(|(in_reply_to, msg_id, view)| Body::CasOk {
                 in_reply_to,
                 msg_id,
+                view,
             })
             .boxed(),
         (option::of(int()), request(), signature())
