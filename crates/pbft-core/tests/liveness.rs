@@ -176,32 +176,7 @@ fn a_new_primary_answers_a_held_request_its_restored_state_executed() {
     let r1 = c.replica(R1);
     assert_eq!((r1.view(), r1.view_active()), (View(1), true));
     assert_eq!(r1.service().get("y"), Some("1"), "view 1 orders c2");
-    assert!(
-        events
-            .iter()
-            .any(|e| e.replica == R1 && matches!(e.output, Output::Restored { seq: Seq(1), .. })),
-        "R1 restores number 1"
-    );
-    let answers: Vec<_> = events
-        .iter()
-        .filter(|e| e.replica == R1)
-        .filter_map(|e| match &e.output {
-            Output::Answered {
-                request: answered,
-                seq,
-                result,
-            } if *answered == request => Some((*seq, result.clone())),
-            Output::Executed(x) if x.batch.requests().contains(&request) => {
-                panic!("R1 executes c1's request at {}", x.seq)
-            }
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        answers,
-        vec![(Seq(1), ExecResult::Ok)],
-        "c1's client, waiting at R1, gets its answer"
-    );
+    answered_from_restored_state(&events, &request);
 }
 
 /// A client that retries at a backup that has the request's pre-prepare
@@ -233,6 +208,12 @@ fn a_retry_acknowledged_from_the_log_is_answered_after_a_restore() {
     tick(&mut c, TIMEOUT);
     let events = c.take_events();
     assert_eq!(c.replica(R1).last_executed(), Seq(1));
+    answered_from_restored_state(&events, &request);
+}
+
+/// Checks that in `events` R1 restored number 1 and, without executing
+/// `request` itself, answered its client with the result number 1 had.
+fn answered_from_restored_state(events: &[pbft_core::Event], request: &pbft_core::Request) {
     assert!(
         events
             .iter()
@@ -247,8 +228,8 @@ fn a_retry_acknowledged_from_the_log_is_answered_after_a_restore() {
                 request: answered,
                 seq,
                 result,
-            } if *answered == request => Some((*seq, result.clone())),
-            Output::Executed(x) if x.batch.requests().contains(&request) => {
+            } if answered == request => Some((*seq, result.clone())),
+            Output::Executed(x) if x.batch.requests().contains(request) => {
                 panic!("R1 executes c1's request at {}", x.seq)
             }
             _ => None,
