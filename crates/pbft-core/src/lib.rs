@@ -139,6 +139,7 @@ mod checkpoint;
 mod chunks;
 mod client;
 mod client_keys;
+mod client_table;
 mod cluster;
 mod config;
 mod digest;

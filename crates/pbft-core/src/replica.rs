@@ -3,8 +3,8 @@
 use crate::auth::Authenticator;
 
 use crate::checkpoint::{Checkpoints, Snapshot};
-use crate::client::ClientTable;
 use crate::client_keys::ClientKeys;
+use crate::client_table::ClientTable;
 use crate::config::{Config, ConfigError};
 use crate::digest::Digest;
 use crate::follow::Follow;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use crate::certificate::{CertificateError, CommittedCertificate};
 use crate::checkpoint::{Snapshot, StableCheckpoint};
-use crate::client::ClientTable;
+use crate::client_table::ClientTable;
 use crate::message::{ChunkRange, FetchState, Message, StateTransfer};
 use crate::output::{Destination, Output};
 use crate::rejection::Rejection;

@@ -41,7 +41,7 @@ use determine::determine;
 use crate::auth::Signature;
 use crate::certificate::CertificateError;
 use crate::checkpoint::StableCheckpoint;
-use crate::client::Known;
+use crate::client_table::Known;
 use std::sync::Arc;
 
 use crate::certificate::PreparedCertificate;
