@@ -123,6 +123,11 @@ impl Checkpoints {
         self.stable.seq
     }
 
+    /// The checkpoint votes held for `seq`.
+    pub(crate) fn votes_at(&self, seq: Seq) -> Option<&Votes> {
+        self.votes.get(&seq)
+    }
+
     /// The high watermark `H = h + L`.
     pub(crate) fn high(&self) -> Seq {
         Seq(self.low().0.saturating_add(self.window))

@@ -157,6 +157,7 @@ mod rejection;
 mod replica;
 mod request;
 mod retransmit;
+mod screen;
 mod service;
 mod state_fetch;
 mod state_transfer;

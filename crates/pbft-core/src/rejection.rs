@@ -90,6 +90,15 @@ pub enum Rejection {
         /// The digest of this vote.
         second: Digest,
     },
+    /// A prepare for a number this replica is already prepared at, or a
+    /// commit for one it already committed: the slot's certificate is
+    /// complete, so the vote is dropped before its signature is checked.
+    Unneeded {
+        /// Which phase.
+        phase: Phase,
+        /// The number.
+        seq: Seq,
+    },
     /// A sequence number outside the window `(low, high]`: at or below the
     /// last stable checkpoint, or too far ahead (§4.3).
     OutsideWindow {
@@ -187,6 +196,23 @@ pub enum Rejection {
     },
 }
 
+impl Rejection {
+    /// Whether this is what a correct peer's messages meet in normal
+    /// operation: a repeat, a vote beyond a quorum, or a number the
+    /// replica has moved past. A node logs these quietly; the others point
+    /// at a faulty or confused peer.
+    pub fn is_routine(&self) -> bool {
+        match self {
+            Rejection::DuplicatePrePrepare { .. }
+            | Rejection::DuplicateVote { .. }
+            | Rejection::Unneeded { .. }
+            | Rejection::AlreadyCommitted { .. } => true,
+            Rejection::OutsideWindow { seq, low, .. } => seq <= low,
+            _ => false,
+        }
+    }
+}
+
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -234,6 +260,9 @@ impl fmt::Display for Rejection {
                 f,
                 "conflicting {phase} for {seq}: voted {first} before, now {second}"
             ),
+            Rejection::Unneeded { phase, seq } => {
+                write!(f, "{phase} for {seq} not needed: the slot has its quorum")
+            }
             Rejection::OutsideWindow { seq, low, high } => {
                 write!(f, "{seq} is outside the window ({low}, {high}]")
             }

@@ -146,6 +146,11 @@ impl<S: Service> Replica<S> {
             Err(Rejection::NonMember)
         } else if from == self.id {
             Err(Rejection::FromSelf)
+        } else if let Err(reason) = self.screen(from, &message) {
+            if let Rejection::Unneeded { .. } = reason {
+                self.note_late(from, &message);
+            }
+            Err(reason)
         } else if let Err(failure) = self.auth.verify(from, &message, signature.as_ref()) {
             // Checked once, here, before the message can touch any state.
             // The handlers then check that the message speaks for `from`.

@@ -54,7 +54,9 @@ pub struct SlotStatus {
     pub phase: SlotPhase,
     /// The digest of the accepted pre-prepare, if any.
     pub digest: Option<Digest>,
-    /// Distinct replicas whose prepare this replica holds, its own included.
+    /// Distinct replicas whose prepare this replica received, its own
+    /// included: those it holds, and those that came once it was already
+    /// prepared (dropped without their signature checked, as unneeded).
     /// Once a pre-prepare is accepted, only prepares matching its digest
     /// count.
     pub prepares_received: usize,
@@ -94,7 +96,7 @@ impl<S: Service> Replica<S> {
         let shown = committed.or(slot.pre_prepare.as_ref());
         let digest = shown.map(|pp| pp.digest);
         let count = |votes: &crate::votes::Votes| match digest {
-            Some(d) => votes.matching(d),
+            Some(d) => votes.heard(d),
             None => votes.len(),
         };
         let phase = match (shown, slot.commit_sent, slot.committed) {

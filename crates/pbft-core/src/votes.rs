@@ -9,9 +9,14 @@ use crate::types::ReplicaId;
 /// Each replica's first vote stands. A repeat of the same vote is a
 /// duplicate and a vote for another digest is a conflict; neither is
 /// counted again (§4.2: certificates need votes from *distinct* replicas).
+///
+/// Votes that arrive once the slot needs no more (see `screen.rs`) are
+/// noted as *late*, unverified: they count in what a status report shows
+/// was heard, never in a certificate or a quorum.
 #[derive(Clone, Debug, Default)]
 pub struct Votes {
     by_replica: Vec<Option<(Digest, Option<Signature>)>>,
+    late: Vec<Option<Digest>>,
 }
 
 /// Why a vote was not recorded.
@@ -49,6 +54,38 @@ impl Votes {
             Some((first, _)) if first == digest => Err(NotRecorded::Duplicate),
             Some((first, _)) => Err(NotRecorded::Conflict { first }),
         }
+    }
+
+    /// Notes that `replica`'s vote for `digest` arrived after the slot
+    /// needed it, so it was dropped unverified. Only its first such vote
+    /// is noted, and none if its vote is already held.
+    pub fn note_late(&mut self, n: usize, replica: ReplicaId, digest: Digest) {
+        if replica.index() >= n || self.of(replica).is_some() {
+            return;
+        }
+        if self.late.len() < n {
+            self.late.resize(n, None);
+        }
+        self.late[replica.index()].get_or_insert(digest);
+    }
+
+    /// How many distinct replicas were heard voting for `digest`: those
+    /// whose vote is held and those whose vote came late.
+    pub fn heard(&self, digest: Digest) -> usize {
+        let late = (0u32..)
+            .zip(&self.late)
+            .filter(|(i, d)| **d == Some(digest) && self.of(ReplicaId(*i)).is_none())
+            .count();
+        self.matching(digest) + late
+    }
+
+    /// The digest `replica` voted for, if it voted.
+    pub fn of(&self, replica: ReplicaId) -> Option<Digest> {
+        self.by_replica
+            .get(replica.index())
+            .copied()
+            .flatten()
+            .map(|(digest, _)| digest)
     }
 
     /// How many distinct replicas voted for `digest`.

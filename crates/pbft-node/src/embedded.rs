@@ -6,7 +6,8 @@
 //! line is read, so a `pbft_status` sent right after a `pbft_request` sees
 //! the number committed and executed.
 
-use log::{debug, info, warn};
+use crate::replica_node::log_rejected;
+use log::{debug, info};
 use pbft_core::{Cluster, KvService, Output, Refusal, ReplicaId, Request, Seq};
 use pbft_wire::{Directory, ErrorCode};
 
@@ -83,10 +84,8 @@ impl Embedded {
                     }
                 }
                 Output::Rejected { from, kind, reason } => {
-                    warn!(
-                        "{at} ignored a {kind} from {}: {reason}",
-                        self.name_of(from)
-                    );
+                    let at = format!("{at} ");
+                    log_rejected(&at, kind, self.name_of(from), &reason);
                 }
                 other => debug!("{at}: {other:?}"),
             }

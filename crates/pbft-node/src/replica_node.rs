@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use log::{info, warn};
+use log::{debug, info, warn};
 use pbft_core::{
     Authenticator, ClientId, Config, ExecResult, Input, KvService, Output, Replica, ReplicaId,
     Request, Seq, Unauthenticated,
@@ -451,7 +451,7 @@ impl ReplicaNode {
                 }
                 Output::Rejected { from, kind, reason } => {
                     let name = self.name_of(from);
-                    warn!("ignored a {kind} from {name}: {reason}");
+                    log_rejected("", kind, &name, &reason);
                 }
             }
         }
@@ -668,5 +668,21 @@ impl Authenticator for BoxedAuth {
         signature: Option<&pbft_core::Signature>,
     ) -> Result<(), pbft_core::AuthFailure> {
         self.0.verify(signer, message, signature)
+    }
+}
+
+/// Logs a peer's message the core ignored: at debug level when a correct
+/// peer's messages meet it in normal operation (a repeat, a vote beyond a
+/// quorum), as a warning otherwise. `at` prefixes the line.
+pub(crate) fn log_rejected(
+    at: &str,
+    kind: impl std::fmt::Display,
+    from: &str,
+    reason: &pbft_core::Rejection,
+) {
+    if reason.is_routine() {
+        debug!("{at}ignored a {kind} from {from}: {reason}");
+    } else {
+        warn!("{at}ignored a {kind} from {from}: {reason}");
     }
 }

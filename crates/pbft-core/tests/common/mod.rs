@@ -51,6 +51,11 @@ pub fn rejections(events: &[Event], at: ReplicaId) -> Vec<(ReplicaId, Rejection)
         .iter()
         .filter(|e| e.replica == at)
         .filter_map(|e| match &e.output {
+            // Every run has votes beyond a quorum, dropped as unneeded.
+            Output::Rejected {
+                reason: Rejection::Unneeded { .. },
+                ..
+            } => None,
             Output::Rejected { from, reason, .. } => Some((*from, reason.clone())),
             _ => None,
         })
