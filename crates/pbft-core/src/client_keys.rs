@@ -28,14 +28,19 @@ pub(crate) struct ClientKeys {
 }
 
 impl ClientKeys {
-    /// Parses every key, refusing one that is not an Ed25519 point.
+    /// Parses every key, refusing one that is not an Ed25519 point or is
+    /// of small order.
     pub(crate) fn new(keys: &BTreeMap<ClientId, [u8; 32]>) -> Result<ClientKeys, ConfigError> {
         let keys = keys
             .iter()
             .map(|(client, bytes)| {
                 VerifyingKey::from_bytes(bytes)
+                    .ok()
+                    // A small-order key is refused too: anyone could sign
+                    // for it, and strict checks refuse its signatures.
+                    .filter(|key| !key.is_weak())
                     .map(|key| (client.clone(), key))
-                    .map_err(|_| ConfigError::InvalidClientKey(client.clone()))
+                    .ok_or_else(|| ConfigError::InvalidClientKey(client.clone()))
             })
             .collect::<Result<_, _>>()?;
         Ok(ClientKeys { keys })
@@ -52,6 +57,54 @@ impl ClientKeys {
         // Strict, as for replica messages: no malleable signatures.
         key.verify_strict(&request_bytes(request), &signature)
             .map_err(|_| AuthFailure::Invalid)
+    }
+
+    /// Checks every request of a batch as [`check`](Self::check) does,
+    /// and names the first that fails. The signatures are verified
+    /// together: Ed25519 batch verification costs about 14 µs a signature
+    /// in batches of 16 to 64, against 34 µs for one strict check
+    /// (`cargo bench -p pbft-core --bench auth`; docs/performance.md).
+    ///
+    /// A batch check accepts every signature a single check accepts, and
+    /// fails if any signature is forged. It is not strict in one way: it
+    /// may accept a signature that only its signer could have made, with a
+    /// small-order component added on purpose, that a strict single check
+    /// refuses. Such a request is still its client's. Every replica that
+    /// checks the same batch reaches the same verdict, since the check is
+    /// deterministic (its random weights come from a transcript of the
+    /// batch), so a faulty primary cannot split the honest backups this way.
+    pub(crate) fn check_all<'a>(
+        &self,
+        requests: &'a [Request],
+    ) -> Result<(), (&'a Request, AuthFailure)> {
+        let one_by_one = || {
+            requests
+                .iter()
+                .try_for_each(|r| self.check(r).map_err(|failure| (r, failure)))
+        };
+        let mut messages = Vec::new();
+        let mut signatures = Vec::new();
+        let mut keys = Vec::new();
+        for request in requests {
+            let Some(key) = self.keys.get(&request.client) else {
+                continue;
+            };
+            let Some(signature) = request.signature() else {
+                return one_by_one();
+            };
+            messages.push(request_bytes(request));
+            signatures.push(ed25519_dalek::Signature::from_bytes(&signature.0));
+            keys.push(*key);
+        }
+        if messages.len() < 2 {
+            return one_by_one();
+        }
+        let messages: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        match ed25519_dalek::verify_batch(&messages, &signatures, &keys) {
+            Ok(()) => Ok(()),
+            // Some signature is bad: find the first, as single checks do.
+            Err(_) => one_by_one(),
+        }
     }
 }
 
@@ -91,6 +144,72 @@ mod tests {
         let signature = request.clone().signed_with(&[1; 32]).signature().copied();
         let other = Request::new("c1", Some(1), "set x=666").with_signature(signature);
         assert_eq!(keys.check(&other), Err(AuthFailure::Invalid));
+    }
+
+    fn three_keyed_clients() -> ClientKeys {
+        let table = (1..=3)
+            .map(|i| {
+                (
+                    ClientId::from(format!("c{i}").as_str()),
+                    Ed25519Auth::public_key([i; 32]),
+                )
+            })
+            .collect();
+        ClientKeys::new(&table).expect("valid keys")
+    }
+
+    fn signed(client: u8, op: &str) -> Request {
+        Request::new(&format!("c{client}"), Some(1), op).signed_with(&[client; 32])
+    }
+
+    #[test]
+    fn a_batch_of_valid_signatures_checks_together() {
+        let keys = three_keyed_clients();
+        let batch = [
+            signed(1, "set a=1"),
+            Request::new("c9", Some(1), "set unsigned=1"),
+            signed(2, "set b=2"),
+            signed(3, "set c=3"),
+        ];
+        assert_eq!(keys.check_all(&batch), Ok(()));
+        assert_eq!(keys.check_all(&batch[..1]), Ok(()));
+        assert_eq!(keys.check_all(&[]), Ok(()));
+    }
+
+    #[test]
+    fn a_batch_names_its_first_bad_request() {
+        let keys = three_keyed_clients();
+        // c2's request signed with c3's key.
+        let forged = Request::new("c2", Some(1), "set b=2").signed_with(&[3; 32]);
+        let batch = [signed(1, "set a=1"), forged.clone(), signed(3, "set c=3")];
+        assert_eq!(
+            keys.check_all(&batch),
+            Err((&batch[1], AuthFailure::Invalid))
+        );
+        let unsigned = Request::new("c3", Some(1), "set c=3");
+        let batch = [signed(1, "set a=1"), forged, unsigned];
+        assert_eq!(
+            keys.check_all(&batch),
+            Err((&batch[1], AuthFailure::Invalid)),
+            "the first failure in order, even when a later one is unsigned"
+        );
+        let batch = [signed(1, "set a=1"), Request::new("c2", Some(1), "set b=2")];
+        assert_eq!(
+            keys.check_all(&batch),
+            Err((&batch[1], AuthFailure::Missing))
+        );
+    }
+
+    #[test]
+    fn a_small_order_key_is_refused() {
+        // The identity point: every signature "verifies" under it loosely.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let table = BTreeMap::from([(ClientId::from("c1"), identity)]);
+        assert_eq!(
+            ClientKeys::new(&table).err(),
+            Some(ConfigError::InvalidClientKey(ClientId::from("c1")))
+        );
     }
 
     #[test]

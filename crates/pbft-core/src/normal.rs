@@ -175,10 +175,15 @@ impl<S: Service> Replica<S> {
     /// primary orders one in its name. The dearest check, so callers make
     /// it last.
     pub(crate) fn check_client_signatures(&self, pp: &PrePrepare) -> Result<(), Rejection> {
-        for request in pp.batch.iter().flat_map(|batch| batch.requests()) {
-            self.check_client_signature(request)?;
-        }
-        Ok(())
+        let Some(batch) = pp.batch.as_ref() else {
+            return Ok(());
+        };
+        self.client_keys
+            .check_all(batch.requests())
+            .map_err(|(request, failure)| Rejection::UnauthenticRequest {
+                client: request.client.clone(),
+                failure,
+            })
     }
 
     /// Accepts a checked pre-prepare for the current view: a backup records
