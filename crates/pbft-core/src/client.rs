@@ -249,12 +249,16 @@ impl<S: Service> Replica<S> {
     /// [`MAX_PENDING_BYTES`](crate::pending::MAX_PENDING_BYTES) bytes of
     /// them, already are.
     fn order(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) -> bool {
-        if self.vc.active && self.pending.is_empty() && self.room_in_flight() {
+        if self.vc.active && self.pending.is_empty() && self.room_in_flight(1, request.size()) {
             self.propose_batch(vec![(request, ack)], out);
             return true;
         }
         match self.pending.hold(request.clone(), ack) {
-            Held::Queued | Held::Merged => true,
+            Held::Queued | Held::Merged => {
+                // Enough may be held now for another number in flight.
+                self.propose_pending(out);
+                true
+            }
             Held::Full => {
                 if ack {
                     out.push(Output::Refused {
@@ -267,13 +271,28 @@ impl<S: Service> Replica<S> {
         }
     }
 
-    /// Whether the primary may assign another number now: one more stays
-    /// within the window and within `max_in_flight` numbers not yet
-    /// executed.
-    fn room_in_flight(&self) -> bool {
+    /// Whether the primary may assign another number now, to a batch of
+    /// `count` requests and `bytes` bytes: one more stays within the window
+    /// and within `max_in_flight` numbers not yet executed, and a number
+    /// beyond the first in flight comes with a batch worth it.
+    ///
+    /// With `k` numbers in flight, the next one needs `k / max_in_flight`
+    /// of a full batch (by count or by bytes). Each number costs its three
+    /// phases' messages and signatures whatever its batch holds, so under
+    /// load batches grow rather than the numbers in flight, while with
+    /// nothing in flight a request still goes out at once, alone. Full
+    /// batches still fill the whole window of `max_in_flight`.
+    fn room_in_flight(&self, count: usize, bytes: usize) -> bool {
         let next = self.last_assigned.next();
         let in_flight = self.last_assigned.0.saturating_sub(self.last_executed.0);
-        next <= self.checkpoints.high() && in_flight < self.max_in_flight
+        if next > self.checkpoints.high() || in_flight >= self.max_in_flight {
+            return false;
+        }
+        let share = |full: usize| {
+            let wanted = (full as u128 * in_flight as u128) / self.max_in_flight as u128;
+            wanted as usize
+        };
+        count >= share(self.max_batch) || bytes >= share(self.max_batch_bytes)
     }
 
     /// Proposes `requests` as one batch, with the acknowledgements of the
@@ -297,12 +316,27 @@ impl<S: Service> Replica<S> {
 
     /// Proposes held-back requests, in batches of at most `max_batch`
     /// requests and `max_batch_bytes` bytes, while there is room in
-    /// flight.
+    /// flight for batches worth a number.
     pub(crate) fn propose_pending(&mut self, out: &mut Vec<Output>) {
+        self.propose_held(false, out);
+    }
+
+    /// Once a tick, proposes what is held whatever its size, while there
+    /// is room in flight: a number stuck waiting for lost messages to be
+    /// sent again then delays the requests behind it by one tick at most,
+    /// rather than until it executes.
+    pub(crate) fn propose_held_any(&mut self, out: &mut Vec<Output>) {
+        self.propose_held(true, out);
+    }
+
+    fn propose_held(&mut self, any_size: bool, out: &mut Vec<Output>) {
         if !self.is_primary() || !self.vc.active {
             return;
         }
-        while !self.pending.is_empty() && self.room_in_flight() {
+        while !self.pending.is_empty()
+            && (self.room_in_flight(self.pending.len(), self.pending.bytes())
+                || any_size && self.room_in_flight(usize::MAX, usize::MAX))
+        {
             let mut batch = Vec::new();
             let mut bytes = 0usize;
             while batch.len() < self.max_batch {

@@ -58,11 +58,15 @@ pub struct Config {
     /// The most requests the primary puts in one pre-prepare (§5.1).
     pub max_batch: usize,
     /// The most sequence numbers the primary keeps in flight (assigned but
-    /// not yet executed here). While fewer are, a request is proposed at
-    /// once, alone; once that many are, requests wait and go out together,
-    /// up to [`max_batch`](Self::max_batch) in one pre-prepare, as soon as
-    /// a number executes. No timer is involved, so an idle cluster keeps
-    /// its one-request latency. Always within the window.
+    /// not yet executed here). With none in flight, a request is proposed
+    /// at once, alone, so an idle cluster keeps its one-request latency.
+    /// With `k` in flight, the next number waits for a batch of
+    /// `k / max_in_flight` of [`max_batch`](Self::max_batch) requests (or
+    /// of the byte limit): under load, batches grow before the numbers in
+    /// flight do, as each number costs its three phases whatever it
+    /// carries. Requests wait for a number to execute, or for the next
+    /// tick at most, which keeps a number stuck on lost messages from
+    /// holding back those behind it. Always within the window.
     pub max_in_flight: u64,
     /// The Ed25519 public keys of the clients that sign their requests. A
     /// listed client's requests are ordered only with a valid signature

@@ -46,6 +46,16 @@ impl Pending {
         self.queue.is_empty()
     }
 
+    /// How many requests are held.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The sum of the held requests' sizes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
     /// Holds `request` at the back of the queue, unless it is already held.
     pub(crate) fn hold(&mut self, request: Request, ack: bool) -> Held {
         if self.held.contains(&request) {

@@ -1,7 +1,8 @@
 //! Batching and pipelining (§5.1): an idle primary proposes a request at
-//! once, alone; requests that arrive while `max_in_flight` numbers are in
-//! flight go out together as soon as one executes; and batching never
-//! changes what a client sees.
+//! once, alone; with `k` numbers in flight the next waits for `k /
+//! max_in_flight` of a full batch, or for the next tick; requests that
+//! arrive while `max_in_flight` numbers are in flight go out together as
+//! soon as one executes; and batching never changes what a client sees.
 
 mod common;
 
@@ -54,21 +55,38 @@ fn requests_arriving_while_the_pipeline_is_full_go_out_together() {
     for t in 1..=30 {
         c.submit(R0, req(&format!("c{t}"), 1, &format!("set k{t}={t}")));
     }
+    let numbers: Vec<u64> = acks(c.events(), R0).iter().map(|o| o.seq.0).collect();
     assert_eq!(
-        acks(c.events(), R0).len(),
-        2,
-        "two numbers in flight; the rest wait"
+        numbers,
+        [1, 2, 2, 2, 2, 2],
+        "one alone, then five together once half a batch is held; the rest wait"
     );
     c.stabilize();
-    // Each execution makes room for one more number, which takes every
-    // request waiting, up to ten.
-    assert_eq!(batch_sizes(&c), vec![1, 1, 10, 10, 8]);
+    // The first goes alone. With one number in flight, the second waits
+    // for half a batch (five). Each execution then makes room for one
+    // more number, which takes every request waiting, up to ten, as long
+    // as there are five; the last four go once nothing is in flight.
+    assert_eq!(batch_sizes(&c), vec![1, 5, 10, 10, 4]);
     let events = c.take_events();
     assert_eq!(acks(&events, R0).len(), 30, "every client acknowledged");
     for replica in c.replicas() {
         assert_eq!(replica.last_executed(), Seq(5));
         assert_eq!(replica.service().len(), 30);
     }
+}
+
+#[test]
+fn a_tick_proposes_what_waits_behind_a_stuck_number() {
+    let mut c = cluster_with(&Config::new(4).with_batching(10, 2));
+    c.submit(R0, req("c1", 1, "set a=1"));
+    // Its messages are lost: the number stays in flight.
+    let _lost = c.take_in_flight();
+    c.submit(R0, req("c2", 1, "set b=2"));
+    let numbers: Vec<u64> = acks(c.events(), R0).iter().map(|o| o.seq.0).collect();
+    assert_eq!(numbers, [1], "one request is not half a batch: it waits");
+    c.tick(R0);
+    let numbers: Vec<u64> = acks(c.events(), R0).iter().map(|o| o.seq.0).collect();
+    assert_eq!(numbers, [1, 2], "the tick proposes it whatever its size");
 }
 
 /// Runs `requests`, all submitted before anything is delivered, and

@@ -7,7 +7,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use common::*;
-use pbft_core::{ExecResult, ReplicaId, Request, Seq, SlotPhase, View};
+use pbft_core::{
+    Cluster, ClusterAuth, Config, ExecResult, KvService, ReplicaId, Request, Seq, SlotPhase, View,
+};
 
 #[test]
 fn a_request_at_the_primary_commits_everywhere_with_the_seed_counts() {
@@ -92,7 +94,11 @@ fn execution_follows_sequence_order_across_many_requests() {
 
 #[test]
 fn a_committed_number_waits_for_the_gap_before_it() {
-    let mut c = cluster(4);
+    // Batches of one, so that the second request takes a number of its
+    // own while the first is in flight.
+    let config = Config::new(4).with_batching(1, 4);
+    let mut c =
+        Cluster::new(&config, ClusterAuth::Seeded(42), |_| KvService::default()).expect("valid");
     // The network holds back everything about number 1.
     let held = Rc::new(RefCell::new(Vec::new()));
     let holder = Rc::clone(&held);

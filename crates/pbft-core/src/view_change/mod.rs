@@ -124,11 +124,12 @@ impl<S: Service> Replica<S> {
         self.vc.base_timeout
     }
 
-    /// One tick: fires the view-change timer when it is due, and asks for
-    /// state when this replica is behind.
+    /// One tick: fires the view-change timer when it is due, asks for
+    /// state when this replica is behind, and proposes held requests.
     pub(crate) fn on_tick(&mut self, out: &mut Vec<Output>) {
         self.ticks += 1;
         self.fetch_if_behind(out);
+        self.propose_held_any(out);
         self.relay_waiting(out);
         self.report_if_stalled(out);
         self.reforward_waiting(out);
