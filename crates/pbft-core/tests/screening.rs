@@ -32,19 +32,14 @@ fn all_rejections(events: &[Event], at: ReplicaId) -> Vec<Rejection> {
 }
 
 /// Delivers `signed` from `from` to `to` alone and returns what `to`
-/// rejected.
+/// rejected, the unneeded votes included.
 fn deliver(
     c: &mut Cluster<KvService>,
     from: ReplicaId,
     to: ReplicaId,
     signed: Signed,
 ) -> Vec<Rejection> {
-    c.take_events();
-    c.inject_signed(from, to, signed);
-    c.set_filter(move |e| e.to == to);
-    c.stabilize();
-    c.clear_filter();
-    all_rejections(&c.take_events(), to)
+    all_rejections(&deliver_alone(c, from, to, signed), to)
 }
 
 /// A signed cluster whose primary pre-prepared one request and heard

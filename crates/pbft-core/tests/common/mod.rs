@@ -82,13 +82,24 @@ pub fn deliver_only(
     to: ReplicaId,
     signed: Signed,
 ) -> Vec<Rejection> {
+    rejections(&deliver_alone(c, from, to, signed), to)
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+/// Puts `signed` on the network from `from`, delivers only what reaches
+/// `to` until the network is quiet, and returns the events meanwhile.
+pub fn deliver_alone(
+    c: &mut Cluster<KvService>,
+    from: ReplicaId,
+    to: ReplicaId,
+    signed: Signed,
+) -> Vec<Event> {
     c.take_events();
     c.inject_signed(from, to, signed);
     c.set_filter(move |e| e.to == to);
     c.stabilize();
     c.clear_filter();
-    rejections(&c.take_events(), to)
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect()
+    c.take_events()
 }
