@@ -438,7 +438,13 @@ impl<S: Service> Replica<S> {
             if bytes >= MAX_ANSWER_BYTES {
                 break;
             }
-            let Some(cert) = self.committed_certificate(n) else {
+            // Only with its batch: the peer refuses a state answer whose
+            // certificate names a batch by digest only, as it could not
+            // execute it (a slot filled from a new view may wait for it).
+            let Some(cert) = self
+                .committed_certificate(n)
+                .filter(|cert| cert.pre_prepare().is_some_and(|pp| pp.batch.is_some()))
+            else {
                 break;
             };
             let phase = phase_at(n);
