@@ -154,6 +154,12 @@ impl<S: Service> Cluster<S> {
         &self.replicas[id.index()]
     }
 
+    /// Replica `id`, to change its state directly in the core's own tests.
+    #[cfg(test)]
+    pub(crate) fn replica_mut(&mut self, id: ReplicaId) -> &mut Replica<S> {
+        &mut self.replicas[id.index()]
+    }
+
     /// Replaces replica `id` with a fresh one, as after a crash and a
     /// restart with empty memory: same keys, nothing else. Messages in
     /// flight to it are still delivered.

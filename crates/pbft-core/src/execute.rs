@@ -20,17 +20,19 @@ impl<S: Service> Replica<S> {
     fn execute_committed(&mut self, out: &mut Vec<Output>) {
         loop {
             let seq = self.last_executed.next();
-            let Some(pp) = self
-                .log
-                .get(seq)
-                .and_then(|slot| slot.committed_pre_prepare())
-                .cloned()
-            else {
+            let Some(slot) = self.log.get(seq) else {
+                return;
+            };
+            let Some(pp) = slot.committed_pre_prepare().cloned() else {
                 return;
             };
             // Committed by digest, but the batch is not here yet: it comes
             // from the new primary or from a peer (state transfer).
-            let Some(batch) = pp.batch.clone() else {
+            let Some(batch) = pp
+                .batch
+                .clone()
+                .or_else(|| slot.batch_for(pp.digest).cloned())
+            else {
                 return;
             };
             let mut conflicts = Vec::new();

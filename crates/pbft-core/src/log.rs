@@ -10,10 +10,13 @@
 //! lacks, say) costs one chunk, not a gap's worth. Lookups never scan.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::auth::Signature;
 use crate::certificate::{CommittedCertificate, PreparedCertificate};
+use crate::digest::Digest;
 use crate::message::{Message, PrePrepare, Signed, Vote};
+use crate::request::Batch;
 use crate::service::ExecResult;
 use crate::types::{Seq, View};
 use crate::votes::Votes;
@@ -43,6 +46,12 @@ pub struct Slot {
     /// A committed certificate from an earlier view, kept across view
     /// changes so that a peer that missed the number can still be sent it.
     pub proof: Option<CommittedCertificate>,
+    /// The batch of the latest pre-prepare this replica accepted here in
+    /// an earlier view, prepared or not. A later view may re-issue the
+    /// number by digest (§4.4) after every certificate that held the batch
+    /// was replaced; keeping it means the batch is lost only if every
+    /// replica that accepted it forgets it, not merely moves on.
+    pub held: Option<Arc<Batch>>,
 }
 
 impl Slot {
@@ -58,20 +67,31 @@ impl Slot {
             results: None,
             carried: None,
             proof: None,
+            held: None,
         }
     }
 
     /// Starts the slot over in `view`, keeping only what outlives a view:
-    /// the results, `carried`, the latest prepared certificate, and the
-    /// committed certificate, which moves to `proof`.
+    /// the results, `carried`, the latest prepared certificate, the
+    /// committed certificate, which moves to `proof`, and the accepted
+    /// batch, which moves to `held`.
     pub fn reset(&mut self, view: View, carried: Option<PreparedCertificate>) {
         let results = self.results.take();
         let carried = carried.or_else(|| self.carried.take());
         let proof = self.committed_certificate();
+        // The null request is never worth keeping: every replica can
+        // build it, and it must not displace a batch of requests.
+        let held = self
+            .pre_prepare
+            .take()
+            .and_then(|pp| pp.batch)
+            .filter(|batch| !batch.requests().is_empty())
+            .or_else(|| self.held.take());
         *self = Slot {
             results,
             carried,
             proof,
+            held,
             ..Slot::new(view)
         };
     }
@@ -101,12 +121,9 @@ impl Slot {
     }
 
     /// A batch this slot holds whose digest is `digest`: from its
-    /// pre-prepare, its carried prepared certificate or its committed
-    /// certificate.
-    pub fn batch_for(
-        &self,
-        digest: crate::digest::Digest,
-    ) -> Option<&std::sync::Arc<crate::request::Batch>> {
+    /// pre-prepare, its carried prepared certificate, its committed
+    /// certificate or the batch it held in an earlier view.
+    pub fn batch_for(&self, digest: Digest) -> Option<&Arc<Batch>> {
         let carried = self
             .carried
             .as_ref()
@@ -120,12 +137,13 @@ impl Slot {
             .flatten()
             .filter(|pp| pp.digest == digest)
             .find_map(|pp| pp.batch.as_ref())
+            .or_else(|| self.held.as_ref().filter(|b| b.digest() == digest))
     }
 
     /// Whether `digest` contradicts the batch a kept committed certificate
     /// proves for this number: no honest replica prepares or commits
     /// another batch there.
-    pub fn contradicts_proof(&self, digest: crate::digest::Digest) -> bool {
+    pub fn contradicts_proof(&self, digest: Digest) -> bool {
         self.proof
             .as_ref()
             .and_then(CommittedCertificate::pre_prepare)
@@ -134,8 +152,19 @@ impl Slot {
 
     /// The committed certificate for this number: from the slot's own
     /// commits if it committed in its view, or else the one kept from an
-    /// earlier view.
+    /// earlier view. Its pre-prepare carries the batch wherever the slot
+    /// holds it, so that a peer can execute the number from it.
     pub fn committed_certificate(&self) -> Option<CommittedCertificate> {
+        let mut cert = self.own_committed_certificate()?;
+        if let Message::PrePrepare(pp) = &mut cert.pre_prepare.message {
+            if pp.batch.is_none() {
+                pp.batch = self.batch_for(pp.digest).cloned();
+            }
+        }
+        Some(cert)
+    }
+
+    fn own_committed_certificate(&self) -> Option<CommittedCertificate> {
         let (Some(pp), true) = (&self.pre_prepare, self.committed) else {
             return self.proof.clone();
         };

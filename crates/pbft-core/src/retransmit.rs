@@ -561,3 +561,74 @@ impl<S: Service> Replica<S> {
         own
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::cluster::Cluster;
+    use crate::message::{Message, StatusReport};
+    use crate::output::{Destination, Output};
+    use crate::request::Request;
+    use crate::types::{ReplicaId, Seq, View};
+
+    const R1: ReplicaId = ReplicaId(1);
+    const R3: ReplicaId = ReplicaId(3);
+
+    /// A peer refuses a state answer with any certificate it cannot
+    /// execute, so an answer carries certificates only up to the first
+    /// whose batch is not here (a number committed by digest in a new
+    /// view, say): the peer takes those and asks again for the rest.
+    #[test]
+    fn a_status_answer_stops_at_a_certificate_without_its_batch() {
+        let mut c = Cluster::kv(4).expect("a cluster");
+        c.set_filter(|e| e.to != R3);
+        for t in 1..=2 {
+            let op = format!("set x={t}");
+            c.submit(ReplicaId(0), Request::new("c1", Some(t), &op));
+            c.stabilize();
+        }
+        assert_eq!(c.replica(R1).last_executed(), Seq(2));
+        let slot = c.replica_mut(R1).log.get_mut(Seq(2)).expect("a slot");
+        slot.pre_prepare.as_mut().expect("a pre-prepare").batch = None;
+        slot.held = None;
+
+        let report = StatusReport {
+            view: View(0),
+            through: Seq(0),
+            pending: Vec::new(),
+        };
+        let mut out = Vec::new();
+        c.replica_mut(R1)
+            .answer_report(R3, Seq(1), &report, &mut out)
+            .expect("answered");
+        let answers: Vec<_> = out
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Send {
+                    to: Destination::Replica(R3),
+                    signed,
+                } => Some(signed),
+                _ => None,
+            })
+            .collect();
+        let [signed] = &answers[..] else {
+            panic!("one answer, not {answers:?}");
+        };
+        let Message::State(state) = &signed.message else {
+            panic!("a state answer, not {signed:?}");
+        };
+        let seqs: Vec<Seq> = state
+            .committed
+            .iter()
+            .filter_map(|cert| cert.pre_prepare())
+            .map(|pp| pp.seq)
+            .collect();
+        assert_eq!(seqs, [Seq(1)]);
+
+        // And the peer takes it.
+        c.take_in_flight();
+        c.clear_filter();
+        c.inject_signed(R1, R3, signed.clone());
+        c.deliver_next();
+        assert_eq!(c.replica(R3).last_executed(), Seq(1));
+    }
+}

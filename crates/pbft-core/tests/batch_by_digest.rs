@@ -130,3 +130,53 @@ fn a_pre_prepare_without_its_batch_is_rejected_in_the_normal_case() {
         .any(|e| matches!(e.output, Output::Executed(_)));
     assert!(!executed);
 }
+
+/// Only R2 prepares the first request in view 0 (the others accept the
+/// pre-prepare, with its batch, but see no prepares), and R2's view change
+/// is the one that carries the number into view 1, by digest. Then R2
+/// falls silent. The new primary and the other backups never prepared
+/// the batch, but they accepted it: they must still hold it, or the number
+/// commits in view 1 and never executes anywhere.
+#[test]
+fn a_batch_accepted_but_never_prepared_outlives_the_view_change() {
+    let mut c = cluster(4);
+    c.set_filter(|e| match &e.signed.message {
+        Message::Prepare(_) => e.to == R2,
+        Message::Commit(_) => false,
+        _ => true,
+    });
+    for r in [R0, R1, R2, R3] {
+        c.submit(r, req("c1", 1, "set x=1"));
+    }
+    c.stabilize();
+    let prepared: Vec<bool> = [R0, R1, R2, R3]
+        .iter()
+        .map(|&r| c.replica(r).prepared_certificate(Seq(1)).is_some())
+        .collect();
+    assert_eq!(prepared, [false, false, true, false], "only R2 prepared");
+    // No vote of view 0 arrives any more, R2 reaches others only with its
+    // view change, and R0's view change never reaches the new primary: the
+    // new view must rest on R2's.
+    c.set_filter(|e| match &e.signed.message {
+        Message::Prepare(v) | Message::Commit(v) if v.view == View(0) => false,
+        Message::ViewChange(vc) if vc.replica == R0 => e.to != R1,
+        Message::ViewChange(_) => e.to != R2,
+        _ => e.from != R2 && e.to != R2,
+    });
+    for _ in 0..100 {
+        c.tick_all();
+        c.stabilize();
+        if [R0, R1, R3]
+            .iter()
+            .all(|&r| c.replica(r).last_executed() == Seq(1))
+        {
+            break;
+        }
+    }
+    for r in [R0, R1, R3] {
+        let replica = c.replica(r);
+        assert_eq!(replica.view(), View(1), "{r}");
+        assert_eq!(replica.last_executed(), Seq(1), "{r}");
+        assert_eq!(replica.service().get("x"), Some("1"), "{r}");
+    }
+}
