@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use log::{debug, info};
-use pbft_core::ReplicaId;
+use pbft_core::{ReplicaId, RequestSigner};
 use pbft_net::{Event, Identity, NetConfig, PeerId, Transport};
 use pbft_node::client_keys::ClientKey;
 use pbft_node::cluster::ClusterFile;
@@ -101,6 +101,8 @@ pub struct Client {
     transport: Transport,
     events: Receiver<Event>,
     key: ClientKey,
+    /// `key`'s signing half, kept so that each request costs one signature.
+    signer: RequestSigner,
     names: Vec<String>,
     f: usize,
     /// The views the replicas said, and the one the client believes.
@@ -161,6 +163,7 @@ impl Client {
         Ok(Client {
             transport,
             events,
+            signer: RequestSigner::new(key.secret()),
             key,
             names: cluster.members.iter().map(|m| m.id.clone()).collect(),
             f: (n.saturating_sub(1)) / 3,
@@ -331,7 +334,7 @@ impl Client {
         let (request, _, _) = pbft_node::linkv::request(self.key.client.as_str(), &body)
             .ok_or_else(|| ClientError::Invalid("not a lin-kv operation".into()))?
             .map_err(ClientError::Invalid)?;
-        let signature = request.signed_with(self.key.secret()).signature().cloned();
+        let signature = self.signer.sign(request).signature().cloned();
         match &mut body {
             Body::Read { signature: s, .. }
             | Body::Write { signature: s, .. }

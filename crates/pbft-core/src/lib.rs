@@ -108,7 +108,7 @@
 //! | `types`, `digest` | ids ([`ReplicaId`], [`View`], [`Seq`], [`ClientId`]) and SHA-256 [`Digest`]s |
 //! | `request`, `canonical` | client [`Request`]s, [`Batch`]es, and the one canonical encoding digests cover |
 //! | `message` | the replica-to-replica [`Message`]s, and [`Signed`] ones |
-//! | `client_keys` | clients that sign their requests ([`Request::signed_with`], [`Config::client_keys`]) |
+//! | `client_keys` | clients that sign their requests ([`Request::signed_with`], [`RequestSigner`], [`Config::client_keys`]) |
 //! | `auth` | the [`Authenticator`] the replica signs and verifies with: [`Ed25519Auth`] or [`Unauthenticated`] |
 //! | `checkpoint` | checkpoints, the [`StableCheckpoint`] and its proof, watermarks, garbage collection (§4.3) |
 //! | `state_transfer`, `state_fetch`, `chunks` | fetching a stable checkpoint's state from peers when behind, in checked chunks |
@@ -171,6 +171,7 @@ pub use canonical::{batch_bytes, encode_request, message_bytes, request_bytes};
 pub use certificate::{CertificateError, CommittedCertificate, PreparedCertificate};
 pub use checkpoint::{Snapshot, StableCheckpoint};
 pub use chunks::{DEFAULT_STATE_CHUNK_BYTES, MAX_STATE_CHUNK_BYTES, MIN_STATE_CHUNK_BYTES};
+pub use client_keys::RequestSigner;
 pub use cluster::{Cluster, ClusterAuth, ClusterError, Envelope, Event, Filter};
 pub use config::{
     Config, ConfigError, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_MAX_BATCH, DEFAULT_MAX_BATCH_BYTES,

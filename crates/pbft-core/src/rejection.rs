@@ -198,8 +198,8 @@ pub enum Rejection {
 
 impl Rejection {
     /// Whether this is what a correct peer's messages meet in normal
-    /// operation: a repeat, a vote beyond a quorum, or a number the
-    /// replica has moved past. A node logs these quietly; the others point
+    /// operation: a repeat, a vote beyond a quorum, or a number or a state
+    /// the replica has moved past. A node logs these quietly; the others point
     /// at a faulty or confused peer.
     pub fn is_routine(&self) -> bool {
         match self {
@@ -207,6 +207,9 @@ impl Rejection {
             | Rejection::DuplicateVote { .. }
             | Rejection::Unneeded { .. }
             | Rejection::AlreadyCommitted { .. } => true,
+            // An answer to a status report that crossed this replica's own
+            // progress: everything in it is executed here already.
+            Rejection::InvalidState(StateError::Stale { .. }) => true,
             Rejection::OutsideWindow { seq, low, .. } => seq <= low,
             _ => false,
         }
@@ -316,5 +319,21 @@ impl fmt::Display for Rejection {
                 write!(f, "a batch of {size} bytes is over the limit of {limit}")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Seq;
+
+    #[test]
+    fn a_state_overtaken_by_execution_is_routine_and_a_bad_one_is_not() {
+        let stale = Rejection::InvalidState(StateError::Stale {
+            offered: Seq(128),
+            executed: Seq(211),
+        });
+        assert!(stale.is_routine());
+        assert!(!Rejection::InvalidState(StateError::DigestMismatch).is_routine());
     }
 }
