@@ -380,3 +380,49 @@ fn a_replica_following_the_view_it_left_keeps_no_unsigned_pre_prepare() {
     c.stabilize();
     assert_eq!(c.replica(R3).service().get("k"), None);
 }
+
+#[test]
+fn a_held_request_with_a_bad_signature_is_refused_when_its_batch_goes_out() {
+    // One number in flight at a time, so requests wait at the primary and
+    // go out together, checked as one batch.
+    let secrets = [("c1", [5u8; 32]), ("c2", [7; 32]), ("c3", [8; 32])];
+    let config = Config::new(4)
+        .with_batching(16, 1)
+        .with_client_keys(secrets.map(|(c, s)| (ClientId::from(c), Ed25519Auth::public_key(s))));
+    let mut c =
+        Cluster::new(&config, ClusterAuth::Seeded(42), |_| KvService::default()).expect("cluster");
+    c.submit(R0, req("c1", 1, "set a=1").signed_with(&secrets[0].1));
+    // Held behind number 1: two good requests and one in c2's name
+    // signed with another key.
+    let forged = req("c2", 1, "set b=666").signed_with(&[6; 32]);
+    c.submit(R0, req("c1", 2, "set a=2").signed_with(&secrets[0].1));
+    c.submit(R0, forged.clone());
+    c.submit(R0, req("c3", 1, "set c=3").signed_with(&secrets[2].1));
+    assert!(refusals(c.events(), R0).is_empty(), "held, not refused yet");
+    c.stabilize();
+    let events = c.take_events();
+    assert_eq!(
+        refusals(&events, R0),
+        [Refusal::Unauthentic(AuthFailure::Invalid)]
+    );
+    for r in [R0, R1, R2, R3] {
+        assert!(
+            rejections(&events, r).is_empty(),
+            "{r}: {:?}",
+            rejections(&events, r)
+        );
+        let replica = c.replica(r);
+        assert_eq!(
+            replica.last_executed(),
+            Seq(2),
+            "{r}: one batch after the first"
+        );
+        assert_eq!(replica.service().get("a"), Some("2"), "{r}");
+        assert_eq!(replica.service().get("b"), None, "{r}");
+        assert_eq!(replica.service().get("c"), Some("3"), "{r}");
+    }
+    // Its real client's request under that timestamp is still new.
+    c.submit(R0, req("c2", 1, "set b=2").signed_with(&secrets[1].1));
+    c.stabilize();
+    assert_eq!(c.replica(R3).service().get("b"), Some("2"));
+}

@@ -198,8 +198,10 @@ impl<S: Service> Replica<S> {
         // requests acknowledged for numbers that may be reassigned wait for
         // the new view.
         // Forwarded ones (no client waits here) are the backups' to resend.
+        // A client's own was held unchecked (`order`): one with a bad
+        // signature must not run this replica's timer.
         for (request, ack) in self.pending.take_all() {
-            if ack {
+            if ack && self.client_keys.check(&request).is_ok() {
                 self.clients.await_order(request, self.ticks, true);
             }
         }
