@@ -331,16 +331,7 @@ impl Client {
                 signature: None,
             },
         };
-        let (request, _, _) = pbft_node::linkv::request(self.key.client.as_str(), &body)
-            .ok_or_else(|| ClientError::Invalid("not a lin-kv operation".into()))?
-            .map_err(ClientError::Invalid)?;
-        let signature = self.signer.sign(request).signature().cloned();
-        match &mut body {
-            Body::Read { signature: s, .. }
-            | Body::Write { signature: s, .. }
-            | Body::Cas { signature: s, .. } => *s = signature,
-            _ => {}
-        }
+        sign_body(&self.signer, self.key.client.as_str(), &mut body)?;
         Ok(body)
     }
 
@@ -374,4 +365,21 @@ impl Client {
         }
         Some((from, envelope.body))
     }
+}
+
+/// Signs the lin-kv request `body` (a `read`, `write` or `cas`) of client
+/// `client` with `signer`, over the request the replicas make of it, and
+/// puts the signature in the body: what a client with a key sends.
+pub fn sign_body(signer: &RequestSigner, client: &str, body: &mut Body) -> Result<(), ClientError> {
+    let (request, _, _) = pbft_node::linkv::request(client, body)
+        .ok_or_else(|| ClientError::Invalid("not a lin-kv operation".into()))?
+        .map_err(ClientError::Invalid)?;
+    let signature = signer.sign(request).signature().cloned();
+    match body {
+        Body::Read { signature: s, .. }
+        | Body::Write { signature: s, .. }
+        | Body::Cas { signature: s, .. } => *s = signature,
+        _ => {}
+    }
+    Ok(())
 }

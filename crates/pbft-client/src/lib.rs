@@ -41,5 +41,5 @@ mod client;
 pub mod load;
 pub mod quorum;
 
-pub use client::{Client, ClientError, Operation, Timing};
+pub use client::{sign_body, Client, ClientError, Operation, Timing};
 pub use quorum::Answer;

@@ -111,7 +111,8 @@ pub fn main(
                 let plan = processes::Plan::count(PROCESS_CLIENTS, n);
                 let run = on_processes("loaded, auth none", &binary, &none, plan)?;
                 report.push(run);
-                report.push(signed(&binary, options.count(30_000, 300))?);
+                report.push(signed(&binary, options.count(30_000, 300), false)?);
+                report.push(signed(&binary, options.count(30_000, 300), true)?);
             }
             Mode::Lossy => {
                 let binary = if release::optimised() {
@@ -128,6 +129,7 @@ pub fn main(
                         duration: Some(std::time::Duration::from_secs(secs)),
                         spread: true,
                         loss_per_mille: loss,
+                        signed_clients: false,
                     };
                     let run = format!("loss {}%", f64::from(loss) / 10.0);
                     let flags = processes::default_timeouts();
@@ -290,13 +292,33 @@ fn over_tcp(
 }
 
 /// The loaded run with Ed25519 signatures, keys from `pbft-node keygen`.
-fn signed(binary: &Path, requests: u64) -> Result<(Row, Option<String>), String> {
+/// With `clients_sign`, every client signs its requests too, as over TCP,
+/// and the run has as many clients as the TCP one: the processes figure
+/// that `cargo xtask bench --mode tcp` is compared with.
+fn signed(
+    binary: &Path,
+    requests: u64,
+    clients_sign: bool,
+) -> Result<(Row, Option<String>), String> {
     let dir = std::env::temp_dir().join(format!("pbft-bench-keys-{}", std::process::id()));
     let ids: Vec<String> = (1..=4).map(|i| format!("n{i}")).collect();
     let files = crate::scenario::keygen(binary, &ids, &dir)?;
-    let flags = processes::flags(Some(&files));
-    let plan = processes::Plan::count(PROCESS_CLIENTS, requests);
-    let row = on_processes("loaded, signed", binary, &flags, plan);
+    let mut flags = processes::flags(Some(&files));
+    let mut plan = processes::Plan::count(PROCESS_CLIENTS, requests);
+    let mut name = "loaded, signed";
+    if clients_sign {
+        let table = dir.join("clients.json");
+        std::fs::write(&table, processes::client_keys_json(TCP_CLIENTS))
+            .map_err(|e| format!("cannot write {}: {e}", table.display()))?;
+        for node in &mut flags {
+            node.push("--client-keys".into());
+            node.push(table.display().to_string());
+        }
+        plan = processes::Plan::count(TCP_CLIENTS, requests);
+        plan.signed_clients = true;
+        name = "loaded, signed clients";
+    }
+    let row = on_processes(name, binary, &flags, plan);
     let _ = std::fs::remove_dir_all(&dir);
     row
 }

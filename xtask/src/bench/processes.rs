@@ -18,6 +18,9 @@ use crossbeam_channel::RecvTimeoutError;
 use serde::Deserialize;
 use serde_json::json;
 
+use pbft_core::RequestSigner;
+use pbft_wire::{Body, Envelope};
+
 use super::latency::Histogram;
 use super::memory::{self, Kib};
 use crate::scenario::processes::{Options, Processes};
@@ -63,6 +66,10 @@ pub struct Plan {
     pub spread: bool,
     /// Lines between nodes the router loses, per mille, on every link.
     pub loss_per_mille: u32,
+    /// Each client signs its requests with the key of
+    /// [`client_secret`], as the nodes' `--client-keys` table
+    /// ([`client_keys_json`]) requires.
+    pub signed_clients: bool,
 }
 
 impl Plan {
@@ -74,8 +81,33 @@ impl Plan {
             duration: None,
             spread: false,
             loss_per_mille: 0,
+            signed_clients: false,
         }
     }
+}
+
+/// The name of client `client`.
+fn client_name(client: usize) -> String {
+    format!("b{client}")
+}
+
+/// The secret key client `client` signs with when
+/// [`Plan::signed_clients`]: fixed, since only a benchmark uses it.
+pub fn client_secret(client: usize) -> [u8; 32] {
+    let mut secret = [0x5e; 32];
+    secret[..8].copy_from_slice(&(client as u64).to_le_bytes());
+    secret
+}
+
+/// The `--client-keys` table for `clients` signing clients.
+pub fn client_keys_json(clients: usize) -> String {
+    let table: serde_json::Map<String, serde_json::Value> = (0..clients)
+        .map(|c| {
+            let public = pbft_core::Ed25519Auth::public_key(client_secret(c));
+            (client_name(c), pbft_core::hex::encode(&public).into())
+        })
+        .collect();
+    serde_json::Value::Object(table).to_string()
 }
 
 /// The fields of a line the router looks at; the rest is skipped.
@@ -146,6 +178,7 @@ pub fn run(binary: &Path, flags: Vec<Vec<String>>, plan: Plan) -> Result<Outcome
         duration,
         spread,
         loss_per_mille,
+        signed_clients,
     } = plan;
     let ids = ids();
     // Nodes pass their messages to each other straight from the threads
@@ -163,7 +196,18 @@ pub fn run(binary: &Path, flags: Vec<Vec<String>>, plan: Plan) -> Result<Outcome
     let mut procs = Processes::start_with(binary, flags, options)?;
     init(&mut procs, &ids)?;
     let clients = clients.max(1);
-    let names: Vec<String> = (0..clients).map(|c| format!("b{c}")).collect();
+    let names: Vec<String> = (0..clients).map(client_name).collect();
+    let signers: Vec<Option<RequestSigner>> = (0..clients)
+        .map(|c| signed_clients.then(|| RequestSigner::new(&client_secret(c))))
+        .collect();
+    let senders: Vec<Sender> = names
+        .iter()
+        .zip(signers)
+        .map(|(name, signer)| Sender {
+            name: name.clone(),
+            signer,
+        })
+        .collect();
     let mut waiting: Vec<Option<Outstanding>> = (0..clients).map(|_| None).collect();
     let mut outcome = Outcome {
         completed: 0,
@@ -182,7 +226,7 @@ pub fn run(binary: &Path, flags: Vec<Vec<String>>, plan: Plan) -> Result<Outcome
     for (client, slot) in waiting.iter_mut().enumerate() {
         if sent < requests {
             sent += 1;
-            *slot = Some(send(&mut procs, &names[client], node(client), client, 1));
+            *slot = Some(send(&mut procs, &senders[client], node(client), client, 1));
         }
     }
     let mut last_progress = Instant::now();
@@ -230,7 +274,7 @@ pub fn run(binary: &Path, flags: Vec<Vec<String>>, plan: Plan) -> Result<Outcome
                 if sent < requests {
                     sent += 1;
                     let to = node(client);
-                    waiting[client] = Some(send(&mut procs, &names[client], to, client, next));
+                    waiting[client] = Some(send(&mut procs, &senders[client], to, client, next));
                 }
             }
             "error" => {
@@ -240,7 +284,7 @@ pub fn run(binary: &Path, flags: Vec<Vec<String>>, plan: Plan) -> Result<Outcome
                 }
                 // Sent again as the client's next request.
                 let to = node(client);
-                waiting[client] = Some(send(&mut procs, &names[client], to, client, next));
+                waiting[client] = Some(send(&mut procs, &senders[client], to, client, next));
             }
             _ => {}
         }
@@ -255,16 +299,48 @@ pub fn run(binary: &Path, flags: Vec<Vec<String>>, plan: Plan) -> Result<Outcome
     Ok(outcome)
 }
 
-/// Sends client `client`, called `name`, its write number `msg_id`, to
-/// node `node`.
-fn send(procs: &mut Processes, name: &str, node: usize, client: usize, msg_id: u64) -> Outstanding {
-    let body = json!({"type": "write", "msg_id": msg_id, "key": client, "value": msg_id});
+/// A client's name, and its key when it signs.
+struct Sender {
+    name: String,
+    signer: Option<RequestSigner>,
+}
+
+/// Sends client `client` (`from`) its write number `msg_id`, to node
+/// `node`.
+fn send(
+    procs: &mut Processes,
+    from: &Sender,
+    node: usize,
+    client: usize,
+    msg_id: u64,
+) -> Outstanding {
     let dest = format!("n{}", node + 1);
-    let line = json!({"src": name, "dest": dest, "body": body}).to_string();
-    // The clock starts before the write: on a busy machine the write can
-    // wake the node and lose the CPU until the reply is back, and a clock
-    // read after it would miss the whole request.
+    // The clock starts before signing, as the client library's does, and
+    // before the write: on a busy machine the write can wake the node and
+    // lose the CPU until the reply is back, and a clock read after it
+    // would miss the whole request.
     let sent = Instant::now();
+    let line = match &from.signer {
+        None => {
+            let body = json!({"type": "write", "msg_id": msg_id, "key": client, "value": msg_id});
+            json!({"src": from.name, "dest": dest, "body": body}).to_string()
+        }
+        Some(signer) => {
+            let mut body = Body::Write {
+                msg_id,
+                key: json!(client),
+                value: json!(msg_id),
+                signature: None,
+            };
+            pbft_client::sign_body(signer, &from.name, &mut body)
+                .expect("a write of numbers is a lin-kv request");
+            pbft_wire::encode(&Envelope {
+                src: from.name.clone(),
+                dest,
+                body,
+            })
+        }
+    };
     procs.write(node, &line);
     Outstanding { msg_id, sent }
 }
