@@ -31,7 +31,9 @@ pub struct NetConfig {
     pub incoming_events: usize,
     /// The most bytes of received frames waiting for the driver (until the
     /// driver drops or takes each [`Frame`](crate::Frame)); a frame that
-    /// would pass it is dropped. At least [`MAX_FRAME_BYTES`].
+    /// would pass it is dropped, unless its sender's own waiting frames,
+    /// with it, stay within [`MAX_FRAME_BYTES`]: a member that floods
+    /// fills the bound only for itself. At least [`MAX_FRAME_BYTES`].
     pub incoming_bytes: usize,
     /// The most accepted connections in their handshake at once; more are
     /// closed at once.

@@ -518,6 +518,7 @@ fn serve_connection(
 /// closes, turns silent, or carries something that is not a frame.
 fn read_loop(shared: &Shared, peer: &PeerId, stream: &TcpStream) -> CloseReason {
     let mut input = BufReader::with_capacity(64 * 1024, stream);
+    let account = shared.incoming.sender(peer);
     loop {
         if shared.stopped() {
             return CloseReason::Stopped;
@@ -533,7 +534,7 @@ fn read_loop(shared: &Shared, peer: &PeerId, stream: &TcpStream) -> CloseReason 
         };
         match kind {
             Kind::Data => {
-                if let Err(reason) = deliver(shared, peer, payload) {
+                if let Err(reason) = deliver(shared, peer, &account, payload) {
                     return reason;
                 }
             }
@@ -547,14 +548,20 @@ fn read_loop(shared: &Shared, peer: &PeerId, stream: &TcpStream) -> CloseReason 
 }
 
 /// Hands one frame to the driver, waiting for room in the channel; drops
-/// it if the driver holds too many received bytes already.
-fn deliver(shared: &Shared, peer: &PeerId, payload: Vec<u8>) -> Result<(), CloseReason> {
-    let Some(frame) = shared.incoming.admit(payload) else {
+/// it if the driver holds too many received bytes already and the sender
+/// (whose held bytes `account` counts) has used its reserve.
+fn deliver(
+    shared: &Shared,
+    peer: &PeerId,
+    account: &Arc<AtomicUsize>,
+    payload: Vec<u8>,
+) -> Result<(), CloseReason> {
+    let Some(frame) = shared.incoming.admit(account, payload) else {
         let dropped = shared.incoming_dropped.fetch_add(1, Ordering::Relaxed) + 1;
         if worth_logging(dropped) {
             warn!(
-                "dropped a frame from {}: the driver holds too many received bytes \
-                 ({dropped} dropped so far)",
+                "dropped a frame from {}: the driver holds too many received bytes, \
+                 and as many of its own as any member may ({dropped} dropped so far)",
                 shared.roster.name(peer)
             );
         }
