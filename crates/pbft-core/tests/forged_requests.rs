@@ -426,3 +426,43 @@ fn a_held_request_with_a_bad_signature_is_refused_when_its_batch_goes_out() {
     c.stabilize();
     assert_eq!(c.replica(R3).service().get("b"), Some("2"));
 }
+
+#[test]
+fn a_held_request_with_a_bad_signature_does_not_wait_at_a_primary_that_changes_views() {
+    let secrets = [("c1", [5u8; 32]), ("c2", [7; 32])];
+    let config = Config::new(4)
+        .with_batching(16, 1)
+        .with_client_keys(secrets.map(|(c, s)| (ClientId::from(c), Ed25519Auth::public_key(s))));
+    let mut c =
+        Cluster::new(&config, ClusterAuth::Seeded(42), |_| KvService::default()).expect("cluster");
+    // Number 1 never commits, so what follows waits at the primary until
+    // the backups give up on view 0.
+    c.set_filter(|e| !matches!(e.signed.message, Message::Commit(_)));
+    let first = req("c1", 1, "set a=1").signed_with(&secrets[0].1);
+    for r in [R0, R1, R2, R3] {
+        c.submit(r, first.clone());
+    }
+    let genuine = req("c1", 2, "set a=2").signed_with(&secrets[0].1);
+    let forged = req("c2", 1, "set b=666").signed_with(&[6; 32]);
+    c.submit(R0, genuine.clone());
+    c.submit(R0, forged.clone());
+    let mut relayed = Vec::new();
+    for _ in 0..200 {
+        c.tick_all();
+        for e in c.in_flight().filter(|e| e.from == R0) {
+            if let Message::Forward(request) = &e.signed.message {
+                relayed.push(request.clone());
+            }
+        }
+        c.stabilize();
+        if c.replica(R0).view() > View(0) && !relayed.is_empty() {
+            break;
+        }
+    }
+    assert!(c.replica(R0).view() > View(0), "the view changed");
+    assert!(
+        relayed.contains(&genuine),
+        "the genuine request waits and is passed on"
+    );
+    assert!(!relayed.contains(&forged), "the forgery is not");
+}
