@@ -398,12 +398,17 @@ fn a_held_request_with_a_bad_signature_is_refused_when_its_batch_goes_out() {
     c.submit(R0, req("c1", 2, "set a=2").signed_with(&secrets[0].1));
     c.submit(R0, forged.clone());
     c.submit(R0, req("c3", 1, "set c=3").signed_with(&secrets[2].1));
+    c.submit(R0, req("c1", 3, "set a=666").signed_with(&[9; 32]));
     assert!(refusals(c.events(), R0).is_empty(), "held, not refused yet");
     c.stabilize();
     let events = c.take_events();
     assert_eq!(
         refusals(&events, R0),
-        [Refusal::Unauthentic(AuthFailure::Invalid)]
+        [
+            Refusal::Unauthentic(AuthFailure::Invalid),
+            Refusal::Unauthentic(AuthFailure::Invalid)
+        ],
+        "each forgery refused once"
     );
     for r in [R0, R1, R2, R3] {
         assert!(
