@@ -263,7 +263,11 @@ impl<S: Service> Replica<S> {
             self.propose_batch(vec![request], vec![ack], out);
             return true;
         }
-        match self.pending.hold(request.clone(), ack) {
+        let keys = &self.client_keys;
+        match self
+            .pending
+            .hold(request.clone(), ack, |r| keys.check(r).is_ok())
+        {
             Held::Queued | Held::Merged => {
                 // Enough may be held now for another number in flight.
                 self.propose_pending(out);

@@ -57,11 +57,28 @@ impl Pending {
     }
 
     /// Holds `request` at the back of the queue, unless it is already held.
-    pub(crate) fn hold(&mut self, request: Request, ack: bool) -> Held {
+    ///
+    /// Requests are held before their clients' signatures are checked, and
+    /// the signature is not part of a request's equality: when the copy
+    /// held and `request` carry different signatures, the one kept is one
+    /// for which `checks` says the signature is valid, so a forged copy
+    /// that came first cannot push out the client's own.
+    pub(crate) fn hold(
+        &mut self,
+        request: Request,
+        ack: bool,
+        checks: impl Fn(&Request) -> bool,
+    ) -> Held {
         if self.held.contains(&request) {
-            if ack {
-                if let Some(entry) = self.queue.iter_mut().find(|(r, _)| *r == request) {
-                    entry.1 = true;
+            if let Some(entry) = self.queue.iter_mut().find(|(r, _)| *r == request) {
+                entry.1 |= ack;
+                if entry.0.signature() != request.signature()
+                    && !checks(&entry.0)
+                    && checks(&request)
+                {
+                    self.bytes = self.bytes.saturating_sub(entry.0.size()) + request.size();
+                    self.held.replace(request.clone());
+                    entry.0 = request;
                 }
             }
             return Held::Merged;
@@ -108,14 +125,37 @@ mod tests {
         let mut pending = Pending::default();
         let a = Request::new("c1", Some(1), "set x=1");
         let b = Request::new("c2", Some(1), "set y=1");
-        assert_eq!(pending.hold(a.clone(), false), Held::Queued);
-        assert_eq!(pending.hold(b.clone(), false), Held::Queued);
-        assert_eq!(pending.hold(a.clone(), true), Held::Merged);
+        assert_eq!(pending.hold(a.clone(), false, |_| true), Held::Queued);
+        assert_eq!(pending.hold(b.clone(), false, |_| true), Held::Queued);
+        assert_eq!(pending.hold(a.clone(), true, |_| true), Held::Merged);
         assert_eq!(pending.pop_front(), Some((a.clone(), true)));
-        assert_eq!(pending.hold(a.clone(), false), Held::Queued, "held again");
+        assert_eq!(
+            pending.hold(a.clone(), false, |_| true),
+            Held::Queued,
+            "held again"
+        );
         assert_eq!(pending.pop_front(), Some((b, false)));
         assert_eq!(pending.pop_front(), Some((a, false)));
         assert!(pending.is_empty());
+    }
+
+    #[test]
+    fn a_copy_whose_signature_checks_replaces_one_that_does_not() {
+        use crate::auth::Signature;
+        let mut pending = Pending::default();
+        let forged =
+            Request::new("c1", Some(1), "set x=1").with_signature(Some(Signature([6; 64])));
+        let genuine = forged.clone().with_signature(Some(Signature([5; 64])));
+        let checks = |r: &Request| r.signature() == Some(&Signature([5; 64]));
+        assert_eq!(pending.hold(forged.clone(), true, checks), Held::Queued);
+        assert_eq!(pending.hold(genuine.clone(), false, checks), Held::Merged);
+        // Not the other way round.
+        assert_eq!(pending.hold(forged, false, checks), Held::Merged);
+        let (kept, ack) = pending.pop_front().expect("held");
+        assert_eq!(kept.signature(), genuine.signature());
+        assert!(ack, "the acknowledgement owed stays owed");
+        assert!(pending.is_empty());
+        assert_eq!(pending.bytes(), 0);
     }
 
     #[test]
@@ -123,12 +163,12 @@ mod tests {
         let mut pending = Pending::default();
         for t in 0..MAX_PENDING as u64 {
             assert_eq!(
-                pending.hold(Request::new("c", Some(t), "get x"), false),
+                pending.hold(Request::new("c", Some(t), "get x"), false, |_| true),
                 Held::Queued
             );
         }
         let extra = Request::new("c", Some(u64::MAX), "get x");
-        assert_eq!(pending.hold(extra, true), Held::Full);
+        assert_eq!(pending.hold(extra, true, |_| true), Held::Full);
         assert_eq!(pending.take_all().len(), MAX_PENDING);
         assert!(pending.is_empty());
     }
@@ -138,7 +178,7 @@ mod tests {
         let mut pending = Pending::default();
         let op = "v".repeat(1 << 20);
         let mut held = 0;
-        while pending.hold(Request::new("c", Some(held), &op), false) == Held::Queued {
+        while pending.hold(Request::new("c", Some(held), &op), false, |_| true) == Held::Queued {
             held += 1;
         }
         let size = Request::new("c", Some(0), &op).size();
@@ -147,6 +187,6 @@ mod tests {
         // Popping one makes room for one.
         pending.pop_front();
         let next = Request::new("c", Some(u64::MAX), &op);
-        assert_eq!(pending.hold(next, false), Held::Queued);
+        assert_eq!(pending.hold(next, false, |_| true), Held::Queued);
     }
 }

@@ -471,3 +471,39 @@ fn a_held_request_with_a_bad_signature_does_not_wait_at_a_primary_that_changes_v
     );
     assert!(!relayed.contains(&forged), "the forgery is not");
 }
+
+#[test]
+fn a_forged_copy_held_first_does_not_shut_out_the_clients_own() {
+    let secret = [5u8; 32];
+    let config = Config::new(4)
+        .with_batching(16, 1)
+        .with_client_keys([(ClientId::from("c1"), Ed25519Auth::public_key(secret))]);
+    let mut c =
+        Cluster::new(&config, ClusterAuth::Seeded(42), |_| KvService::default()).expect("cluster");
+    c.submit(R0, req("c1", 1, "set a=1").signed_with(&secret));
+    // Behind number 1, the primary holds a forgery of c1's next request,
+    // unchecked; the backups get the real one and relay it.
+    let forged = req("c1", 2, "set a=2").signed_with(&[6; 32]);
+    c.submit(R0, forged.clone());
+    for r in [R1, R2, R3] {
+        c.submit(r, req("c1", 2, "set a=2").signed_with(&secret));
+    }
+    c.stabilize();
+    // The forger keeps the pipeline busy and sends its copy again and again.
+    for n in 0..100 {
+        c.submit(R0, Request::new("c9", None, &format!("set z={n}")));
+        c.submit(R0, forged.clone());
+        c.tick_all();
+        c.stabilize();
+        if c.replicas()
+            .iter()
+            .all(|r| r.service().get("a") == Some("2"))
+        {
+            break;
+        }
+    }
+    for r in [R0, R1, R2, R3] {
+        assert_eq!(c.replica(r).view(), View(0), "{r}: no view change");
+        assert_eq!(c.replica(r).service().get("a"), Some("2"), "{r}");
+    }
+}
