@@ -46,13 +46,21 @@ pub struct Slot {
     /// A committed certificate from an earlier view, kept across view
     /// changes so that a peer that missed the number can still be sent it.
     pub proof: Option<CommittedCertificate>,
-    /// The batch of the latest pre-prepare this replica accepted here in
-    /// an earlier view, prepared or not. A later view may re-issue the
-    /// number by digest (§4.4) after every certificate that held the batch
-    /// was replaced; keeping it means the batch is lost only if every
+    /// The batches of the pre-prepares this replica accepted here in
+    /// earlier views, prepared or not, oldest first: at most
+    /// [`HELD_BATCHES`] distinct ones. A later view may re-issue the
+    /// number by digest (§4.4) after every certificate that held a batch
+    /// was replaced, or after another batch was accepted at the number in
+    /// a view between; keeping them means a batch is lost only if every
     /// replica that accepted it forgets it, not merely moves on.
-    pub held: Option<Arc<Batch>>,
+    pub held: Vec<Arc<Batch>>,
 }
+
+/// The most batches a slot keeps from pre-prepares of earlier views
+/// ([`Slot::held`]). Each view gives a number at most one pre-prepare, so a
+/// batch is pushed out only after this many later views each had this
+/// replica accept a different batch at the same number.
+pub const HELD_BATCHES: usize = 4;
 
 impl Slot {
     fn new(view: View) -> Slot {
@@ -67,26 +75,29 @@ impl Slot {
             results: None,
             carried: None,
             proof: None,
-            held: None,
+            held: Vec::new(),
         }
     }
 
     /// Starts the slot over in `view`, keeping only what outlives a view:
     /// the results, `carried`, the latest prepared certificate, the
     /// committed certificate, which moves to `proof`, and the accepted
-    /// batch, which moves to `held`.
+    /// batch, which joins `held`.
     pub fn reset(&mut self, view: View, carried: Option<PreparedCertificate>) {
         let results = self.results.take();
         let carried = carried.or_else(|| self.carried.take());
         let proof = self.committed_certificate();
         // The null request is never worth keeping: every replica can
         // build it, and it must not displace a batch of requests.
-        let held = self
-            .pre_prepare
-            .take()
-            .and_then(|pp| pp.batch)
-            .filter(|batch| !batch.requests().is_empty())
-            .or_else(|| self.held.take());
+        let mut held = std::mem::take(&mut self.held);
+        let accepted = self.pre_prepare.take().and_then(|pp| pp.batch);
+        if let Some(batch) = accepted.filter(|batch| !batch.requests().is_empty()) {
+            held.retain(|kept| kept.digest() != batch.digest());
+            held.push(batch);
+            if held.len() > HELD_BATCHES {
+                held.remove(0);
+            }
+        }
         *self = Slot {
             results,
             carried,
@@ -137,7 +148,7 @@ impl Slot {
             .flatten()
             .filter(|pp| pp.digest == digest)
             .find_map(|pp| pp.batch.as_ref())
-            .or_else(|| self.held.as_ref().filter(|b| b.digest() == digest))
+            .or_else(|| self.held.iter().find(|b| b.digest() == digest))
     }
 
     /// Whether `digest` contradicts the batch a kept committed certificate

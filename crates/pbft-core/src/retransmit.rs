@@ -589,7 +589,7 @@ mod tests {
         assert_eq!(c.replica(R1).last_executed(), Seq(2));
         let slot = c.replica_mut(R1).log.get_mut(Seq(2)).expect("a slot");
         slot.pre_prepare.as_mut().expect("a pre-prepare").batch = None;
-        slot.held = None;
+        slot.held.clear();
 
         let report = StatusReport {
             view: View(0),

@@ -180,3 +180,75 @@ fn a_batch_accepted_but_never_prepared_outlives_the_view_change() {
         assert_eq!(replica.service().get("x"), Some("1"), "{r}");
     }
 }
+
+/// As above, but a view between gives the number another batch before the
+/// view that re-issues the first one by digest; the one replica that
+/// prepared the first batch then loses its memory. Every other replica
+/// accepted both batches, and must still hold the first.
+#[test]
+fn a_batch_outlives_another_accepted_at_its_number_in_a_later_view() {
+    let mut c = cluster(4);
+    c.set_filter(|e| match &e.signed.message {
+        // View 0: only R2 prepares; views 1 and 2 prepare nothing.
+        Message::Prepare(v) | Message::Commit(v) if v.view < View(3) => {
+            matches!(e.signed.message, Message::Prepare(_)) && v.view == View(0) && e.to == R2
+        }
+        // View 1 rests on view changes without R2's prepared number, and
+        // view 3 on R2's.
+        Message::ViewChange(vc) if vc.new_view == View(1) => e.from != R2,
+        Message::ViewChange(vc) if vc.new_view == View(3) => e.from != R0,
+        Message::NewView(nv) => nv.view != View(2),
+        _ => true,
+    });
+    c.submit(R0, req("c1", 1, "set a=1"));
+    c.stabilize();
+    assert!(c.replica(R2).prepared_certificate(Seq(1)).is_some());
+    // View 1's primary gives number 1 to another client's request.
+    let mut displaced = false;
+    for _ in 0..2000 {
+        if c.replicas()
+            .iter()
+            .all(|r| r.view() == View(1) && r.view_active())
+        {
+            break;
+        }
+        c.tick_all();
+        loop {
+            if !displaced && c.replica(R1).view() == View(1) && !c.replica(R1).view_active() {
+                c.submit(R1, req("c2", 1, "set b=1"));
+                displaced = true;
+            }
+            if !c.deliver_next() {
+                break;
+            }
+        }
+    }
+    assert!(displaced, "view 1 began");
+    let mut restarted = false;
+    for _ in 0..4000 {
+        c.tick_all();
+        loop {
+            if !restarted && c.replica(R2).view() >= View(3) {
+                c.restart(R2, pbft_core::KvService::default())
+                    .expect("restarts");
+                restarted = true;
+            }
+            if !c.deliver_next() {
+                break;
+            }
+        }
+        if restarted
+            && c.replicas()
+                .iter()
+                .all(|r| r.service().get("a") == Some("1"))
+        {
+            break;
+        }
+    }
+    assert!(restarted, "R2 reached view 3");
+    for r in [R0, R1, R3] {
+        let replica = c.replica(r);
+        assert!(replica.last_executed() >= Seq(1), "{r} executed");
+        assert_eq!(replica.service().get("a"), Some("1"), "{r}");
+    }
+}
