@@ -69,7 +69,7 @@ impl<S: Service> Replica<S> {
                 });
             }
             Known::New if ordered_here => {
-                self.order(request, true, out);
+                self.order(request, true, false, out);
             }
             Known::New => {
                 let first = self.clients.await_order(request.clone(), self.ticks, true);
@@ -153,7 +153,7 @@ impl<S: Service> Replica<S> {
         if !self.is_primary() || !self.vc.active {
             return self.on_relayed(request, known, out);
         }
-        if known == Known::New && !self.order(request, false, out) {
+        if known == Known::New && !self.order(request, false, true, out) {
             return Err(Rejection::Overloaded);
         }
         Ok(())
@@ -256,9 +256,10 @@ impl<S: Service> Replica<S> {
     /// [`MAX_PENDING_BYTES`](crate::pending::MAX_PENDING_BYTES) bytes of
     /// them, already are.
     ///
-    /// The client's signature may be unchecked yet: it is checked with the
-    /// batch the request goes out in (see [`propose_batch`](Self::propose_batch)).
-    fn order(&mut self, request: Request, ack: bool, out: &mut Vec<Output>) -> bool {
+    /// The client's signature may be unchecked yet (`checked` says whether
+    /// it was): it is checked with the batch the request goes out in (see
+    /// [`propose_batch`](Self::propose_batch)).
+    fn order(&mut self, request: Request, ack: bool, checked: bool, out: &mut Vec<Output>) -> bool {
         if self.vc.active && self.pending.is_empty() && self.room_in_flight(1, request.size()) {
             self.propose_batch(vec![request], vec![ack], out);
             return true;
@@ -266,7 +267,7 @@ impl<S: Service> Replica<S> {
         let keys = &self.client_keys;
         match self
             .pending
-            .hold(request.clone(), ack, |r| keys.check(r).is_ok())
+            .hold(request.clone(), ack, checked, |r| keys.check(r).is_ok())
         {
             Held::Queued | Held::Merged => {
                 // Enough may be held now for another number in flight.

@@ -21,12 +21,22 @@ pub const MAX_PENDING_BYTES: usize = 64 << 20;
 /// for its acknowledgement.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Pending {
-    queue: VecDeque<(Request, bool)>,
+    queue: VecDeque<Entry>,
     /// The queued requests, for lookups only: never iterated, so its
     /// order (a hash order) cannot leak into what the replica does.
     held: HashSet<Request>,
     /// The sum of the queued requests' sizes.
     bytes: usize,
+}
+
+/// A held request.
+#[derive(Clone, Debug)]
+struct Entry {
+    request: Request,
+    /// A client waits at this replica for its acknowledgement.
+    ack: bool,
+    /// Its client's signature is known to be valid.
+    checked: bool,
 }
 
 /// What [`Pending::hold`] did.
@@ -57,28 +67,44 @@ impl Pending {
     }
 
     /// Holds `request` at the back of the queue, unless it is already held.
+    /// `checked` says whether its client's signature is known to be valid
+    /// (a relayed request is checked before it comes here).
     ///
     /// Requests are held before their clients' signatures are checked, and
     /// the signature is not part of a request's equality: when the copy
     /// held and `request` carry different signatures, the one kept is one
     /// for which `checks` says the signature is valid, so a forged copy
-    /// that came first cannot push out the client's own.
+    /// that came first cannot push out the client's own. Each copy that
+    /// arrives costs at most one call of `checks` for itself, and the held
+    /// copy at most one in all: a verdict, once known, is kept.
     pub(crate) fn hold(
         &mut self,
         request: Request,
         ack: bool,
+        checked: bool,
         checks: impl Fn(&Request) -> bool,
     ) -> Held {
-        if self.held.contains(&request) {
-            if let Some(entry) = self.queue.iter_mut().find(|(r, _)| *r == request) {
-                entry.1 |= ack;
-                if entry.0.signature() != request.signature()
-                    && !checks(&entry.0)
-                    && checks(&request)
-                {
-                    self.bytes = self.bytes.saturating_sub(entry.0.size()) + request.size();
+        if let Some(kept) = self.held.get(&request) {
+            let differs = kept.signature() != request.signature();
+            if !ack && !differs {
+                return Held::Merged;
+            }
+            let Some(entry) = self.queue.iter_mut().find(|e| e.request == request) else {
+                return Held::Merged;
+            };
+            entry.ack |= ack;
+            if differs && !entry.checked && (checked || checks(&request)) {
+                // The newcomer is good: keep it unless the held copy is too.
+                if checks(&entry.request) {
+                    entry.checked = true;
+                } else {
+                    self.bytes = self
+                        .bytes
+                        .saturating_sub(entry.request.size())
+                        .saturating_add(request.size());
                     self.held.replace(request.clone());
-                    entry.0 = request;
+                    entry.request = request;
+                    entry.checked = true;
                 }
             }
             return Held::Merged;
@@ -91,13 +117,17 @@ impl Pending {
         }
         self.bytes = self.bytes.saturating_add(size);
         self.held.insert(request.clone());
-        self.queue.push_back((request, ack));
+        self.queue.push_back(Entry {
+            request,
+            ack,
+            checked,
+        });
         Held::Queued
     }
 
     /// The oldest held request.
     pub(crate) fn pop_front(&mut self) -> Option<(Request, bool)> {
-        let (request, ack) = self.queue.pop_front()?;
+        let Entry { request, ack, .. } = self.queue.pop_front()?;
         self.held.remove(&request);
         self.bytes = self.bytes.saturating_sub(request.size());
         Some((request, ack))
@@ -105,14 +135,17 @@ impl Pending {
 
     /// The [`Request::size`] of the oldest held request.
     pub(crate) fn front_size(&self) -> Option<usize> {
-        self.queue.front().map(|(request, _)| request.size())
+        self.queue.front().map(|e| e.request.size())
     }
 
     /// Every held request, oldest first, leaving none.
-    pub(crate) fn take_all(&mut self) -> VecDeque<(Request, bool)> {
+    pub(crate) fn take_all(&mut self) -> Vec<(Request, bool)> {
         self.held.clear();
         self.bytes = 0;
         std::mem::take(&mut self.queue)
+            .into_iter()
+            .map(|e| (e.request, e.ack))
+            .collect()
     }
 }
 
@@ -125,12 +158,18 @@ mod tests {
         let mut pending = Pending::default();
         let a = Request::new("c1", Some(1), "set x=1");
         let b = Request::new("c2", Some(1), "set y=1");
-        assert_eq!(pending.hold(a.clone(), false, |_| true), Held::Queued);
-        assert_eq!(pending.hold(b.clone(), false, |_| true), Held::Queued);
-        assert_eq!(pending.hold(a.clone(), true, |_| true), Held::Merged);
+        assert_eq!(
+            pending.hold(a.clone(), false, false, |_| true),
+            Held::Queued
+        );
+        assert_eq!(
+            pending.hold(b.clone(), false, false, |_| true),
+            Held::Queued
+        );
+        assert_eq!(pending.hold(a.clone(), true, false, |_| true), Held::Merged);
         assert_eq!(pending.pop_front(), Some((a.clone(), true)));
         assert_eq!(
-            pending.hold(a.clone(), false, |_| true),
+            pending.hold(a.clone(), false, false, |_| true),
             Held::Queued,
             "held again"
         );
@@ -147,10 +186,16 @@ mod tests {
             Request::new("c1", Some(1), "set x=1").with_signature(Some(Signature([6; 64])));
         let genuine = forged.clone().with_signature(Some(Signature([5; 64])));
         let checks = |r: &Request| r.signature() == Some(&Signature([5; 64]));
-        assert_eq!(pending.hold(forged.clone(), true, checks), Held::Queued);
-        assert_eq!(pending.hold(genuine.clone(), false, checks), Held::Merged);
+        assert_eq!(
+            pending.hold(forged.clone(), true, false, checks),
+            Held::Queued
+        );
+        assert_eq!(
+            pending.hold(genuine.clone(), false, false, checks),
+            Held::Merged
+        );
         // Not the other way round.
-        assert_eq!(pending.hold(forged, false, checks), Held::Merged);
+        assert_eq!(pending.hold(forged, false, false, checks), Held::Merged);
         let (kept, ack) = pending.pop_front().expect("held");
         assert_eq!(kept.signature(), genuine.signature());
         assert!(ack, "the acknowledgement owed stays owed");
@@ -159,16 +204,47 @@ mod tests {
     }
 
     #[test]
+    fn each_copy_costs_at_most_one_check_and_the_held_one_at_most_one_in_all() {
+        use crate::auth::Signature;
+        use std::cell::Cell;
+        let calls = Cell::new(0);
+        let checks = |r: &Request| {
+            calls.set(calls.get() + 1);
+            r.signature() == Some(&Signature([5; 64]))
+        };
+        let request = Request::new("c1", Some(1), "set x=1");
+        let signed = |b: u8| request.clone().with_signature(Some(Signature([b; 64])));
+        let mut pending = Pending::default();
+        pending.hold(signed(6), true, false, checks);
+        for b in 7..57 {
+            pending.hold(signed(b), true, false, checks);
+        }
+        assert_eq!(calls.get(), 50, "one check for each forged copy");
+        pending.hold(signed(5), false, true, checks);
+        assert_eq!(
+            calls.get(),
+            51,
+            "a checked copy is not checked again; the held one is"
+        );
+        for b in 57..107 {
+            pending.hold(signed(b), true, false, checks);
+        }
+        assert_eq!(calls.get(), 51, "the good copy's verdict is kept");
+        let (kept, _) = pending.pop_front().expect("held");
+        assert_eq!(kept.signature(), Some(&Signature([5; 64])));
+    }
+
+    #[test]
     fn at_most_max_pending_are_held() {
         let mut pending = Pending::default();
         for t in 0..MAX_PENDING as u64 {
             assert_eq!(
-                pending.hold(Request::new("c", Some(t), "get x"), false, |_| true),
+                pending.hold(Request::new("c", Some(t), "get x"), false, false, |_| true),
                 Held::Queued
             );
         }
         let extra = Request::new("c", Some(u64::MAX), "get x");
-        assert_eq!(pending.hold(extra, true, |_| true), Held::Full);
+        assert_eq!(pending.hold(extra, true, false, |_| true), Held::Full);
         assert_eq!(pending.take_all().len(), MAX_PENDING);
         assert!(pending.is_empty());
     }
@@ -178,7 +254,9 @@ mod tests {
         let mut pending = Pending::default();
         let op = "v".repeat(1 << 20);
         let mut held = 0;
-        while pending.hold(Request::new("c", Some(held), &op), false, |_| true) == Held::Queued {
+        while pending.hold(Request::new("c", Some(held), &op), false, false, |_| true)
+            == Held::Queued
+        {
             held += 1;
         }
         let size = Request::new("c", Some(0), &op).size();
@@ -187,6 +265,6 @@ mod tests {
         // Popping one makes room for one.
         pending.pop_front();
         let next = Request::new("c", Some(u64::MAX), &op);
-        assert_eq!(pending.hold(next, false, |_| true), Held::Queued);
+        assert_eq!(pending.hold(next, false, false, |_| true), Held::Queued);
     }
 }

@@ -616,10 +616,11 @@ impl<S: Service> Replica<S> {
             self.last_assigned = highest;
             // Requests this replica held as a backup are now its to order.
             for (request, here) in self.clients.take_awaiting() {
+                // Checked when it came to this replica as a backup.
                 let keys = &self.client_keys;
                 let held = self
                     .pending
-                    .hold(request.clone(), here, |r| keys.check(r).is_ok());
+                    .hold(request.clone(), here, true, |r| keys.check(r).is_ok());
                 if held == Held::Full && here {
                     out.push(Output::Refused {
                         request,
