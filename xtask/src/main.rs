@@ -107,6 +107,7 @@ fn ci() -> Result<(), String> {
     for &seed in sim::REGRESSION_SEEDS {
         sim::main(&sim::Args {
             seed: Some(seed),
+            without_disk_faults: true,
             ..sim::Args::default()
         })?;
     }

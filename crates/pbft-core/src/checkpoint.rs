@@ -286,6 +286,7 @@ impl<S: Service> Replica<S> {
         let cp = &mut self.checkpoints;
         cp.votes = cp.votes.split_off(&seq.next());
         cp.own = cp.own.split_off(&seq);
+        self.persist_base(out);
         // The window moved: the primary may propose what it held back.
         self.propose_pending(out);
     }

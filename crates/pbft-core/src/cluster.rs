@@ -4,12 +4,20 @@
 //! Messages travel through one FIFO queue, so a run is a pure function of
 //! the calls made on the cluster. Tests can inject messages as any sender
 //! (to play a Byzantine replica) and filter what the network delivers.
+//!
+//! A [`durable`](Cluster::durable) cluster gives each replica a simulated
+//! disk and keeps the persistence contract of [`Record`]: each record is
+//! written when it comes out and synced before the first output after it
+//! is carried out. [`crash_with_disk`](Cluster::crash_with_disk) then
+//! restarts a replica from what it had synced.
 
 use std::collections::VecDeque;
 use std::fmt;
 
 use crate::auth::{Ed25519Auth, KeyError, Unauthenticated};
 use crate::config::{Config, ConfigError};
+use crate::disk::Disk;
+use crate::durable::{Record, RestoreError};
 use crate::message::{Message, Signed};
 use crate::network::{FaultyNetwork, NetworkFaults};
 use crate::output::{Destination, Input, Output};
@@ -57,6 +65,11 @@ pub enum ClusterError {
     Config(ConfigError),
     /// The keys are invalid.
     Keys(KeyError),
+    /// A durable replica could not start again from its disk.
+    Restore(RestoreError),
+    /// The cluster has no disks: it was not built with
+    /// [`Cluster::durable`].
+    NotDurable,
 }
 
 impl fmt::Display for ClusterError {
@@ -64,6 +77,8 @@ impl fmt::Display for ClusterError {
         match self {
             ClusterError::Config(e) => e.fmt(f),
             ClusterError::Keys(e) => e.fmt(f),
+            ClusterError::Restore(e) => write!(f, "cannot restore from disk: {e}"),
+            ClusterError::NotDurable => f.write_str("the cluster's replicas have no disks"),
         }
     }
 }
@@ -84,6 +99,8 @@ pub struct Cluster<S> {
     faults: Option<FaultyNetwork>,
     delivered: u64,
     scratch: Vec<Output>,
+    /// One disk per replica, in a durable cluster.
+    disks: Option<Vec<Disk>>,
 }
 
 impl Cluster<KvService> {
@@ -107,36 +124,85 @@ impl<S: Service> Cluster<S> {
     pub fn new(
         config: &Config,
         auth: ClusterAuth,
+        service: impl FnMut(ReplicaId) -> S,
+    ) -> Result<Cluster<S>, ClusterError> {
+        Cluster::build(config, auth, service, false)
+    }
+
+    /// The same with durable replicas, each with a disk of its own: see
+    /// [`crash_with_disk`](Self::crash_with_disk).
+    pub fn durable(
+        config: &Config,
+        auth: ClusterAuth,
+        service: impl FnMut(ReplicaId) -> S,
+    ) -> Result<Cluster<S>, ClusterError> {
+        Cluster::build(config, auth, service, true)
+    }
+
+    fn build(
+        config: &Config,
+        auth: ClusterAuth,
         mut service: impl FnMut(ReplicaId) -> S,
+        durable: bool,
     ) -> Result<Cluster<S>, ClusterError> {
         config
             .validate(ReplicaId(0))
             .map_err(ClusterError::Config)?;
-        let replicas = (0..config.n)
-            .map(|i| {
-                let id = ReplicaId(i as u32);
-                let replica = match auth {
-                    ClusterAuth::None => Replica::new(config, id, service(id), Unauthenticated),
-                    ClusterAuth::Seeded(seed) => {
-                        let keys = Ed25519Auth::from_seed(seed, config.n, id)
-                            .map_err(ClusterError::Keys)?;
-                        Replica::new(config, id, service(id), keys)
-                    }
-                };
-                replica.map_err(ClusterError::Config)
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Cluster {
+        let mut cluster = Cluster {
             config: config.clone(),
             auth,
-            replicas,
+            replicas: Vec::with_capacity(config.n),
             in_flight: VecDeque::new(),
             events: Vec::new(),
             filter: None,
             faults: None,
             delivered: 0,
             scratch: Vec::new(),
-        })
+            disks: durable.then(|| vec![Disk::default(); config.n]),
+        };
+        let mut first = Vec::new();
+        for i in 0..config.n {
+            let id = ReplicaId(i as u32);
+            let records = durable.then(Vec::new);
+            let (replica, outputs) = cluster.start(id, service(id), records)?;
+            cluster.replicas.push(replica);
+            first.push(outputs);
+        }
+        for (i, outputs) in first.into_iter().enumerate() {
+            cluster.carry_out(ReplicaId(i as u32), outputs);
+        }
+        Ok(cluster)
+    }
+
+    /// Starts replica `id`: fresh without `records`, durable from them
+    /// with. Returns it and its first outputs.
+    fn start(
+        &self,
+        id: ReplicaId,
+        service: S,
+        records: Option<Vec<Record>>,
+    ) -> Result<(Replica<S>, Vec<Output>), ClusterError> {
+        let config = &self.config;
+        let mut out = Vec::new();
+        let replica = match (self.auth, records) {
+            (ClusterAuth::None, None) => {
+                Replica::new(config, id, service, Unauthenticated).map_err(ClusterError::Config)
+            }
+            (ClusterAuth::None, Some(records)) => {
+                Replica::restore(config, id, service, Unauthenticated, records, &mut out)
+                    .map_err(ClusterError::Restore)
+            }
+            (ClusterAuth::Seeded(seed), records) => {
+                let keys =
+                    Ed25519Auth::from_seed(seed, config.n, id).map_err(ClusterError::Keys)?;
+                match records {
+                    None => Replica::new(config, id, service, keys).map_err(ClusterError::Config),
+                    Some(records) => Replica::restore(config, id, service, keys, records, &mut out)
+                        .map_err(ClusterError::Restore),
+                }
+            }
+        }?;
+        Ok((replica, out))
     }
 
     /// The number of replicas.
@@ -161,28 +227,65 @@ impl<S: Service> Cluster<S> {
     }
 
     /// Replaces replica `id` with a fresh one, as after a crash and a
-    /// restart with empty memory: same keys, nothing else. Messages in
-    /// flight to it are still delivered.
+    /// restart with empty memory: same keys, nothing else (in a durable
+    /// cluster, an empty disk too). Messages in flight to it are still
+    /// delivered.
     pub fn restart(&mut self, id: ReplicaId, service: S) -> Result<(), ClusterError> {
-        let fresh = match self.auth {
-            ClusterAuth::None => Replica::new(&self.config, id, service, Unauthenticated),
-            ClusterAuth::Seeded(seed) => {
-                let keys =
-                    Ed25519Auth::from_seed(seed, self.config.n, id).map_err(ClusterError::Keys)?;
-                Replica::new(&self.config, id, service, keys)
-            }
+        self.check_member(id)?;
+        let records = self.disks.as_mut().map(|disks| {
+            disks[id.index()] = Disk::default();
+            Vec::new()
+        });
+        let (fresh, outputs) = self.start(id, service, records)?;
+        self.replicas[id.index()] = fresh;
+        self.carry_out(id, outputs);
+        Ok(())
+    }
+
+    /// A crash of replica `id` that its disk survives: what it had synced
+    /// stays, what it had only written is lost, and it starts again from
+    /// the disk ([`Replica::restore`]).
+    pub fn crash_with_disk(&mut self, id: ReplicaId, service: S) -> Result<(), ClusterError> {
+        self.check_member(id)?;
+        let disks = self.disks.as_mut().ok_or(ClusterError::NotDurable)?;
+        let records = disks[id.index()].crash();
+        let (restored, outputs) = self.start(id, service, Some(records))?;
+        self.replicas[id.index()] = restored;
+        self.carry_out(id, outputs);
+        Ok(())
+    }
+
+    /// Syncs replica `id`'s disk now, as a caller may at any moment (a
+    /// sync point earlier than the contract needs). Nothing happens in a
+    /// cluster without disks.
+    pub fn sync(&mut self, id: ReplicaId) {
+        if let Some(disk) = self.disks.as_mut().and_then(|d| d.get_mut(id.index())) {
+            disk.sync();
         }
-        .map_err(ClusterError::Config)?;
-        match self.replicas.get_mut(id.index()) {
-            Some(slot) => {
-                *slot = fresh;
-                Ok(())
-            }
-            None => Err(ClusterError::Config(ConfigError::UnknownReplica {
-                id,
-                n: self.config.n,
-            })),
+    }
+
+    /// The records replica `id` has synced, oldest first, in a durable
+    /// cluster.
+    pub fn disk(&self, id: ReplicaId) -> Option<&[Record]> {
+        Some(self.disks.as_ref()?.get(id.index())?.synced())
+    }
+
+    /// How many syncs replica `id`'s disk made that wrote something.
+    pub fn syncs(&self, id: ReplicaId) -> u64 {
+        self.disks
+            .as_ref()
+            .and_then(|d| d.get(id.index()))
+            .map_or(0, Disk::syncs)
+    }
+
+    fn check_member(&self, id: ReplicaId) -> Result<(), ClusterError> {
+        if id.index() < self.replicas.len() {
+            return Ok(());
         }
+        Err(ClusterError::Config(ConfigError::UnknownReplica {
+            id,
+            n: self.config.n,
+        }))
     }
 
     /// Every replica, in id order.
@@ -335,16 +438,32 @@ impl<S: Service> Cluster<S> {
     fn step(&mut self, id: ReplicaId, input: Input) {
         let mut outputs = std::mem::take(&mut self.scratch);
         self.replicas[id.index()].step(input, &mut outputs);
-        for output in outputs.drain(..) {
-            match output {
-                Output::Send { to, signed } => self.route(id, to, signed),
-                other => self.events.push(Event {
-                    replica: id,
-                    output: other,
-                }),
+        self.carry_out(id, outputs.drain(..));
+        self.scratch = outputs;
+    }
+
+    /// Carries out replica `id`'s outputs in order: a record goes to its
+    /// disk, and the disk syncs before the next output that is not one.
+    fn carry_out(&mut self, id: ReplicaId, outputs: impl IntoIterator<Item = Output>) {
+        for output in outputs {
+            let disk = self.disks.as_mut().and_then(|d| d.get_mut(id.index()));
+            match (output, disk) {
+                (Output::Persist(record), Some(disk)) => disk.write(record),
+                (Output::Persist(_), None) => {}
+                (other, disk) => {
+                    if let Some(disk) = disk.filter(|d| d.dirty()) {
+                        disk.sync();
+                    }
+                    match other {
+                        Output::Send { to, signed } => self.route(id, to, signed),
+                        other => self.events.push(Event {
+                            replica: id,
+                            output: other,
+                        }),
+                    }
+                }
             }
         }
-        self.scratch = outputs;
     }
 
     fn route(&mut self, from: ReplicaId, to: Destination, signed: Signed) {

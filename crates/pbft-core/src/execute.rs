@@ -1,5 +1,6 @@
 //! Execution: committed batches run strictly in sequence order (§4.2).
 
+use crate::durable::Record;
 use crate::output::{Executed, Output, Refusal};
 use crate::replica::Replica;
 use crate::service::Service;
@@ -35,6 +36,12 @@ impl<S: Service> Replica<S> {
             else {
                 return;
             };
+            if self.durable {
+                // Before the replies: what a client is told survives a crash.
+                if let Some(cert) = slot.committed_certificate() {
+                    self.persist(Record::Committed(cert), out);
+                }
+            }
             let mut conflicts = Vec::new();
             let results: Vec<_> = batch
                 .with_digests()

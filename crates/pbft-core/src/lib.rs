@@ -30,7 +30,10 @@
 //! - [`Output::Refused`]: a client's request will not be ordered, and why;
 //! - [`Output::Executed`]: a batch ran, in sequence order, with its results;
 //! - [`Output::Rejected`]: a peer's message was ignored, with a typed
-//!   [`Rejection`] for logs and tests.
+//!   [`Rejection`] for logs and tests;
+//! - [`Output::Persist`]: only from a durable replica
+//!   ([`Replica::restore`]): a [`Record`] to make durable before carrying
+//!   out what follows it.
 //!
 //! Carry the outputs out in order, then call `step` again. There is nothing
 //! to acknowledge back to the replica. [`Replica::status`] reads what the
@@ -122,12 +125,13 @@
 //! | `log`, `votes` | the message log, keyed by sequence number |
 //! | `status` | [`SlotStatus`]: what the log says about one number |
 //! | `service` | the [`Service`] trait and the default [`KvService`] |
-//! | `cluster` | the in-process [`Cluster`] harness |
+//! | `durable` | what a durable replica persists ([`Record`]) and [`Replica::restore`]: the persistence contract, with a doctest |
+//! | `cluster`, `disk` | the in-process [`Cluster`] harness, and the simulated disks of a [durable](Cluster::durable) one |
 //!
 //! ## Not yet here
 //!
-//! Retransmission of lost messages is not implemented; `docs/design.md`
-//! keeps the list.
+//! `docs/design.md` ("What is implemented") keeps the list of what the
+//! paper describes and this crate does not do.
 
 #![deny(missing_docs)]
 
@@ -143,6 +147,8 @@ mod client_table;
 mod cluster;
 mod config;
 mod digest;
+mod disk;
+mod durable;
 mod execute;
 mod follow;
 pub mod hex;
@@ -179,6 +185,7 @@ pub use config::{
     DEFAULT_VIEW_CHANGE_TIMEOUT, MAX_BATCH, MAX_WINDOW,
 };
 pub use digest::Digest;
+pub use durable::{Base, Record, RestoreError};
 pub use hex::ParseHexError;
 pub use message::{
     CheckpointVote, Chunk, ChunkRange, FetchState, Manifest, Message, NewView, Phase, PrePrepare,

@@ -380,6 +380,11 @@ impl<S: Service> Replica<S> {
             // As for prepares: only this code records this replica's commit.
             let recorded = slot.commits.record(n, id, digest, commit.signature);
             debug_assert!(recorded.is_ok(), "own commit recorded twice");
+            if self.durable {
+                if let Some(cert) = self.prepared_certificate(seq) {
+                    self.persist(crate::durable::Record::Prepared(cert), out);
+                }
+            }
             out.push(Output::Send {
                 to: Destination::Others,
                 signed: commit,

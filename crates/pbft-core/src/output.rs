@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::AuthFailure;
 use crate::digest::Digest;
+use crate::durable::Record;
 use crate::message::Signed;
 use crate::rejection::Rejection;
 use crate::request::{Batch, Request};
@@ -33,6 +34,12 @@ pub enum Input {
 /// One thing the replica wants done, in the order it wants it done.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
+    /// Make `record` durable before carrying out any output after this
+    /// one. Only a durable replica ([`Replica::restore`]) emits these; see
+    /// [`Record`] for the contract.
+    ///
+    /// [`Replica::restore`]: crate::Replica::restore
+    Persist(Record),
     /// Send `signed` to `to`.
     Send {
         /// Who gets it.

@@ -60,6 +60,9 @@ pub struct Replica<S> {
     ///
     /// [`Batch::size`]: crate::Batch::size
     pub(crate) max_batch_bytes: usize,
+    /// Whether [`Output::Persist`] records come out (built by
+    /// [`Replica::restore`]).
+    pub(crate) durable: bool,
 }
 
 impl<S: Service> Replica<S> {
@@ -109,6 +112,7 @@ impl<S: Service> Replica<S> {
             max_in_flight: config.max_in_flight,
             max_request_bytes: config.max_request_bytes,
             max_batch_bytes: config.max_batch_bytes,
+            durable: false,
         };
         // The initial state is the checkpoint at 0, stable by definition.
         let initial = replica.current_snapshot();

@@ -398,6 +398,9 @@ impl ReplicaNode {
         let outputs = std::mem::take(&mut self.outputs);
         for output in outputs {
             match output {
+                // Only a durable replica emits these, and this one is built
+                // with `Replica::new`.
+                Output::Persist(_) => {}
                 Output::Send { to, signed } => sends.push((to, signed)),
                 Output::Ordered(o) => {
                     for (client, msg_id) in self.take_waiting(&o.request) {

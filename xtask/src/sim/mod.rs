@@ -1,10 +1,11 @@
 //! `cargo xtask sim`: deterministic simulation on the in-process cluster.
 //!
 //! Each seed draws a fault profile (loss, duplication, reordering and delay;
-//! a partition and its heal; a crash and a restart with empty memory; up to
-//! f Byzantine replicas from the node's catalogue) and runs a signed
-//! cluster through a safety phase, checked after every step, then a
-//! liveness phase with the faults stopped. The same seed replays the same
+//! a partition and its heal; a crash and a restart with empty memory; a
+//! crash of any number of replicas with their disks, and early syncs; up
+//! to f Byzantine replicas from the node's catalogue) and runs a signed,
+//! durable cluster through a safety phase, checked after every step, then
+//! a liveness phase with the faults stopped. The same seed replays the same
 //! run, event for event. See docs/testing.md.
 
 mod describe;
@@ -13,12 +14,17 @@ mod run;
 
 use std::time::{Duration, Instant};
 
+pub use profile::Draw;
+use run::Options;
+
 /// How many seeds the self-test tries before it gives up.
 pub const SELF_TEST_SEEDS: u64 = 300;
 
 /// Seeds that once found a bug beyond the first ones `cargo xtask ci`
 /// reaches in its time budget, replayed by it one by one (see
 /// docs/testing.md, "What it found"). Each is listed with what it found.
+/// All were found before disk faults were drawn, and replay without them
+/// (`--without-disk-faults`).
 pub const REGRESSION_SEEDS: &[u64] = &[
     // Five replicas, heavy loss, one restarted with empty memory: the
     // replicas that accepted a batch but never prepared it dropped it at
@@ -80,6 +86,9 @@ pub struct Args {
     /// Skip the liveness phase.
     #[arg(long)]
     pub safety_only: bool,
+    /// Draw no disk faults: a seed runs as it did before they were drawn.
+    #[arg(long)]
+    pub without_disk_faults: bool,
     /// With --seed: print the fault profile, every control message and
     /// every rejection.
     #[arg(
@@ -95,13 +104,26 @@ pub fn main(args: &Args) -> Result<(), String> {
     if args.self_test {
         return self_test();
     }
+    let draw = if args.without_disk_faults {
+        Draw::WithoutDisks
+    } else {
+        Draw::All
+    };
+    let options = Options {
+        draw,
+        safety_only: args.safety_only,
+        ..Options::default()
+    };
     if let Some(seed) = args.seed {
         if args.verbose {
             println!("sim: seed {seed} draws this fault profile:");
-            println!("{}", run::profile_of(seed));
+            println!("{}", run::profile_of(seed, draw));
         }
-        let outcome = run::run(seed, false, args.safety_only, args.verbose);
-        return report_one(&outcome);
+        let verbose = Options {
+            verbose: args.verbose,
+            ..options
+        };
+        return report_one(&run::run(seed, verbose));
     }
     let from = match args.from {
         Some(from) => from,
@@ -115,14 +137,14 @@ pub fn main(args: &Args) -> Result<(), String> {
     let seeds = args
         .seeds
         .unwrap_or(if budget.is_some() { u64::MAX } else { 100 });
-    run_many(from, seeds, budget, args.safety_only)
+    run_many(from, seeds, budget, options)
 }
 
 fn run_many(
     from: u64,
     seeds: u64,
     budget: Option<Duration>,
-    safety_only: bool,
+    options: Options,
 ) -> Result<(), String> {
     let started = Instant::now();
     let bar = indicatif::ProgressBar::new(if seeds == u64::MAX { 0 } else { seeds });
@@ -136,7 +158,7 @@ fn run_many(
         if budget.is_some_and(|b| started.elapsed() >= b) {
             break;
         }
-        let outcome = run::run(seed, false, safety_only, false);
+        let outcome = run::run(seed, options);
         ran += 1;
         delivered += outcome.delivered;
         bar.inc(1);
@@ -146,7 +168,7 @@ fn run_many(
         }
     }
     bar.finish_and_clear();
-    let phases = if safety_only {
+    let phases = if options.safety_only {
         "safety phase only"
     } else {
         "safety and liveness"
@@ -202,7 +224,16 @@ fn self_test() -> Result<(), String> {
 /// and how.
 fn first_broken_quorum_failure() -> Option<(u64, String)> {
     (0..SELF_TEST_SEEDS).find_map(|seed| {
-        let outcome = run::run(seed, true, true, false);
+        let outcome = run::run(
+            seed,
+            Options {
+                // As the self-test ran before disk faults were drawn.
+                draw: Draw::WithoutDisks,
+                broken_quorum: true,
+                safety_only: true,
+                ..Options::default()
+            },
+        );
         outcome
             .failure
             .filter(|f| !f.starts_with("liveness"))
@@ -218,20 +249,24 @@ mod tests {
     fn a_seed_replays_event_for_event() {
         for seed in [1, 2, 3] {
             let (a, b) = (
-                run::run(seed, false, false, false),
-                run::run(seed, false, false, false),
+                run::run(seed, Options::default()),
+                run::run(seed, Options::default()),
             );
             assert_eq!(a.fingerprint, b.fingerprint, "seed {seed}");
             assert_eq!((a.steps, a.delivered), (b.steps, b.delivered));
             assert_eq!(
-                run::profile_of(seed).to_string(),
+                run::profile_of(seed, Draw::All).to_string(),
                 a.profile.to_string(),
                 "the profile shown first is the one the run draws"
             );
         }
+        let safety = Options {
+            safety_only: true,
+            ..Options::default()
+        };
         assert_ne!(
-            run::run(1, false, true, false).fingerprint,
-            run::run(2, false, true, false).fingerprint
+            run::run(1, safety).fingerprint,
+            run::run(2, safety).fingerprint
         );
     }
 

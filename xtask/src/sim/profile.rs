@@ -23,6 +23,13 @@ pub struct Profile {
     /// An honest replica that crashes at one step and restarts, with empty
     /// memory, at a later one.
     pub crash: Option<(usize, u64, u64)>,
+    /// Honest replicas that crash together at one step and restart from
+    /// their disks at a later one: any number of them, more than `f`
+    /// included. What each had written but not synced is lost.
+    pub disk_crash: Option<(Vec<usize>, u64, u64)>,
+    /// Per mille of steps at which one replica, chosen at random, syncs
+    /// its disk before the contract needs it to.
+    pub early_sync: u32,
     /// A partition: one side, and the steps it starts and heals.
     pub partition: Option<(Vec<usize>, u64, u64)>,
     /// Client requests.
@@ -42,6 +49,20 @@ pub struct Profile {
     /// fit, nor would a run's whole state.
     pub large_values: bool,
 }
+
+/// Which faults a seed draws.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Draw {
+    /// Every kind.
+    #[default]
+    All,
+    /// All but the disk faults: a seed runs as it did before they were
+    /// drawn (the regression seeds found before then).
+    WithoutDisks,
+}
+
+/// Mixed into a seed for the generator of its disk faults.
+const DISK_STREAM: u64 = 0x6469_736b_2d66_6175;
 
 /// The value each request writes under [`Profile::large_values`].
 pub const LARGE_VALUE: usize = 20_000;
@@ -63,7 +84,46 @@ pub const LARGE_MAX_BATCH: usize = 64 * 1024;
 pub const LARGE_CHUNK: usize = 16 * 1024;
 
 impl Profile {
-    /// The profile of `seed`, drawn from `rng`.
+    /// The profile of `seed`: the faults of [`draw`](Self::draw) from the
+    /// seed's generator, which the run goes on drawing from, and the disk
+    /// faults from a second generator of the same seed, so that adding
+    /// them left every other fault of a seed as it was. Returns the run's
+    /// generator too.
+    pub fn of_seed(seed: u64, draw: Draw) -> (Profile, fastrand::Rng) {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut profile = Profile::draw(&mut rng);
+        if draw == Draw::All {
+            profile.draw_disks(&mut fastrand::Rng::with_seed(seed ^ DISK_STREAM));
+        }
+        (profile, rng)
+    }
+
+    /// Draws the disk faults: a crash of replicas with their disks, one
+    /// run in two, and how often disks sync early.
+    fn draw_disks(&mut self, rng: &mut fastrand::Rng) {
+        let candidates: Vec<usize> = (0..self.n)
+            .filter(|r| self.byzantine(*r).is_none())
+            .filter(|r| self.crash.is_none_or(|(c, _, _)| c != *r))
+            .collect();
+        self.disk_crash = (rng.bool() && !candidates.is_empty()).then(|| {
+            // One crash in three takes every candidate down at once.
+            let replicas: Vec<usize> = if rng.u32(0..3) == 0 {
+                candidates.clone()
+            } else {
+                let mut some: Vec<usize> =
+                    candidates.iter().copied().filter(|_| rng.bool()).collect();
+                if some.is_empty() {
+                    some.push(candidates[rng.usize(0..candidates.len())]);
+                }
+                some
+            };
+            let at = rng.u64(100..self.safety_steps * 2 / 3);
+            (replicas, at, at + rng.u64(50..1000))
+        });
+        self.early_sync = [0, 0, 20, 200][rng.usize(0..4)];
+    }
+
+    /// The profile of `seed`, drawn from `rng`, without disk faults.
     pub fn draw(rng: &mut fastrand::Rng) -> Profile {
         let n = [4, 4, 5, 7][rng.usize(0..4)];
         let f = (n - 1) / 3;
@@ -110,6 +170,8 @@ impl Profile {
             max_delay: rng.u64(0..20),
             byzantine,
             crash,
+            disk_crash: None,
+            early_sync: 0,
             partition,
             requests: rng.u64(10..40),
             safety_steps,
@@ -183,6 +245,27 @@ impl std::fmt::Display for Profile {
             )?,
             None => writeln!(f, "  crash: none")?,
         }
+        match &self.disk_crash {
+            Some((replicas, at, back)) => {
+                let replicas: Vec<String> = replicas.iter().map(|r| format!("r{r}")).collect();
+                writeln!(
+                    f,
+                    "  crash with disks: {} at step {at}, restarted from their disks at step \
+                     {back}",
+                    replicas.join(" ")
+                )?
+            }
+            None => writeln!(f, "  crash with disks: none")?,
+        }
+        writeln!(
+            f,
+            "  disks: synced when a send or reply needs it{}",
+            if self.early_sync > 0 {
+                format!(", and early at {} of steps", per_mille(self.early_sync))
+            } else {
+                String::new()
+            }
+        )?;
         match &self.partition {
             Some((side, at, heal)) => {
                 let side: Vec<String> = side.iter().map(|r| format!("r{r}")).collect();
@@ -222,6 +305,8 @@ mod tests {
             max_delay: 7,
             byzantine: vec![(2, Behaviour::Equivocate)],
             crash: Some((1, 400, 900)),
+            disk_crash: Some((vec![0, 3], 500, 700)),
+            early_sync: 20,
             partition: Some((vec![0, 2], 100, 600)),
             requests: 25,
             safety_steps: 3000,
@@ -247,6 +332,8 @@ mod tests {
                  65536, state chunks of 16384, and messages over 131072 bytes lost",
                 "  byzantine: r2 equivocate",
                 "  crash: r1 at step 400, restarted with empty memory at step 900",
+                "  crash with disks: r0 r3 at step 500, restarted from their disks at step 700",
+                "  disks: synced when a send or reply needs it, and early at 2.0% of steps",
                 "  partition: r0 r2 cut off from the others from step 100, healed at step 600",
             ]
         );
@@ -261,13 +348,18 @@ mod tests {
         let quiet = Profile {
             byzantine: Vec::new(),
             crash: None,
+            disk_crash: None,
+            early_sync: 0,
             partition: Some((Vec::new(), 1, 2)),
             large_values: false,
             ..profile()
         };
         let text = quiet.to_string();
         assert!(
-            text.contains("  values: small\n  byzantine: none\n  crash: none\n"),
+            text.contains(
+                "  values: small\n  byzantine: none\n  crash: none\n  crash with disks: none\n  \
+                 disks: synced when a send or reply needs it\n"
+            ),
             "{text}"
         );
         assert!(

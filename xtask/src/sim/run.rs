@@ -10,7 +10,7 @@ use pbft_core::{
 
 use super::describe::describe;
 use super::profile::{
-    Profile, LARGE_CHUNK, LARGE_LINE, LARGE_MAX_BATCH, LARGE_MAX_REQUEST, LARGE_VALUE,
+    Draw, Profile, LARGE_CHUNK, LARGE_LINE, LARGE_MAX_BATCH, LARGE_MAX_REQUEST, LARGE_VALUE,
 };
 
 /// Steps between ticks of every replica.
@@ -45,7 +45,8 @@ struct Sim {
     rng: fastrand::Rng,
     queue: Vec<(u64, Envelope)>,
     step: u64,
-    crashed: Option<usize>,
+    /// Replicas down: each stops until it restarts.
+    crashed: BTreeSet<usize>,
     partitioned: Option<Vec<usize>>,
     faults_on: bool,
     requests: Vec<(Request, u64)>,
@@ -55,6 +56,8 @@ struct Sim {
     /// The replicas that have answered their probe.
     answered: BTreeSet<usize>,
     checker: Checker,
+    /// Why a crashed replica could not start again, if one could not.
+    restart_failure: Option<String>,
     trace: VecDeque<String>,
     fingerprint: Vec<u8>,
     verbose: bool,
@@ -62,17 +65,32 @@ struct Sim {
 
 /// The fault profile seed `seed` draws: the first thing [`run`] draws
 /// from it.
-pub fn profile_of(seed: u64) -> Profile {
-    Profile::draw(&mut fastrand::Rng::with_seed(seed))
+pub fn profile_of(seed: u64, draw: Draw) -> Profile {
+    Profile::of_seed(seed, draw).0
 }
 
-/// Runs seed `seed`. With `broken_quorum`, the replicas use a deliberately
-/// wrong quorum (the self-test). With `safety_only`, the run ends after the
-/// safety phase. With `verbose`, every control message sent and every
-/// rejection is printed to stderr.
-pub fn run(seed: u64, broken_quorum: bool, safety_only: bool, verbose: bool) -> Outcome {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let profile = Profile::draw(&mut rng);
+/// How to run one seed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Which faults the seed draws.
+    pub draw: Draw,
+    /// The replicas use a deliberately wrong quorum (the self-test).
+    pub broken_quorum: bool,
+    /// The run ends after the safety phase.
+    pub safety_only: bool,
+    /// Every control message sent and every rejection is printed to stderr.
+    pub verbose: bool,
+}
+
+/// Runs seed `seed` as `options` say.
+pub fn run(seed: u64, options: Options) -> Outcome {
+    let Options {
+        draw,
+        broken_quorum,
+        safety_only,
+        verbose,
+    } = options;
+    let (profile, rng) = Profile::of_seed(seed, draw);
     let mut config = Config::new(profile.n).with_checkpoint_interval(profile.k);
     config.view_change_timeout = profile.view_change_timeout;
     if profile.large_values {
@@ -87,19 +105,20 @@ pub fn run(seed: u64, broken_quorum: bool, safety_only: bool, verbose: bool) -> 
         // Commit on f + 1 instead of 2f + 1.
         config.broken_quorum_for_self_test = Some((profile.n - 1) / 3 + 1);
     }
-    let cluster = Cluster::new(&config, ClusterAuth::Seeded(seed), |_| KvService::default())
+    let cluster = Cluster::durable(&config, ClusterAuth::Seeded(seed), |_| KvService::default())
         .expect("the profile's configuration is valid");
     let honest: BTreeSet<usize> = (0..profile.n)
         .filter(|r| profile.byzantine(*r).is_none())
         .collect();
     let mut sim = Sim {
         checker: Checker::new(honest, profile.n),
+        restart_failure: None,
         profile,
         cluster,
         rng,
         queue: Vec::new(),
         step: 0,
-        crashed: None,
+        crashed: BTreeSet::new(),
         partitioned: None,
         faults_on: true,
         requests: Vec::new(),
@@ -151,7 +170,7 @@ impl Sim {
         // each honest replica must answer its client.
         self.faults_on = false;
         self.partitioned = None;
-        if let Some(r) = self.crashed.take() {
+        for r in std::mem::take(&mut self.crashed) {
             self.restart(r);
         }
         self.send_probes();
@@ -220,25 +239,46 @@ impl Sim {
         self.step += 1;
         if self.step.is_multiple_of(TICK_EVERY) {
             for r in 0..self.profile.n {
-                if self.crashed != Some(r) {
+                if !self.crashed.contains(&r) {
                     self.cluster.tick(ReplicaId(r as u32));
                 }
             }
         }
+        // Drawn only when the profile has early syncs, so that the runs of
+        // profiles without them replay as they did before.
+        if self.profile.early_sync > 0 && self.rng.u32(0..1000) < self.profile.early_sync {
+            let r = self.rng.usize(0..self.profile.n);
+            self.cluster.sync(ReplicaId(r as u32));
+        }
         self.collect_sends();
         self.deliver_one();
+        if let Some(failure) = self.restart_failure.take() {
+            return Err(failure);
+        }
         self.observe()
     }
 
     fn faults(&mut self) {
         if let Some((r, at, back)) = self.profile.crash {
             if self.step == at {
-                self.crashed = Some(r);
+                self.crashed.insert(r);
                 self.note(format!("crash r{r}"));
             }
-            if self.step == back {
-                self.crashed = None;
+            if self.step == back && self.crashed.remove(&r) {
                 self.restart(r);
+            }
+        }
+        if let Some((replicas, at, back)) = self.profile.disk_crash.clone() {
+            if self.step == at {
+                self.crashed.extend(&replicas);
+                self.note(format!("crash {replicas:?} with their disks"));
+            }
+            if self.step == back {
+                for r in replicas {
+                    if self.crashed.remove(&r) {
+                        self.restart(r);
+                    }
+                }
             }
         }
         if let Some((side, at, heal)) = self.profile.partition.clone() {
@@ -253,19 +293,38 @@ impl Sim {
         }
     }
 
+    /// Starts crashed replica `r` again: from its disk if it crashed with
+    /// it, else with empty memory and an empty disk.
     fn restart(&mut self, r: usize) {
-        self.note(format!("restart r{r} with empty memory"));
-        let _ = self
-            .cluster
-            .restart(ReplicaId(r as u32), KvService::default());
+        let id = ReplicaId(r as u32);
         self.checker.restarted(r);
+        let with_disk = self
+            .profile
+            .disk_crash
+            .as_ref()
+            .is_some_and(|(replicas, _, _)| replicas.contains(&r));
+        let restarted = if with_disk {
+            self.note(format!("restart r{r} from its disk"));
+            self.cluster.crash_with_disk(id, KvService::default())
+        } else {
+            self.note(format!("restart r{r} with empty memory"));
+            self.cluster.restart(id, KvService::default())
+        };
+        if let Err(e) = restarted {
+            self.restart_failure = Some(format!("r{r} could not restart: {e}"));
+        }
     }
 
-    fn honest_target(&mut self) -> usize {
+    /// A random honest replica that is up, if any is.
+    fn honest_target(&mut self) -> Option<usize> {
+        let up = |r: usize| self.profile.byzantine(r).is_none() && !self.crashed.contains(&r);
+        if !(0..self.profile.n).any(up) {
+            return None;
+        }
         loop {
             let r = self.rng.usize(0..self.profile.n);
-            if self.profile.byzantine(r).is_none() && self.crashed != Some(r) {
-                return r;
+            if self.profile.byzantine(r).is_none() && !self.crashed.contains(&r) {
+                return Some(r);
             }
         }
     }
@@ -278,9 +337,15 @@ impl Sim {
             i.to_string()
         };
         let request = Request::new(&format!("c{i}"), Some(1), &format!("set k{i}={value}"));
-        let to = self.honest_target();
-        self.note(format!("client c{i} -> r{to}"));
-        self.cluster.submit(ReplicaId(to as u32), request.clone());
+        match self.honest_target() {
+            Some(to) => {
+                self.note(format!("client c{i} -> r{to}"));
+                self.cluster.submit(ReplicaId(to as u32), request.clone());
+            }
+            // Every honest replica is down: the client's retries in the
+            // liveness phase deliver it.
+            None => self.note(format!("client c{i}: every honest replica is down")),
+        }
         self.requests.push((request, self.step));
     }
 
@@ -370,7 +435,7 @@ impl Sim {
         };
         let (_, envelope) = self.queue.remove(pick);
         let (from, to) = (envelope.from.index(), envelope.to.index());
-        if self.crashed == Some(to) || self.crashed == Some(from) {
+        if self.crashed.contains(&to) || self.crashed.contains(&from) {
             return;
         }
         if let Some(side) = &self.partitioned {

@@ -183,7 +183,9 @@ impl<S: Service> Replica<S> {
 
     /// Moves to `target` without a new view yet: slots start over (keeping
     /// their prepared certificates), and normal-case messages wait.
-    fn enter_view(&mut self, target: View) {
+    fn enter_view(&mut self, target: View, out: &mut Vec<Output>) {
+        // Before any message of the new view goes out.
+        self.persist(crate::durable::Record::View(target), out);
         for seq in self.log.seqs() {
             let carried = if self.log.get(seq).is_some_and(|s| s.commit_sent) {
                 self.prepared_certificate(seq)
@@ -217,7 +219,7 @@ impl<S: Service> Replica<S> {
         if target <= self.view {
             return;
         }
-        self.enter_view(target);
+        self.enter_view(target, out);
         // Each certificate names its batch by digest: a view change stays
         // small whatever the batches hold. The batches stay in the log.
         let prepared = self
@@ -471,7 +473,7 @@ impl<S: Service> Replica<S> {
             }
         };
         if nv.view > self.view {
-            self.enter_view(nv.view);
+            self.enter_view(nv.view, out);
         }
         self.install_new_view(nv, checkpoint, out);
         Ok(())
