@@ -92,10 +92,17 @@ pub struct Args {
     /// the others survive it.
     #[arg(long, value_name = "BEHAVIOUR")]
     byzantine: Option<String>,
+    /// Replica mode: keep the replica's records in this directory and
+    /// start again from them after a crash (created if missing). Without
+    /// it the replica keeps everything in memory, and one that restarts
+    /// must catch up from the others: if more than f replicas restart at
+    /// once, what they had agreed can be lost.
+    #[arg(long, env = "PBFT_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
 }
 
 /// The flags only replica mode uses, by their clap ids.
-const REPLICA_ONLY: [&str; 11] = [
+const REPLICA_ONLY: [&str; 12] = [
     "keys",
     "auth",
     "client_keys",
@@ -107,6 +114,7 @@ const REPLICA_ONLY: [&str; 11] = [
     "max_request_bytes",
     "max_batch_bytes",
     "byzantine",
+    "data_dir",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -195,6 +203,10 @@ enum Command {
         /// of replica mode).
         #[arg(long, value_name = "BEHAVIOUR")]
         byzantine: Option<String>,
+        /// Keep the replica's records in this directory and start again
+        /// from them after a crash (see the same flag of replica mode).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
     },
 }
 
@@ -296,6 +308,7 @@ impl CommandLine {
             keys,
             listen,
             byzantine,
+            data_dir,
         }) = &args.command
         {
             self.refuse_top_level_flags(
@@ -305,7 +318,8 @@ impl CommandLine {
             let file = ClusterFile::load(cluster).map_err(|e| e.to_string())?;
             let key_file = KeyFile::load(keys).map_err(|e| e.to_string())?;
             let deployment =
-                Deployment::check(file, cluster, key_file, listen.as_deref(), byzantine)?;
+                Deployment::check(file, cluster, key_file, listen.as_deref(), byzantine)?
+                    .with_data_dir(data_dir.clone());
             if let Some(behaviour) = byzantine {
                 log::warn!(
                     "TESTING AID: this replica is Byzantine ({behaviour}); never use in production"
@@ -440,6 +454,7 @@ fn replica_settings(args: &Args) -> Result<Settings, String> {
         max_request_bytes: args.max_request_bytes,
         max_batch_bytes: args.max_batch_bytes,
         view_change_timeout,
+        data_dir: args.data_dir.clone(),
         ..Settings::new(auth)
     };
     // What init will check again with the real cluster size; the checks

@@ -26,6 +26,7 @@ pub mod node;
 pub mod replica_node;
 pub mod reply;
 pub mod runtime;
+pub mod storage;
 pub mod tcp;
 
 use std::io::{self, BufRead, Write};

@@ -5,6 +5,7 @@
 //! there.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 
 use log::{debug, info, warn};
 use pbft_core::{
@@ -16,6 +17,7 @@ use pbft_wire::{decode, request_from_body, status_ok_body, Body, Directory, Enve
 use crate::keys::KeyFile;
 use crate::linkv;
 use crate::reply::{bad_line, dropped_elsewhere, refusal_code, MsgIds};
+use crate::storage::Storage;
 
 /// How replica mode authenticates its peers.
 #[derive(Clone, Debug)]
@@ -62,6 +64,10 @@ pub struct Settings {
     /// f + 1 matching answers (§4.1), as over TCP. Off over stdio, whose
     /// clients expect one answer from the node they asked.
     pub answer_every_client: bool,
+    /// Where the replica keeps its records (`--data-dir`): with one, it is
+    /// durable and starts again from what it recorded there; without, it
+    /// keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -85,6 +91,7 @@ impl Settings {
             max_timestamp_gap: core.max_timestamp_gap,
             byzantine: None,
             answer_every_client: false,
+            data_dir: None,
         }
     }
 
@@ -115,6 +122,8 @@ struct Hosted {
     waiting: HashMap<Request, Vec<(String, u64)>>,
     /// lin-kv clients waiting here for a request's result.
     executing: HashMap<Request, Vec<(String, u64, linkv::Kind)>>,
+    /// The data directory, for a durable replica.
+    storage: Option<Storage>,
 }
 
 /// A replica-mode node: turns input lines and ticks into output lines.
@@ -123,6 +132,9 @@ pub struct ReplicaNode {
     hosted: Option<Hosted>,
     ids: MsgIds,
     outputs: Vec<Output>,
+    /// Why the node cannot go on: its records cannot be stored, or its
+    /// data directory cannot be used. It then sends nothing more.
+    failure: Option<String>,
 }
 
 impl ReplicaNode {
@@ -133,7 +145,14 @@ impl ReplicaNode {
             hosted: None,
             ids: MsgIds::default(),
             outputs: Vec::new(),
+            failure: None,
         }
+    }
+
+    /// Why the node stopped, if it did: a durable replica that cannot keep
+    /// its records must not send anything, so the driver ends it.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
     }
 
     /// A node already initialised as `node_id` of `node_ids`, as if by
@@ -144,9 +163,10 @@ impl ReplicaNode {
         node_id: &str,
         node_ids: Vec<String>,
     ) -> Result<ReplicaNode, String> {
-        let hosted = Hosted::new(node_id, node_ids, &settings)?;
+        let (hosted, outputs) = Hosted::new(node_id, node_ids, &settings).map_err(|e| e.text)?;
         Ok(ReplicaNode {
             hosted: Some(hosted),
+            outputs,
             ..ReplicaNode::new(settings)
         })
     }
@@ -300,8 +320,10 @@ impl ReplicaNode {
                 .error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text);
         }
         match Hosted::new(&node_id, node_ids, &self.settings) {
-            Ok(hosted) => {
+            Ok((hosted, outputs)) => {
                 self.hosted = Some(hosted);
+                // A restored replica's first outputs go with its next step.
+                self.outputs = outputs;
                 let reply = Body::InitOk {
                     in_reply_to: msg_id,
                     msg_id: self.ids.take(),
@@ -312,7 +334,12 @@ impl ReplicaNode {
                     body: reply,
                 }
             }
-            Err(text) => {
+            Err(HostError { text, storage }) => {
+                if storage {
+                    // The directory cannot be trusted or used: this node
+                    // must not run as the replica at all.
+                    self.failure = Some(text.clone());
+                }
                 warn!("init refused: {text}");
                 self.ids
                     .error(me, src, Some(msg_id), ErrorCode::MalformedRequest, text)
@@ -395,12 +422,20 @@ impl ReplicaNode {
     fn drain(&mut self) -> Vec<Envelope> {
         let mut replies = Vec::new();
         let mut sends = Vec::new();
+        if self.failure.is_some() {
+            self.outputs.clear();
+            return Vec::new();
+        }
         let outputs = std::mem::take(&mut self.outputs);
         for output in outputs {
             match output {
-                // Only a durable replica emits these, and this one is built
-                // with `Replica::new`.
-                Output::Persist(_) => {}
+                // Written now, synced below before anything is sent.
+                Output::Persist(record) => {
+                    let storage = self.hosted.as_mut().and_then(|h| h.storage.as_mut());
+                    if let Some(Err(e)) = storage.map(|s| s.write(&record)) {
+                        self.failure = Some(format!("cannot keep the replica's records: {e}"));
+                    }
+                }
                 Output::Send { to, signed } => sends.push((to, signed)),
                 Output::Ordered(o) => {
                     for (client, msg_id) in self.take_waiting(&o.request) {
@@ -450,13 +485,23 @@ impl ReplicaNode {
                     self.answer_linkv(&request, &result, view, &mut replies)
                 }
                 Output::Restored { seq, digest } => {
-                    info!("caught up from peers: restored checkpoint {seq} ({digest})")
+                    info!("restored checkpoint {seq} ({digest})")
                 }
                 Output::Rejected { from, kind, reason } => {
                     let name = self.name_of(from);
                     log_rejected("", kind, &name, &reason);
                 }
             }
+        }
+        // Persist, then send: one sync for every record of this step.
+        if let Some(storage) = self.hosted.as_mut().and_then(|h| h.storage.as_mut()) {
+            if let Err(e) = storage.sync() {
+                self.failure = Some(format!("cannot keep the replica's records: {e}"));
+            }
+        }
+        if let Some(failure) = &self.failure {
+            log::error!("{failure}: the replica stops and sends nothing more");
+            return Vec::new();
         }
         for (to, signed) in sends {
             let Some(hosted) = self.hosted.as_ref() else {
@@ -604,8 +649,39 @@ impl ReplicaNode {
     }
 }
 
+/// Why a replica cannot be hosted.
+struct HostError {
+    text: String,
+    /// The data directory is at fault, not the request to host.
+    storage: bool,
+}
+
+impl HostError {
+    fn storage(text: String) -> HostError {
+        HostError {
+            text,
+            storage: true,
+        }
+    }
+}
+
+impl From<String> for HostError {
+    fn from(text: String) -> HostError {
+        HostError {
+            text,
+            storage: false,
+        }
+    }
+}
+
 impl Hosted {
-    fn new(node_id: &str, node_ids: Vec<String>, settings: &Settings) -> Result<Hosted, String> {
+    /// The replica `node_id` of `node_ids`, and its first outputs: a
+    /// durable one starts from its data directory.
+    fn new(
+        node_id: &str,
+        node_ids: Vec<String>,
+        settings: &Settings,
+    ) -> Result<(Hosted, Vec<Output>), HostError> {
         let directory = Directory::new(node_ids).map_err(|e| format!("invalid node_ids: {e}"))?;
         let me = directory
             .id_of(node_id)
@@ -618,21 +694,56 @@ impl Hosted {
             ),
             Auth::None => Box::new(Unauthenticated),
         };
-        let replica = Replica::new(&config, me, KvService::default(), BoxedAuth(auth))
-            .map_err(|e| e.to_string())?;
+        let mut outputs = Vec::new();
+        let (replica, storage) = match &settings.data_dir {
+            None => (
+                Replica::new(&config, me, KvService::default(), BoxedAuth(auth))
+                    .map_err(|e| e.to_string())?,
+                None,
+            ),
+            Some(dir) => {
+                let (storage, records) =
+                    Storage::open(dir, node_id, &directory).map_err(HostError::storage)?;
+                let count = records.len();
+                let replica = Replica::restore(
+                    &config,
+                    me,
+                    KvService::default(),
+                    BoxedAuth(auth),
+                    records,
+                    &mut outputs,
+                )
+                .map_err(|e| {
+                    HostError::storage(format!("refusing to start from {}: {e}", dir.display()))
+                })?;
+                if count > 0 {
+                    info!(
+                        "restored from {}: executed through {}, stable checkpoint {}, now \
+                         changing to {}",
+                        dir.display(),
+                        replica.last_executed(),
+                        replica.stable_checkpoint().seq,
+                        replica.view()
+                    );
+                }
+                (replica, Some(storage))
+            }
+        };
         info!(
             "replica {node_id} of {} (f = {}), view {}",
             directory.len(),
             replica.quorums().f(),
             replica.view()
         );
-        Ok(Hosted {
+        let hosted = Hosted {
             directory,
             me,
             replica,
             waiting: HashMap::new(),
             executing: HashMap::new(),
-        })
+            storage,
+        };
+        Ok((hosted, outputs))
     }
 }
 

@@ -154,8 +154,19 @@ fn read_until_end<S: Sink>(source: &mut impl Source, shared: &Mutex<Shared<S>>) 
             None => shared.node.handle_line(&message.text),
         };
         shared.sink.emit(out)?;
+        stop_on_failure(&shared.node)?;
     }
     Ok(())
+}
+
+/// An error once the node has failed (a durable replica that cannot keep
+/// its records), so that the loop ends instead of running a replica that
+/// sends nothing.
+fn stop_on_failure(node: &ReplicaNode) -> io::Result<()> {
+    match node.failure() {
+        Some(failure) => Err(io::Error::other(failure.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// Ticks the node every `every` until `done`, or until writing fails.
@@ -184,6 +195,7 @@ fn tick_until_done<S: Sink>(
         let mut shared = lock(shared);
         let out = shared.node.tick();
         shared.sink.emit(out)?;
+        stop_on_failure(&shared.node)?;
     }
     Ok(())
 }

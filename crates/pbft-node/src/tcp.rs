@@ -40,6 +40,8 @@ pub struct Deployment {
     /// Where to listen: the member's own address unless overridden.
     listen: SocketAddr,
     byzantine: Option<Behaviour>,
+    /// The data directory of a durable replica (`--data-dir`).
+    data_dir: Option<std::path::PathBuf>,
 }
 
 impl Deployment {
@@ -109,7 +111,17 @@ impl Deployment {
             addresses,
             listen,
             byzantine,
+            data_dir: None,
         })
+    }
+
+    /// The same replica, durable: it keeps its records in `dir` and starts
+    /// again from them (see [`storage`](crate::storage)).
+    pub fn with_data_dir(self, dir: Option<std::path::PathBuf>) -> Deployment {
+        Deployment {
+            data_dir: dir,
+            ..self
+        }
     }
 
     /// This replica's node id.
@@ -123,6 +135,7 @@ impl Deployment {
             client_keys: self.cluster.client_keys(),
             byzantine: self.byzantine,
             answer_every_client: true,
+            data_dir: self.data_dir.clone(),
             ..self
                 .cluster
                 .protocol

@@ -90,12 +90,7 @@ impl Directory {
                 prepared: vc
                     .prepared
                     .iter()
-                    .map(|cert| {
-                        Ok(WirePrepared {
-                            pre_prepare: Box::new(self.message_to_body(&cert.pre_prepare, None)?),
-                            prepares: self.bodies(&cert.prepares)?,
-                        })
-                    })
+                    .map(|cert| self.wire_prepared(cert))
                     .collect::<Result<_, PeerError>>()?,
                 signature,
             }),
@@ -128,12 +123,7 @@ impl Directory {
                 committed: st
                     .committed
                     .iter()
-                    .map(|cert| {
-                        Ok(WireCommitted {
-                            pre_prepare: Box::new(self.message_to_body(&cert.pre_prepare, None)?),
-                            commits: self.bodies(&cert.commits)?,
-                        })
-                    })
+                    .map(|cert| self.wire_committed(cert))
                     .collect::<Result<_, PeerError>>()?,
                 manifest: st.manifest.as_ref().map(|m| WireManifest {
                     length: m.length,
@@ -148,7 +138,50 @@ impl Directory {
         })
     }
 
-    fn wire_stable(&self, cp: &StableCheckpoint) -> Result<WireStableCheckpoint, PeerError> {
+    pub(crate) fn wire_prepared(
+        &self,
+        cert: &PreparedCertificate,
+    ) -> Result<WirePrepared, PeerError> {
+        Ok(WirePrepared {
+            pre_prepare: Box::new(self.message_to_body(&cert.pre_prepare, None)?),
+            prepares: self.bodies(&cert.prepares)?,
+        })
+    }
+
+    pub(crate) fn core_prepared(
+        &self,
+        cert: &WirePrepared,
+    ) -> Result<PreparedCertificate, PeerError> {
+        Ok(PreparedCertificate {
+            pre_prepare: self.body_to_message(&cert.pre_prepare)?,
+            prepares: self.messages(&cert.prepares)?,
+        })
+    }
+
+    pub(crate) fn wire_committed(
+        &self,
+        cert: &CommittedCertificate,
+    ) -> Result<WireCommitted, PeerError> {
+        Ok(WireCommitted {
+            pre_prepare: Box::new(self.message_to_body(&cert.pre_prepare, None)?),
+            commits: self.bodies(&cert.commits)?,
+        })
+    }
+
+    pub(crate) fn core_committed(
+        &self,
+        cert: &WireCommitted,
+    ) -> Result<CommittedCertificate, PeerError> {
+        Ok(CommittedCertificate {
+            pre_prepare: self.body_to_message(&cert.pre_prepare)?,
+            commits: self.messages(&cert.commits)?,
+        })
+    }
+
+    pub(crate) fn wire_stable(
+        &self,
+        cp: &StableCheckpoint,
+    ) -> Result<WireStableCheckpoint, PeerError> {
         Ok(WireStableCheckpoint {
             sequence_number: cp.seq.0,
             digest: cp.digest,
@@ -156,7 +189,10 @@ impl Directory {
         })
     }
 
-    fn core_stable(&self, cp: &WireStableCheckpoint) -> Result<StableCheckpoint, PeerError> {
+    pub(crate) fn core_stable(
+        &self,
+        cp: &WireStableCheckpoint,
+    ) -> Result<StableCheckpoint, PeerError> {
         Ok(StableCheckpoint {
             seq: Seq(cp.sequence_number),
             digest: cp.digest,
@@ -211,12 +247,7 @@ impl Directory {
                     prepared: vc
                         .prepared
                         .iter()
-                        .map(|cert| {
-                            Ok(PreparedCertificate {
-                                pre_prepare: self.body_to_message(&cert.pre_prepare)?,
-                                prepares: self.messages(&cert.prepares)?,
-                            })
-                        })
+                        .map(|cert| self.core_prepared(cert))
                         .collect::<Result<_, PeerError>>()?,
                     replica: self.core_id(&vc.replica)?,
                 }),
@@ -252,12 +283,7 @@ impl Directory {
                     committed: st
                         .committed
                         .iter()
-                        .map(|cert| {
-                            Ok(CommittedCertificate {
-                                pre_prepare: self.body_to_message(&cert.pre_prepare)?,
-                                commits: self.messages(&cert.commits)?,
-                            })
-                        })
+                        .map(|cert| self.core_committed(cert))
                         .collect::<Result<_, PeerError>>()?,
                     replica: self.core_id(&st.replica)?,
                     manifest: st.manifest.as_ref().map(|m| Manifest {
@@ -317,7 +343,7 @@ impl Directory {
     }
 }
 
-fn snapshot(text: &str, field: &'static str) -> Result<Vec<u8>, PeerError> {
+pub(crate) fn snapshot(text: &str, field: &'static str) -> Result<Vec<u8>, PeerError> {
     hex::parse_vec(text).map_err(|e| PeerError::BadSnapshot(field, e.to_string()))
 }
 

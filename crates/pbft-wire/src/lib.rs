@@ -12,6 +12,8 @@
 //!   (`node_ids[i]` is replica `i`), and converts replica messages both
 //!   ways ([`Directory::message_to_body`], [`Directory::body_to_message`]).
 //! - [`request_from_body`] and [`status_ok_body`] serve clients.
+//! - [`Directory::record_to_json`] and [`Directory::record_from_json`]
+//!   encode a durable replica's records for its log.
 //!
 //! ```
 //! use pbft_wire::{decode, encode, Body};
@@ -35,6 +37,7 @@ mod convert;
 mod decode;
 mod directory;
 mod hex;
+mod record;
 mod tagged;
 mod variants;
 
@@ -48,3 +51,4 @@ pub use code::ErrorCode;
 pub use convert::{request_from_body, result_to_json, status_ok_body, PeerError, RequestError};
 pub use decode::{decode, encode, DecodeError, Header};
 pub use directory::{Directory, DirectoryError};
+pub use record::RecordError;
