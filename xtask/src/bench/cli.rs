@@ -41,6 +41,7 @@ enum Choice {
     Processes,
     Lossy,
     Tcp,
+    Durable,
     Memory,
     All,
 }
@@ -53,6 +54,7 @@ impl Choice {
             Choice::Processes => vec![Mode::Processes],
             Choice::Lossy => vec![Mode::Lossy],
             Choice::Tcp => vec![Mode::Tcp],
+            Choice::Durable => vec![Mode::Durable],
             Choice::Memory => vec![Mode::Memory],
             Choice::All => Mode::ALL.to_vec(),
         }
@@ -72,18 +74,21 @@ pub enum Mode {
     Lossy,
     /// Four `serve` processes over loopback TCP, with the client library.
     Tcp,
+    /// The same with `--data-dir`, beside in-memory runs of the same load.
+    Durable,
     /// A long embedded run sampling resident memory.
     Memory,
 }
 
 impl Mode {
     /// Every mode, in the order `all` runs them.
-    pub const ALL: [Mode; 6] = [
+    pub const ALL: [Mode; 7] = [
         Mode::Embedded,
         Mode::EmbeddedWire,
         Mode::Processes,
         Mode::Lossy,
         Mode::Tcp,
+        Mode::Durable,
         Mode::Memory,
     ];
 
@@ -95,6 +100,7 @@ impl Mode {
             Mode::Processes => "processes",
             Mode::Lossy => "lossy",
             Mode::Tcp => "tcp",
+            Mode::Durable => "durable",
             Mode::Memory => "memory",
         }
     }

@@ -158,7 +158,45 @@ pub fn main(
                     ("loaded, signed", TCP_CLIENTS, options.count(30_000, 300)),
                 ] {
                     eprintln!("bench: tcp {run}, {n} requests, {clients} client(s)");
-                    report.push(over_tcp(run, &binary, clients, n)?);
+                    report.push(over_tcp(run, &binary, clients, n, false)?);
+                }
+            }
+            Mode::Durable => {
+                let binary = if release::optimised() {
+                    release::build_node(root)?
+                } else {
+                    build_debug_node()?
+                };
+                // In memory and durable side by side, each pair on the same
+                // load, so that the ratio compares like with like.
+                for (load, clients, n) in [
+                    ("unbatched", 1, options.count(2_000, 30)),
+                    ("loaded", TCP_CLIENTS, options.count(30_000, 300)),
+                ] {
+                    let mut base = 0.0;
+                    for durable in [false, true] {
+                        let run = if durable {
+                            format!("{load}, signed, --data-dir")
+                        } else {
+                            format!("{load}, signed, in memory")
+                        };
+                        eprintln!("bench: durable {run}, {n} requests, {clients} client(s)");
+                        let (mut row, failure) = over_tcp(&run, &binary, clients, n, durable)?;
+                        row.mode = "durable";
+                        let throughput = row.throughput();
+                        if durable {
+                            row.notes.insert(
+                                0,
+                                format!(
+                                    "{:.0}% of in-memory throughput",
+                                    100.0 * throughput / f64::max(base, 1e-9)
+                                ),
+                            );
+                        } else {
+                            base = throughput;
+                        }
+                        report.push((row, failure));
+                    }
                 }
             }
             Mode::Memory => {
@@ -259,8 +297,9 @@ fn over_tcp(
     binary: &Path,
     clients: usize,
     requests: u64,
+    durable: bool,
 ) -> Result<(Row, Option<String>), String> {
-    let outcome = tcp::run(binary, clients, requests)?;
+    let outcome = tcp::run(binary, clients, requests, durable)?;
     let mut latency = latency::Histogram::default();
     for l in &outcome.report.latencies {
         latency.record(*l);
@@ -279,6 +318,12 @@ fn over_tcp(
         row.notes.push(format!(
             "{:.0} µs of client CPU per request",
             per_request(cpu)
+        ));
+    }
+    if let Some(writes) = outcome.log_writes {
+        row.notes.push(format!(
+            "{:.2} syncs per request (four replicas)",
+            writes as f64 / latency.len().max(1) as f64
         ));
     }
     let failure = outcome.report.failed.first().map(|why| {

@@ -31,19 +31,30 @@ pub struct Outcome {
     pub client_cpu: Option<Duration>,
     /// The largest peak resident memory of the four replicas.
     pub peak: Option<Kib>,
+    /// With data directories: the write calls the four replicas made in
+    /// the run (`syscw` of `/proc/<pid>/io`). Their log writes each of
+    /// its syncs in one call, and messages go out by `send`, which is not
+    /// counted: this is the number of syncs, give or take a log line.
+    pub log_writes: Option<u64>,
 }
 
 /// Runs `clients` clients for `requests` requests in all against four
-/// fresh replicas of `binary`.
-pub fn run(binary: &Path, clients: usize, requests: u64) -> Result<Outcome, String> {
+/// fresh replicas of `binary`, each with a data directory if `durable`.
+pub fn run(binary: &Path, clients: usize, requests: u64, durable: bool) -> Result<Outcome, String> {
     let dir = std::env::temp_dir().join(format!("pbft-bench-tcp-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
-    let outcome = run_in(binary, clients, requests, &dir);
+    let outcome = run_in(binary, clients, requests, durable, &dir);
     let _ = fs::remove_dir_all(&dir);
     outcome
 }
 
-fn run_in(binary: &Path, clients: usize, requests: u64, dir: &Path) -> Result<Outcome, String> {
+fn run_in(
+    binary: &Path,
+    clients: usize,
+    requests: u64,
+    durable: bool,
+    dir: &Path,
+) -> Result<Outcome, String> {
     let listeners: Vec<TcpListener> = NODES
         .iter()
         .map(|_| TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}")))
@@ -60,12 +71,19 @@ fn run_in(binary: &Path, clients: usize, requests: u64, dir: &Path) -> Result<Ou
     let cluster_path = dir.join("cluster.toml");
     let mut replicas = KillOnDrop(Vec::new());
     for node in NODES {
-        let child = Command::new(binary)
+        let mut command = Command::new(binary);
+        command
             .arg("serve")
             .arg("--cluster")
             .arg(&cluster_path)
             .arg("--keys")
-            .arg(dir.join(format!("{node}.keys.json")))
+            .arg(dir.join(format!("{node}.keys.json")));
+        if durable {
+            command
+                .arg("--data-dir")
+                .arg(dir.join(format!("data-{node}")));
+        }
+        let child = command
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -93,9 +111,10 @@ fn run_in(binary: &Path, clients: usize, requests: u64, dir: &Path) -> Result<Ou
     let pids = replicas.pids();
     let replica_cpu =
         |pids: &[u32]| -> Option<Duration> { pids.iter().map(|p| cpu_of(&p.to_string())).sum() };
-    let before = (replica_cpu(&pids), cpu_of("self"));
+    let writes = |pids: &[u32]| -> Option<u64> { pids.iter().map(|p| writes_of(*p)).sum() };
+    let before = (replica_cpu(&pids), cpu_of("self"), writes(&pids));
     let report = load::run(&mut opened, Until::Requests(requests), &|_| {});
-    let after = (replica_cpu(&pids), cpu_of("self"));
+    let after = (replica_cpu(&pids), cpu_of("self"), writes(&pids));
     let peak = pids.iter().filter_map(|p| memory::peak_of(*p)).max();
     let since = |a: Option<Duration>, b: Option<Duration>| Some(b?.saturating_sub(a?));
     Ok(Outcome {
@@ -103,7 +122,21 @@ fn run_in(binary: &Path, clients: usize, requests: u64, dir: &Path) -> Result<Ou
         replica_cpu: since(before.0, after.0),
         client_cpu: since(before.1, after.1),
         peak,
+        log_writes: match (durable, before.2, after.2) {
+            (true, Some(b), Some(a)) => Some(a.saturating_sub(b)),
+            _ => None,
+        },
     })
+}
+
+/// The write calls process `pid` made (`syscw` in `/proc/<pid>/io`).
+fn writes_of(pid: u32) -> Option<u64> {
+    let io = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    io.lines()
+        .find_map(|line| line.strip_prefix("syscw:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// The user and system CPU time of process `who` (a pid or `self`), from
