@@ -320,7 +320,10 @@ fn over_tcp(
             per_request(cpu)
         ));
     }
-    if let Some(writes) = outcome.log_writes.filter(|_| durable || run.contains("memory")) {
+    if let Some(writes) = outcome
+        .log_writes
+        .filter(|_| durable || run.contains("memory"))
+    {
         row.notes.push(format!(
             "{:.2} write calls per request (four replicas; with --data-dir, one per sync)",
             writes as f64 / latency.len().max(1) as f64
