@@ -182,7 +182,19 @@ impl CommittedCertificate {
         quorums: &Quorums,
         auth: &dyn Authenticator,
     ) -> Result<(), CertificateError> {
-        let pp = check_pre_prepare(&self.pre_prepare, quorums, auth, true)?;
+        self.check_members(quorums, auth, true)
+    }
+
+    /// [`check`](Self::check), with `need_batch` false for a certificate
+    /// whose pre-prepare may name its batch by digest only (one a replica
+    /// kept for a number it has not executed yet).
+    pub(crate) fn check_members(
+        &self,
+        quorums: &Quorums,
+        auth: &dyn Authenticator,
+        need_batch: bool,
+    ) -> Result<(), CertificateError> {
+        let pp = check_pre_prepare(&self.pre_prepare, quorums, auth, need_batch)?;
         let members = self.commits.iter().map(|member| match &member.message {
             Message::Commit(v) => Some(((v.view, v.seq, v.digest), v.replica, member)),
             _ => None,

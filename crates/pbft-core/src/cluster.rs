@@ -255,6 +255,37 @@ impl<S: Service> Cluster<S> {
         Ok(())
     }
 
+    /// A crash of replica `id` in the middle of a step: it takes `input`,
+    /// but only the first `carried` of the step's outputs are carried out
+    /// (records written, and synced as the contract says before any other
+    /// output); the rest are lost, and so is what the disk had not
+    /// synced. Returns how many outputs the step had. The replica is then
+    /// down: give it nothing more until [`crash_with_disk`] or
+    /// [`restart`] starts it again.
+    ///
+    /// [`crash_with_disk`]: Self::crash_with_disk
+    /// [`restart`]: Self::restart
+    pub fn crash_in_step(
+        &mut self,
+        id: ReplicaId,
+        input: Input,
+        carried: usize,
+    ) -> Result<usize, ClusterError> {
+        self.check_member(id)?;
+        if self.disks.is_none() {
+            return Err(ClusterError::NotDurable);
+        }
+        let mut outputs = Vec::new();
+        self.replicas[id.index()].step(input, &mut outputs);
+        let total = outputs.len();
+        outputs.truncate(carried);
+        self.carry_out(id, outputs);
+        if let Some(disk) = self.disks.as_mut().and_then(|d| d.get_mut(id.index())) {
+            disk.crash();
+        }
+        Ok(total)
+    }
+
     /// Syncs replica `id`'s disk now, as a caller may at any moment (a
     /// sync point earlier than the contract needs). Nothing happens in a
     /// cluster without disks.

@@ -67,7 +67,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
-use crate::certificate::{CommittedCertificate, PreparedCertificate};
+use crate::certificate::{CertificateError, CommittedCertificate, PreparedCertificate};
 use crate::checkpoint::{Snapshot, StableCheckpoint};
 use crate::config::{Config, ConfigError};
 use crate::output::Output;
@@ -147,6 +147,26 @@ pub enum RestoreError {
         /// The record's kind.
         kind: &'static str,
     },
+    /// A stored certificate or checkpoint proof does not check against
+    /// this configuration's members and keys (written under another
+    /// configuration, say).
+    Certificate {
+        /// What it is: `prepared`, `committed` or `checkpoint`.
+        kind: &'static str,
+        /// Its number.
+        seq: Seq,
+        /// What is wrong with it.
+        error: CertificateError,
+    },
+    /// A stored certificate is for a number beyond the window above the
+    /// stored checkpoint: the configuration's window is smaller than the
+    /// one it was written under.
+    OutsideWindow {
+        /// The certificate's number.
+        seq: Seq,
+        /// The highest number the window allows.
+        high: Seq,
+    },
 }
 
 impl fmt::Display for RestoreError {
@@ -169,6 +189,14 @@ impl fmt::Display for RestoreError {
                     "a stored {kind} certificate does not start with a pre-prepare"
                 )
             }
+            RestoreError::Certificate { kind, seq, error } => write!(
+                f,
+                "the stored {kind} certificate for {seq} does not check: {error}"
+            ),
+            RestoreError::OutsideWindow { seq, high } => write!(
+                f,
+                "a stored certificate is for {seq}, beyond the window's high watermark {high}"
+            ),
         }
     }
 }
@@ -243,6 +271,50 @@ impl Found {
     }
 }
 
+impl Found {
+    /// Checks what was found against `replica`'s configuration: the disk's
+    /// checksums guard against faults, this against a disk written under
+    /// other members, keys or window, on which the replica would start
+    /// with view changes nobody accepts.
+    fn check<S: Service>(&self, replica: &Replica<S>, low: Seq) -> Result<(), RestoreError> {
+        let (quorums, auth) = (&replica.quorums, &*replica.auth);
+        if let Some(base) = &self.base {
+            base.checkpoint
+                .check(quorums, auth)
+                .map_err(|error| RestoreError::Certificate {
+                    kind: "checkpoint",
+                    seq: low,
+                    error,
+                })?;
+        }
+        let high = Seq(low.0.saturating_add(replica.checkpoints.window));
+        for (&seq, cert) in self.prepared.range(low.next()..) {
+            if seq > high {
+                return Err(RestoreError::OutsideWindow { seq, high });
+            }
+            cert.check(quorums, auth)
+                .map_err(|error| RestoreError::Certificate {
+                    kind: "prepared",
+                    seq,
+                    error,
+                })?;
+        }
+        for (&seq, cert) in self.committed.range(low.next()..) {
+            if seq > high {
+                return Err(RestoreError::OutsideWindow { seq, high });
+            }
+            cert.check_members(quorums, auth, false).map_err(|error| {
+                RestoreError::Certificate {
+                    kind: "committed",
+                    seq,
+                    error,
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
 impl<S: Service> Replica<S> {
     /// A durable replica `id`, started again from the records it persisted
     /// before (in the order it persisted them), or started afresh from
@@ -255,6 +327,14 @@ impl<S: Service> Replica<S> {
     /// view it may have voted in before the crash, so nothing it forgot
     /// can make it contradict itself. The view change carries its prepared
     /// certificates, as any view change does.
+    ///
+    /// Executing again, it emits [`Output::Executed`] once more for every
+    /// number above the checkpoint that it had executed: a caller that
+    /// answers clients from those answers them again (clients drop
+    /// answers they no longer wait for). Every certificate and the
+    /// checkpoint's proof are checked against `config` and `auth` first; a
+    /// disk written under other members, keys or a larger window is
+    /// refused ([`RestoreError::Certificate`], [`RestoreError::OutsideWindow`]).
     pub fn restore(
         config: &Config,
         id: ReplicaId,
@@ -276,6 +356,7 @@ impl<S: Service> Replica<S> {
             return Ok(replica);
         }
         let low = found.base.as_ref().map_or(Seq(0), |b| b.checkpoint.seq);
+        found.check(&replica, low)?;
         // The certificates go in first, so that the base the checkpoint
         // writes again below holds them.
         for (seq, cert) in found.prepared.into_iter().filter(|(s, _)| *s > low) {

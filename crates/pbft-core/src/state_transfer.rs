@@ -501,11 +501,11 @@ impl<S: Service> Replica<S> {
         let answers = self.clients.replace_replies(clients);
         self.last_executed = seq;
         self.last_assigned = self.last_assigned.max(seq);
-        out.push(Output::Restored { seq, digest });
         self.checkpoints.install(checkpoint, snapshot);
-        // A durable replica records the state (a base) before it answers
-        // any client from it.
+        // A durable replica records the state (a base) before it says it
+        // restored it, and before it answers any client from it.
         self.collect_garbage(seq, out);
+        out.push(Output::Restored { seq, digest });
         out.extend(answers);
         if self.transfer.target.is_some_and(|t| t <= seq) {
             self.transfer.target = None;

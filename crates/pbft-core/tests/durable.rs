@@ -5,11 +5,13 @@
 mod common;
 
 use common::*;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use pbft_core::{
-    Batch, Cluster, ClusterAuth, ClusterError, Config, Envelope, KvService, Message, Output,
-    PrePrepare, Record, Replica, ReplicaId, RestoreError, Seq, Unauthenticated, View,
+    Batch, Cluster, ClusterAuth, ClusterError, Config, Ed25519Auth, Envelope, KvService, Message,
+    Output, PrePrepare, Record, Replica, ReplicaId, RestoreError, Seq, Unauthenticated, View,
 };
 
 fn durable(n: usize, k: u64) -> Cluster<KvService> {
@@ -178,18 +180,36 @@ fn the_disk_keeps_one_base_and_what_came_after_it() {
 }
 
 #[test]
-fn what_was_written_but_not_synced_is_lost_and_costs_nothing_promised() {
-    // One replica alone commits on its own: each request is one step whose
-    // records sync before its reply.
+fn what_was_written_but_not_synced_is_lost_and_nothing_depended_on_it() {
+    // One replica alone commits on its own: one request is one step,
+    // whose records come first, then the execution (the reply).
     let config = Config::new(1).with_checkpoint_interval(4);
-    let mut c = Cluster::durable(&config, ClusterAuth::None, |_| KvService::default())
-        .expect("valid cluster");
-    c.submit(R0, req("c1", 1, "set x=1"));
-    let synced = c.disk(R0).expect("durable").len();
-    c.crash_with_disk(R0, KvService::default())
-        .expect("restores");
-    assert_eq!(c.replica(R0).service().get("x"), Some("1"));
-    assert!(synced >= 2, "view and committed records: {synced}");
+    let single = || {
+        Cluster::durable(&config, ClusterAuth::None, |_| KvService::default())
+            .expect("valid cluster")
+    };
+    let request = || pbft_core::Input::Request(req("c1", 1, "set x=1"));
+    let mut probe = single();
+    let total = probe
+        .crash_in_step(R0, request(), usize::MAX)
+        .expect("durable");
+    for carried in 0..=total {
+        let mut c = single();
+        c.crash_in_step(R0, request(), carried).expect("durable");
+        let answered = c
+            .take_events()
+            .iter()
+            .any(|e| matches!(e.output, Output::Executed(_)));
+        c.crash_with_disk(R0, KvService::default())
+            .expect("restores");
+        let kept = c.replica(R0).service().get("x") == Some("1");
+        // Records written but not synced when the crash came are lost
+        // (the request is then as if never received); once the reply went
+        // out, they were synced and the write stays. The committed
+        // record is synced just before the reply, so the write stays
+        // exactly when the reply went out.
+        assert_eq!(kept, answered, "carried {carried} of {total}");
+    }
 }
 
 #[test]
@@ -237,4 +257,211 @@ fn only_a_durable_cluster_crashes_with_disks() {
         .take_events()
         .iter()
         .any(|e| matches!(e.output, Output::Persist(_))));
+}
+
+#[test]
+fn a_base_keeps_what_committed_and_prepared_above_its_checkpoint() {
+    // Checkpoint votes wait until #5 and #6 have committed: the base of
+    // checkpoint 4 then holds their certificates, and the records before
+    // it are gone.
+    let mut c = durable(4, 4);
+    let held: Rc<RefCell<Vec<Envelope>>> = Rc::default();
+    let sink = Rc::clone(&held);
+    c.set_filter(move |e| {
+        if matches!(e.signed.message, Message::Checkpoint(_)) {
+            sink.borrow_mut().push(e.clone());
+            return false;
+        }
+        true
+    });
+    for i in 0..6 {
+        c.submit(R0, req(&format!("c{i}"), 1, &format!("set k{i}={i}")));
+        c.stabilize();
+    }
+    c.clear_filter();
+    for e in held.borrow_mut().drain(..) {
+        c.deliver(e);
+    }
+    c.stabilize();
+    for r in 0..4 {
+        let replica = c.replica(ReplicaId(r));
+        assert_eq!(replica.last_executed(), Seq(6));
+        assert_eq!(replica.stable_checkpoint().seq, Seq(4));
+        let disk = c.disk(ReplicaId(r)).expect("durable");
+        assert!(matches!(disk[0], Record::Base(_)), "r{r}");
+    }
+    c.set_filter(|_| false);
+    crash_all(&mut c);
+    for r in 0..4 {
+        let replica = c.replica(ReplicaId(r));
+        assert_eq!(
+            replica.last_executed(),
+            Seq(6),
+            "r{r}: committed certs above the base"
+        );
+        let own = replica
+            .view_changes()
+            .find(|vc| vc.replica == ReplicaId(r))
+            .expect("changes views");
+        let seqs: Vec<Seq> = own
+            .prepared
+            .iter()
+            .filter_map(|cert| cert.pre_prepare())
+            .map(|pp| pp.seq)
+            .collect();
+        assert_eq!(
+            seqs,
+            [Seq(5), Seq(6)],
+            "r{r}: prepared certs above the base"
+        );
+    }
+}
+
+#[test]
+fn a_base_keeps_the_view() {
+    // After a view change, one checkpoint later, the disk holds a base
+    // and nothing of the view records before it: the base must carry the
+    // view.
+    let mut c = durable(4, 4);
+    c.submit(R0, req("first", 1, "set k=v"));
+    c.stabilize();
+    crash_all(&mut c);
+    tick(&mut c, 10);
+    let view = c.replica(R0).view();
+    assert!(view >= View(1));
+    assert!(c
+        .replicas()
+        .iter()
+        .all(|r| r.view_active() && r.view() == view));
+    let primary = c.replica(R0).primary();
+    for i in 0..3 {
+        c.submit(primary, req(&format!("c{i}"), 1, "set k=v"));
+        c.stabilize();
+    }
+    for r in 0..4 {
+        let disk = c.disk(ReplicaId(r)).expect("durable");
+        assert!(matches!(disk[0], Record::Base(_)), "r{r}");
+        assert!(
+            !disk.iter().any(|rec| matches!(rec, Record::View(_))),
+            "r{r}: the view records went with the base: {:?}",
+            disk.iter().map(Record::kind).collect::<Vec<_>>()
+        );
+    }
+    crash_all(&mut c);
+    for r in c.replicas() {
+        assert!(
+            r.view() > view,
+            "r{}: {:?} after {:?}",
+            r.id().0,
+            r.view(),
+            view
+        );
+    }
+}
+
+/// Four replicas, R1 held one prepare short of prepared #1: the prepare it
+/// lacks, and the cluster.
+fn one_prepare_short() -> (Cluster<KvService>, Envelope) {
+    let mut c = durable(4, 128);
+    let held: Rc<RefCell<Vec<Envelope>>> = Rc::default();
+    let sink = Rc::clone(&held);
+    c.set_filter(move |e| {
+        let to_r1 = e.to == R1 && matches!(e.signed.message, Message::Prepare(_));
+        if to_r1 {
+            sink.borrow_mut().push(e.clone());
+        }
+        !to_r1
+    });
+    c.submit(R0, req("c1", 1, "set x=1"));
+    c.stabilize();
+    c.clear_filter();
+    c.take_in_flight();
+    let prepare = held.borrow_mut().remove(0);
+    (c, prepare)
+}
+
+#[test]
+fn a_crash_anywhere_in_a_step_never_leaves_a_commit_sent_without_its_record() {
+    // The step that prepares #1 at R1 sends R1's commit. Crash R1 after
+    // each prefix of that step's outputs: whenever the commit went out,
+    // the restored R1 still carries #1's prepared certificate.
+    let (mut probe, prepare) = one_prepare_short();
+    let input = |e: &Envelope| pbft_core::Input::Message {
+        from: e.from,
+        signed: e.signed.clone(),
+    };
+    let total = probe
+        .crash_in_step(R1, input(&prepare), 0)
+        .expect("durable");
+    assert!(total >= 2, "a record and the commit: {total} outputs");
+    let mut sent_commit = 0;
+    for carried in 0..=total {
+        let (mut c, prepare) = one_prepare_short();
+        c.crash_in_step(R1, input(&prepare), carried)
+            .expect("durable");
+        let commit_out = c
+            .take_in_flight()
+            .iter()
+            .any(|e| e.from == R1 && matches!(e.signed.message, Message::Commit(_)));
+        c.crash_with_disk(R1, KvService::default())
+            .expect("restores");
+        let own = c
+            .replica(R1)
+            .view_changes()
+            .find(|vc| vc.replica == R1)
+            .expect("R1 changes views")
+            .clone();
+        if commit_out {
+            sent_commit += 1;
+            assert_eq!(own.prepared.len(), 1, "carried {carried} of {total}");
+        }
+    }
+    assert!(sent_commit > 0, "some prefix carries the commit out");
+}
+
+#[test]
+fn a_disk_written_under_other_keys_or_a_larger_window_is_refused() {
+    let mut c = durable(4, 128);
+    for i in 0..6 {
+        c.submit(R0, req(&format!("c{i}"), 1, "set k=v"));
+        c.stabilize();
+    }
+    let records = c.disk(R1).expect("durable").to_vec();
+    let restore = |config: &Config, keys: Ed25519Auth| {
+        let mut out = Vec::new();
+        Replica::restore(
+            config,
+            R1,
+            KvService::default(),
+            keys,
+            records.clone(),
+            &mut out,
+        )
+        .err()
+    };
+    let keys = |seed| Ed25519Auth::from_seed(seed, 4, R1).expect("keys");
+    // The same keys and window: it starts.
+    let config = Config::new(4).with_checkpoint_interval(128);
+    assert_eq!(restore(&config, keys(42)), None);
+    // Other keys: the certificates do not check.
+    assert!(
+        matches!(
+            restore(&config, keys(43)),
+            Some(RestoreError::Certificate {
+                kind: "prepared",
+                ..
+            })
+        ),
+        "{:?}",
+        restore(&config, keys(43))
+    );
+    // A window of 4: #5 and #6 are beyond it.
+    let small = Config::new(4).with_checkpoint_interval(2);
+    assert_eq!(
+        restore(&small, keys(42)),
+        Some(RestoreError::OutsideWindow {
+            seq: Seq(5),
+            high: Seq(4)
+        })
+    );
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use pbft_core::{
-    Cluster, ClusterAuth, Config, Digest, Envelope, Event, ExecResult, KvService, Output,
+    Cluster, ClusterAuth, Config, Digest, Envelope, Event, ExecResult, Input, KvService, Output,
     ReplicaId, Request, Seq, SlotPhase,
 };
 
@@ -47,6 +47,10 @@ struct Sim {
     step: u64,
     /// Replicas down: each stops until it restarts.
     crashed: BTreeSet<usize>,
+    /// Replicas down with empty memory: the messages they sent before and
+    /// that are still queued are lost too. (What a replica that crashed
+    /// with its disk had sent is on the network and arrives.)
+    unsent: BTreeSet<usize>,
     partitioned: Option<Vec<usize>>,
     faults_on: bool,
     requests: Vec<(Request, u64)>,
@@ -119,6 +123,7 @@ pub fn run(seed: u64, options: Options) -> Outcome {
         queue: Vec::new(),
         step: 0,
         crashed: BTreeSet::new(),
+        unsent: BTreeSet::new(),
         partitioned: None,
         faults_on: true,
         requests: Vec::new(),
@@ -170,6 +175,7 @@ impl Sim {
         // each honest replica must answer its client.
         self.faults_on = false;
         self.partitioned = None;
+        self.unsent.clear();
         for r in std::mem::take(&mut self.crashed) {
             self.restart(r);
         }
@@ -247,8 +253,11 @@ impl Sim {
         // Drawn only when the profile has early syncs, so that the runs of
         // profiles without them replay as they did before.
         if self.profile.early_sync > 0 && self.rng.u32(0..1000) < self.profile.early_sync {
+            // A replica that is down syncs nothing.
             let r = self.rng.usize(0..self.profile.n);
-            self.cluster.sync(ReplicaId(r as u32));
+            if !self.crashed.contains(&r) {
+                self.cluster.sync(ReplicaId(r as u32));
+            }
         }
         self.collect_sends();
         self.deliver_one();
@@ -262,16 +271,21 @@ impl Sim {
         if let Some((r, at, back)) = self.profile.crash {
             if self.step == at {
                 self.crashed.insert(r);
+                self.unsent.insert(r);
                 self.note(format!("crash r{r}"));
             }
             if self.step == back && self.crashed.remove(&r) {
+                self.unsent.remove(&r);
                 self.restart(r);
             }
         }
         if let Some((replicas, at, back)) = self.profile.disk_crash.clone() {
             if self.step == at {
-                self.crashed.extend(&replicas);
                 self.note(format!("crash {replicas:?} with their disks"));
+                for &r in &replicas {
+                    self.crash_in_step(r);
+                }
+                self.crashed.extend(&replicas);
             }
             if self.step == back {
                 for r in replicas {
@@ -293,11 +307,36 @@ impl Sim {
         }
     }
 
+    /// Crashes replica `r` in the middle of a step: it takes the next
+    /// message queued for it (or a tick), and only a prefix of that step's
+    /// outputs, drawn from the seed, is carried out. Records written but
+    /// not synced by then are lost, as are the outputs after the prefix.
+    fn crash_in_step(&mut self, r: usize) {
+        let id = ReplicaId(r as u32);
+        let input = match self.queue.iter().position(|(_, e)| e.to == id) {
+            Some(k) => {
+                let (_, envelope) = self.queue.remove(k);
+                Input::Message {
+                    from: envelope.from,
+                    signed: envelope.signed,
+                }
+            }
+            None => Input::Tick,
+        };
+        let carried = self.rng.usize(0..16);
+        match self.cluster.crash_in_step(id, input, carried) {
+            Ok(total) => self.note(format!(
+                "r{r} crashed after {} of its step's {total} outputs",
+                carried.min(total)
+            )),
+            Err(e) => self.restart_failure = Some(format!("r{r} could not crash: {e}")),
+        }
+    }
+
     /// Starts crashed replica `r` again: from its disk if it crashed with
     /// it, else with empty memory and an empty disk.
     fn restart(&mut self, r: usize) {
         let id = ReplicaId(r as u32);
-        self.checker.restarted(r);
         let with_disk = self
             .profile
             .disk_crash
@@ -305,11 +344,21 @@ impl Sim {
             .is_some_and(|(replicas, _, _)| replicas.contains(&r));
         let restarted = if with_disk {
             self.note(format!("restart r{r} from its disk"));
-            self.cluster.crash_with_disk(id, KvService::default())
+            let before = self.checker.last[r];
+            let restored = self.cluster.crash_with_disk(id, KvService::default());
+            let after = self.cluster.replica(id).last_executed();
+            if restored.is_ok() && after < before {
+                self.restart_failure = Some(format!(
+                    "durability: r{r} executed through {before} before its crash, but only \
+                     through {after} after restarting from its disk"
+                ));
+            }
+            restored
         } else {
             self.note(format!("restart r{r} with empty memory"));
             self.cluster.restart(id, KvService::default())
         };
+        self.checker.restarted(r);
         if let Err(e) = restarted {
             self.restart_failure = Some(format!("r{r} could not restart: {e}"));
         }
@@ -435,7 +484,7 @@ impl Sim {
         };
         let (_, envelope) = self.queue.remove(pick);
         let (from, to) = (envelope.from.index(), envelope.to.index());
-        if self.crashed.contains(&to) || self.crashed.contains(&from) {
+        if self.crashed.contains(&to) || self.unsent.contains(&from) {
             return;
         }
         if let Some(side) = &self.partitioned {
