@@ -1,7 +1,8 @@
 //! Four durable `pbft-node serve --data-dir` replicas on loopback TCP,
 //! every one killed with SIGKILL at once under load and started again:
 //! every write a client had acknowledged reads back, and new requests
-//! commit.
+//! commit; and one backup restarted from its directory catches up and is
+//! needed.
 
 mod common;
 
@@ -81,4 +82,42 @@ fn every_replica_killed_at_once_under_load_keeps_every_acknowledged_write() {
         let log = cluster.log(i);
         assert!(log.contains("restored from"), "{node}: {log}");
     }
+}
+
+#[test]
+fn a_backup_restarted_from_its_directory_catches_up_and_is_needed() {
+    let mut cluster = Cluster::start_durable("one-backup");
+    let mut client = cluster.client("c1");
+    client.write("x", 1).expect("first write");
+    // n3 dies, misses some writes, and starts again from its directory:
+    // in a later view than the others, it follows what they commit.
+    cluster.kill(2);
+    for value in 2..=5 {
+        client
+            .write("x", value)
+            .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    }
+    cluster.spawn(2, None);
+    let target = cluster.executed(1).max(cluster.executed(3));
+    let started = std::time::Instant::now();
+    while cluster.executed(2) < target {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "n3 never caught up to #{target}\n{}",
+            cluster.logs()
+        );
+        client.write("y", common::value_of_time()).expect("a write");
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        cluster.log(2).contains("restored from"),
+        "{}",
+        cluster.log(2)
+    );
+    // With n2 dead too, the cluster needs n3.
+    cluster.kill(1);
+    client
+        .cas("x", 5, 6)
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert_eq!(client.read("x").expect("read"), json!(6));
 }
