@@ -131,15 +131,27 @@ fn node_flags(scenario: &Scenario, binary: &Path, keys: &Path) -> Result<Vec<Vec
         }
         flags
     };
-    if scenario.auth == "none" {
-        common.extend(["--auth".to_string(), "none".to_string()]);
-        return Ok(ids.iter().map(|id| byzantine(id, common.clone())).collect());
-    }
     let dir = keys.join(
         scenario
             .name
             .replace(|c: char| !c.is_ascii_alphanumeric(), "-"),
     );
+    // Each node's data directory, fresh for the run.
+    let durable = |id: &String, mut flags: Vec<String>| {
+        if scenario.durable {
+            let data = dir.join(format!("data-{id}"));
+            let _ = std::fs::remove_dir_all(&data);
+            flags.extend(["--data-dir".to_string(), data.display().to_string()]);
+        }
+        flags
+    };
+    if scenario.auth == "none" {
+        common.extend(["--auth".to_string(), "none".to_string()]);
+        return Ok(ids
+            .iter()
+            .map(|id| durable(id, byzantine(id, common.clone())))
+            .collect());
+    }
     let files = keygen(binary, &ids, &dir)?;
     Ok(ids
         .iter()
@@ -147,7 +159,7 @@ fn node_flags(scenario: &Scenario, binary: &Path, keys: &Path) -> Result<Vec<Vec
         .map(|(id, file)| {
             let mut flags = common.clone();
             flags.extend(["--keys".to_string(), file.display().to_string()]);
-            byzantine(id, flags)
+            durable(id, byzantine(id, flags))
         })
         .collect())
 }

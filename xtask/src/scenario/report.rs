@@ -33,7 +33,7 @@ pub fn scenario(scenario: &Scenario, outcome: &Outcome, verdicts: &[Verdict], as
             "answered": answered,
             "latency_ms": {"p50": p50, "p99": p99},
             "messages_per_request": per_request,
-            "faults": scenario.faults.iter().map(|f| format!("at {} ms: {}", f.at_ms, fault(&f.kind))).collect::<Vec<_>>(),
+            "faults": scenario.faults.iter().map(|f| format!("at {} ms: {}", f.at_ms, fault(&f.kind, scenario.durable))).collect::<Vec<_>>(),
             "checks": verdicts.iter().map(|v| json!({"name": v.name, "passed": v.passed, "detail": v.detail})).collect::<Vec<_>>(),
         });
         println!("{value}");
@@ -53,7 +53,7 @@ pub fn scenario(scenario: &Scenario, outcome: &Outcome, verdicts: &[Verdict], as
         println!("  {}", byzantine(&b.node, &b.behaviour));
     }
     for f in &scenario.faults {
-        println!("  at {} ms: {}", f.at_ms, fault(&f.kind));
+        println!("  at {} ms: {}", f.at_ms, fault(&f.kind, scenario.durable));
     }
     for v in verdicts {
         println!(
@@ -88,10 +88,11 @@ fn byzantine(node: &str, behaviour: &str) -> String {
     format!("{node} is Byzantine: {behaviour}")
 }
 
-/// A fault, in words.
-pub fn fault(kind: &FaultKind) -> String {
+/// A fault, in words; `durable` when the nodes keep data directories.
+pub fn fault(kind: &FaultKind, durable: bool) -> String {
     match kind {
         FaultKind::Kill { node } => format!("kill {node}"),
+        FaultKind::Restart { node } if durable => format!("restart {node} from its data directory"),
         FaultKind::Restart { node } => format!("restart {node} with empty memory"),
         FaultKind::Partition { groups } => {
             let groups: Vec<String> = groups.iter().map(|g| g.join(" ")).collect();
@@ -149,20 +150,24 @@ mod tests {
     #[test]
     fn faults_read_as_words() {
         let node = || "n1".to_string();
-        assert_eq!(fault(&FaultKind::Kill { node: node() }), "kill n1");
+        assert_eq!(fault(&FaultKind::Kill { node: node() }, false), "kill n1");
         assert_eq!(
-            fault(&FaultKind::Restart { node: node() }),
+            fault(&FaultKind::Restart { node: node() }, false),
             "restart n1 with empty memory"
+        );
+        assert_eq!(
+            fault(&FaultKind::Restart { node: node() }, true),
+            "restart n1 from its data directory"
         );
         let groups = vec![
             vec!["n1".into(), "n2".into()],
             vec!["n3".into(), "n4".into()],
         ];
         assert_eq!(
-            fault(&FaultKind::Partition { groups }),
+            fault(&FaultKind::Partition { groups }, false),
             "partition n1 n2 | n3 n4"
         );
-        assert_eq!(fault(&FaultKind::Heal), "heal the partition");
+        assert_eq!(fault(&FaultKind::Heal, false), "heal the partition");
         let lossy = FaultKind::Network {
             from: "*".into(),
             to: "n3".into(),
@@ -171,10 +176,13 @@ mod tests {
             max_delay_ms: 20,
         };
         assert_eq!(
-            fault(&lossy),
+            fault(&lossy, false),
             "links from every node to n3: drop 10%, duplicate 12.5%, delay up to 20 ms"
         );
-        assert_eq!(fault(&FaultKind::NetworkOk), "every link reliable again");
+        assert_eq!(
+            fault(&FaultKind::NetworkOk, false),
+            "every link reliable again"
+        );
     }
 
     #[test]
@@ -192,7 +200,7 @@ mod tests {
                 max_delay_ms: 0,
             },
         ] {
-            let text = fault(&kind);
+            let text = fault(&kind, false);
             assert!(!text.contains(['{', '"', '[']), "{text}");
         }
     }

@@ -32,6 +32,10 @@ pub struct Scenario {
     /// The seed of the network's random choices.
     #[serde(default)]
     pub seed: u64,
+    /// Each node keeps its records in a data directory of its own
+    /// (`--data-dir`), and a `restart` starts it again from there.
+    #[serde(default)]
+    pub durable: bool,
     /// How long after the last fault heals every write must be answered.
     #[serde(default = "default_settle")]
     pub settle_ms: u64,
