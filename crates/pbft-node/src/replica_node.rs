@@ -135,6 +135,10 @@ pub struct ReplicaNode {
     /// Why the node cannot go on: its records cannot be stored, or its
     /// data directory cannot be used. It then sends nothing more.
     failure: Option<String>,
+    /// The caller holds the output back until it syncs ([`hold_sync`]).
+    ///
+    /// [`hold_sync`]: ReplicaNode::hold_sync
+    holding: bool,
 }
 
 impl ReplicaNode {
@@ -146,6 +150,32 @@ impl ReplicaNode {
             ids: MsgIds::default(),
             outputs: Vec::new(),
             failure: None,
+            holding: false,
+        }
+    }
+
+    /// While `true`, the records of each input are written but not synced,
+    /// and the caller must not send what the node returns; setting it back
+    /// to `false` syncs them all at once (group commit), after which the
+    /// held output may go unless [`failure`](Self::failure) says otherwise.
+    pub fn hold_sync(&mut self, hold: bool) {
+        self.holding = hold;
+        if !hold {
+            self.sync();
+        }
+    }
+
+    /// Whether the replica keeps its records in a data directory.
+    pub fn is_durable(&self) -> bool {
+        self.hosted.as_ref().is_some_and(|h| h.storage.is_some())
+    }
+
+    /// Syncs the records written so far, noting a failure.
+    fn sync(&mut self) {
+        if let Some(storage) = self.hosted.as_mut().and_then(|h| h.storage.as_mut()) {
+            if let Err(e) = storage.sync() {
+                self.failure = Some(format!("cannot keep the replica's records: {e}"));
+            }
         }
     }
 
@@ -493,11 +523,10 @@ impl ReplicaNode {
                 }
             }
         }
-        // Persist, then send: one sync for every record of this step.
-        if let Some(storage) = self.hosted.as_mut().and_then(|h| h.storage.as_mut()) {
-            if let Err(e) = storage.sync() {
-                self.failure = Some(format!("cannot keep the replica's records: {e}"));
-            }
+        // Persist, then send: one sync for every record of this step, or,
+        // while the caller holds the output back, of all the steps it holds.
+        if !self.holding {
+            self.sync();
         }
         if let Some(failure) = &self.failure {
             log::error!("{failure}: the replica stops and sends nothing more");

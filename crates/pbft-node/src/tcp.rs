@@ -205,28 +205,44 @@ struct NetSource {
 impl Source for NetSource {
     fn next_message(&mut self) -> io::Result<Option<Incoming>> {
         // The transport logs connections, disconnections and refusals.
-        for event in &self.events {
-            let Event::Frame { from, frame } = event else {
-                continue;
-            };
-            let sender = match &from {
-                PeerId::Replica(r) => match self.names.get(r.index()) {
-                    Some(name) => name.clone(),
-                    None => continue,
-                },
-                PeerId::Client(c) => c.as_str().to_string(),
-            };
-            match String::from_utf8(frame.into_vec()) {
-                Ok(text) => {
-                    return Ok(Some(Incoming {
-                        sender: Some(sender),
-                        text,
-                    }))
-                }
-                Err(_) => warn!("skipped a frame from {sender} that is not UTF-8"),
+        while let Ok(event) = self.events.recv() {
+            if let Some(message) = self.message(event) {
+                return Ok(Some(message));
             }
         }
         Ok(None)
+    }
+
+    fn ready_message(&mut self) -> Option<Incoming> {
+        while let Ok(event) = self.events.try_recv() {
+            if let Some(message) = self.message(event) {
+                return Some(message);
+            }
+        }
+        None
+    }
+}
+
+impl NetSource {
+    /// The message an event carries, if it is a frame from a member.
+    fn message(&self, event: Event) -> Option<Incoming> {
+        let Event::Frame { from, frame } = event else {
+            return None;
+        };
+        let sender = match &from {
+            PeerId::Replica(r) => self.names.get(r.index())?.clone(),
+            PeerId::Client(c) => c.as_str().to_string(),
+        };
+        match String::from_utf8(frame.into_vec()) {
+            Ok(text) => Some(Incoming {
+                sender: Some(sender),
+                text,
+            }),
+            Err(_) => {
+                warn!("skipped a frame from {sender} that is not UTF-8");
+                None
+            }
+        }
     }
 }
 
